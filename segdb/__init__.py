@@ -1,0 +1,19 @@
+"""segdb: customer segmentation that lives in the database.
+
+SQL computes the statistics and every data-sized step; scikit-learn fits k-means on a bounded
+matrix; centroids and per-customer labels are written back as versioned tables and views.
+"""
+
+from .api import Database, connect, default_path, open_without_schema
+from .definitions import Definition, Feature
+from .errors import (DataError, DatabaseError, DefinitionError, LockedError, NotFoundError,
+                     SchemaError, SegdbError)
+from .refresh import RunResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "connect", "open_without_schema", "default_path", "Database", "Definition", "Feature",
+    "RunResult", "SegdbError", "DataError", "DatabaseError", "DefinitionError", "LockedError",
+    "NotFoundError", "SchemaError", "__version__",
+]

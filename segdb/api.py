@@ -1,0 +1,158 @@
+"""The Python API: open a database, define segmentations, refresh them, read the results.
+
+    import segdb
+    with segdb.connect("customers.duckdb") as db:
+        db.create("insurance", source="survey_responses", key="customer_id",
+                  features=["Premium savings very important", "Agent not important"], k=2)
+        run = db.refresh("insurance")
+        labels = db.segments("insurance").to_pandas()
+
+Every method raises :class:`segdb.SegdbError` (one line: what, where, how to fix) on bad input.
+A ``Database`` owns one DuckDB connection; use one per thread (``db.cursor()`` gives another).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from . import definitions, importer, migrations, refresh as refresh_mod, results
+from .database import DEFAULT_LOCK_TIMEOUT, open_duckdb, translate
+from .errors import NotFoundError, SegdbError
+
+DEFAULT_DATABASE = "segdb.duckdb"
+
+
+def default_path() -> str:
+    return os.environ.get("SEGDB_DATABASE") or DEFAULT_DATABASE
+
+
+def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
+            lock_timeout: float = DEFAULT_LOCK_TIMEOUT, migrate: bool = True) -> "Database":
+    """Open (or, unless ``read_only``, create) a DuckDB database for segdb.
+
+    Writers bring segdb's own schema up to date (``migrate=False`` to refuse instead); readers
+    require it to be current and never write.
+    """
+    path = str(path) if path is not None else default_path()
+    con = open_duckdb(path, read_only=read_only, lock_timeout=lock_timeout)
+    db = Database(con, path, read_only=read_only)
+    try:
+        if read_only or not migrate:
+            migrations.require_current(con, path)
+        else:
+            migrations.apply(con)
+    except BaseException:
+        con.close()
+        raise
+    return db
+
+
+def open_without_schema(path: str | os.PathLike | None = None, *, read_only: bool = False,
+                        lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> "Database":
+    """Open a database without touching or requiring segdb's schema (import, sql, migrate --list)."""
+    path = str(path) if path is not None else default_path()
+    return Database(open_duckdb(path, read_only=read_only, lock_timeout=lock_timeout), path,
+                    read_only=read_only)
+
+
+class Database:
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str, *, read_only: bool = False):
+        self.con = con
+        self.path = path
+        self.read_only = read_only
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def cursor(self) -> "Database":
+        """Another connection to the same database, for another thread."""
+        return Database(self.con.cursor(), self.path, read_only=self.read_only)
+
+    # -- schema ------------------------------------------------------------------------------
+    def init(self) -> list[migrations.Migration]:
+        """Apply pending migrations; returns those applied."""
+        return migrations.apply(self.con)
+
+    def migration_status(self) -> list[migrations.MigrationState]:
+        return migrations.status(self.con)
+
+    # -- data --------------------------------------------------------------------------------
+    def import_file(self, path, table: str, *, replace: bool = False) -> int:
+        return importer.import_file(self.con, path, table, replace=replace)
+
+    def sql(self, query: str, params=None) -> pa.Table:
+        """Run any SQL; returns its result as an Arrow table (empty for statements)."""
+        try:
+            rel = self.con.sql(query, params=params) if params else self.con.sql(query)
+        except duckdb.Error as exc:
+            raise translate(exc, "the query") from exc
+        if rel is None:
+            return pa.table({})
+        return rel.to_arrow_table()
+
+    # -- segmentations -----------------------------------------------------------------------
+    def create(self, name: str, *, source: str, key: str, features, k: int = 3,
+               scale: str = "zscore", nulls: str = "skip", seed: int = definitions.DEFAULT_SEED,
+               n_init: int = definitions.DEFAULT_N_INIT, max_fit_rows: int | None = None,
+               replace: bool = False) -> definitions.Definition:
+        """Define (or with ``replace=True`` redefine as a new version) a segmentation."""
+        d = definitions.validate(self.con, name=name, source=source, key=key, features=features, k=k,
+                                 scale=scale, nulls=nulls, seed=seed, n_init=n_init,
+                                 max_fit_rows=max_fit_rows)
+        return definitions.store(self.con, d, replace=replace)
+
+    def definition(self, name: str, version: int | None = None) -> definitions.Definition:
+        return definitions.get(self.con, name, version)
+
+    def names(self) -> list[str]:
+        return definitions.names(self.con)
+
+    def refresh(self, name: str, *, triggered_by: str | None = None,
+                progress=None) -> refresh_mod.RunResult:
+        return refresh_mod.refresh(self.con, name, triggered_by=triggered_by, progress=progress)
+
+    def refresh_all(self, **kwargs) -> list[refresh_mod.RunResult]:
+        return [self.refresh(n, **kwargs) for n in self.names()]
+
+    # -- results -----------------------------------------------------------------------------
+    def show(self, name: str, run_id: int | None = None) -> results.RunSummary:
+        return results.run_summary(self.con, name, run_id)
+
+    def runs(self, name: str) -> list[dict]:
+        return results.run_history(self.con, name)
+
+    def list(self) -> list[dict]:
+        return results.list_segmentations(self.con)
+
+    def segments(self, name: str, run_id: int | None = None) -> duckdb.DuckDBPyRelation:
+        """Per-customer labels (the ``<name>_segments`` view, or any run's) as a DuckDB relation:
+        call ``.to_arrow_table()``, ``.df()`` or ``.fetchall()`` on it."""
+        d = definitions.get(self.con, name)
+        if run_id is None:
+            if results.current_run_id(self.con, name) is None:
+                raise NotFoundError(f"segmentation {name!r} has no run yet; run `segdb refresh {name}`")
+            return self.con.sql(f"SELECT * FROM {d.segments_view}")
+        from .quoting import quote_identifier
+        return self.con.sql(
+            f"SELECT segdb_key AS {quote_identifier(d.key)}, segment_id, distance, run_id "
+            f"FROM {d.labels_table} WHERE run_id = ?", params=[run_id])
+
+    def centroids(self, name: str) -> duckdb.DuckDBPyRelation:
+        d = definitions.get(self.con, name)
+        if results.current_run_id(self.con, name) is None:
+            raise NotFoundError(f"segmentation {name!r} has no run yet; run `segdb refresh {name}`")
+        return self.con.sql(f"SELECT * FROM {d.centroids_view}")
+
+
+__all__ = ["connect", "open_without_schema", "Database", "SegdbError", "default_path"]

@@ -1,0 +1,304 @@
+"""The `segdb` command: a thin click layer over :mod:`segdb.api`.
+
+The library does the work; this module parses options and prints. Every SegdbError becomes one
+line `Error: ...` on stderr and exit code 1 (``--debug`` shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from . import api, demo as demo_mod
+from .database import DEFAULT_LOCK_TIMEOUT
+from .errors import DefinitionError, NotFoundError, SegdbError
+from .textformat import cell, table, to_csv, to_json
+
+
+class SegdbGroup(click.Group):
+    """Translate segdb's one error class into `Error: ...` and exit 1, once, at the edge."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SegdbError as exc:
+            if ctx.params.get("debug"):
+                raise
+            click.echo(f"Error: {exc.message}", err=True)
+            ctx.exit(1)
+
+
+class Settings:
+    def __init__(self, db: str | None, debug: bool, lock_timeout: float, quiet: bool):
+        self.db_given = db
+        self.debug = debug
+        self.lock_timeout = lock_timeout
+        self.quiet = quiet
+
+    @property
+    def db(self) -> str:
+        return self.db_given or api.default_path()
+
+    def connect(self, *, read_only: bool = False) -> api.Database:
+        return api.connect(self.db, read_only=read_only, lock_timeout=self.lock_timeout)
+
+
+pass_settings = click.make_pass_decorator(Settings)
+
+
+@click.group(cls=SegdbGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", metavar="PATH", default=None,
+              help="DuckDB database file [default: $SEGDB_DATABASE, else ./segdb.duckdb].")
+@click.option("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, show_default=True,
+              help="Seconds to wait while another process holds the database file.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.version_option(package_name="segdb")
+@click.pass_context
+def cli(ctx, db, lock_timeout, quiet, debug):
+    """Customer segmentation that lives in the database."""
+    ctx.obj = Settings(db, debug, lock_timeout, quiet)
+
+
+# -- schema -------------------------------------------------------------------------------------
+
+@cli.command()
+@pass_settings
+def init(settings: Settings):
+    """Create or upgrade segdb's own schema (applies migrations/ in order)."""
+    db = api.open_without_schema(settings.db, lock_timeout=settings.lock_timeout)
+    with db:
+        applied = db.init()
+        states = db.migration_status()
+    for m in applied:
+        click.echo(f"applied {m.version:04d}_{m.name}")
+    version = max((s.version for s in states if s.applied), default=0)
+    click.echo(f"segdb schema at version {version} in {settings.db}")
+
+
+@cli.command()
+@click.option("--list", "list_only", is_flag=True, help="Show applied and pending migrations; write nothing.")
+@pass_settings
+def migrate(settings: Settings, list_only: bool):
+    """Apply pending migrations, or list them with --list."""
+    if not list_only:
+        return click.get_current_context().invoke(init)
+    with api.open_without_schema(settings.db, read_only=True, lock_timeout=settings.lock_timeout) as db:
+        from . import migrations
+        migrations.check(db.con)  # refuse edited or newer migrations here too
+        rows = [(f"{s.version:04d}", s.name, "applied" if s.applied else "pending", s.applied_at)
+                for s in db.migration_status()]
+    click.echo(table(["version", "name", "status", "applied_at"], rows))
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+@cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--table", "table_name", required=True, help="Table to create.")
+@click.option("--replace", is_flag=True, help="Overwrite the table if it exists.")
+@pass_settings
+def import_(settings: Settings, file: str, table_name: str, replace: bool):
+    """Load a CSV, Parquet or JSON file into a table (DuckDB's own readers)."""
+    with api.open_without_schema(settings.db, lock_timeout=settings.lock_timeout) as db:
+        rows = db.import_file(file, table_name, replace=replace)
+    click.echo(f"imported {rows} rows into {table_name}")
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@pass_settings
+def sql(settings: Settings, query: str, fmt: str):
+    """Run SQL against the database and print the result."""
+    path = settings.db
+    if path != ":memory:" and not Path(path).exists():
+        raise NotFoundError(f"database {path} does not exist; check --db or $SEGDB_DATABASE")
+    read_only = path != ":memory:" and not os.access(path, os.W_OK)
+    with api.open_without_schema(path, read_only=read_only, lock_timeout=settings.lock_timeout) as db:
+        result = db.sql(query)
+    headers = result.column_names
+    rows = list(zip(*[result.column(c).to_pylist() for c in headers])) if headers else []
+    if not headers:
+        return
+    if fmt == "csv":
+        click.echo(to_csv(headers, rows))
+    elif fmt == "json":
+        click.echo(to_json(headers, rows))
+    else:
+        click.echo(table(headers, rows))
+
+
+# -- segmentations ------------------------------------------------------------------------------
+
+@cli.command()
+@click.argument("name")
+@click.option("--source", required=True, help="A table name or one SELECT statement.")
+@click.option("--key", required=True, help="The column identifying a customer.")
+@click.option("--feature", "features", multiple=True, required=True,
+              help="A numeric column to segment on; repeat for each feature.")
+@click.option("--k", default="3", show_default=True, help="Number of segments.")
+@click.option("--scale", type=click.Choice(["zscore", "minmax", "none"]), default="zscore",
+              show_default=True)
+@click.option("--nulls", type=click.Choice(["skip", "error", "mean"]), default="skip", show_default=True,
+              help="Rows with a NULL feature: leave out and count, fail, or use the feature's mean.")
+@click.option("--seed", default="0", show_default=True, help="Random seed of the fit.")
+@click.option("--n-init", default="10", show_default=True, help="k-means restarts; the best is kept.")
+@click.option("--replace", is_flag=True, help="Store a new version of an existing definition.")
+@pass_settings
+def create(settings: Settings, name, source, key, features, k, scale, nulls, seed, n_init, replace):
+    """Define a segmentation (stored in the database; checked against the source now)."""
+    with settings.connect() as db:
+        d = db.create(name, source=source, key=key, features=list(features), k=k, scale=scale,
+                      nulls=nulls, seed=seed, n_init=n_init, replace=replace)
+    click.echo(f"defined {d.name} (version {d.version}): {len(d.features)} features, k={d.k}, "
+               f"key {d.key}, source {d.source}")
+
+
+def _progress_reporter(settings: Settings):
+    if settings.quiet or not sys.stderr.isatty():
+        return None
+    started = {}
+
+    def report(stage, state):
+        if state == "start":
+            started[stage] = time.perf_counter()
+            click.echo(f"  {stage} ...", err=True, nl=False)
+        else:
+            click.echo(f" {time.perf_counter() - started.get(stage, time.perf_counter()):.2f}s", err=True)
+    return report
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Refresh every segmentation.")
+@pass_settings
+def refresh(settings: Settings, names, all_):
+    """Re-segment from the current data; the new run becomes current only when fully written."""
+    if not names and not all_:
+        raise DefinitionError("name a segmentation to refresh, or pass --all")
+    with settings.connect() as db:
+        targets = db.names() if all_ else list(names)
+        if all_ and not targets:
+            raise NotFoundError("there is no segmentation to refresh; define one with `segdb create`")
+        for name in targets:
+            result = db.refresh(name, triggered_by=api_trigger(), progress=_progress_reporter(settings))
+            seconds = sum(result.stage_seconds.values())
+            click.echo(f"{name}: run {result.run_id}, k={result.k}, {result.rows_used} rows used, "
+                       f"{result.rows_skipped} skipped, inertia {cell(result.inertia)} ({seconds:.2f}s)")
+
+
+def api_trigger() -> str:
+    from .refresh import default_trigger
+    return default_trigger("cli")
+
+
+def print_summary(summary) -> None:
+    d, run = summary.definition, summary.run
+    click.echo(f"{d.name}: run {run['run_id']}, definition version {d.version}, "
+               f"refreshed {cell(run['finished_at'])} ({run['triggered_by']})")
+    click.echo(f"source {d.source}, key {d.key}, k={run['k']}, scale {d.scale}, nulls {d.nulls}, "
+               f"seed {run['seed']}, n_init {run['n_init']}")
+    per = run["inertia"] / run["rows_used"] if run["rows_used"] else float("nan")
+    click.echo(f"rows used {run['rows_used']}, skipped {run['rows_skipped']}; inertia "
+               f"{cell(run['inertia'])} (z-units; {cell(per)} per customer)")
+    click.echo("")
+    click.echo(table(["segment", "size", "share", "description"],
+                     [(s["segment_id"], s["size"], f"{100 * s['share']:.1f}%", s["description"])
+                      for s in summary.segments]))
+    labels = [f.display for f in d.features]
+    for title, column in (("centroids in source units", "value_raw"),
+                          ("centroids in scaled units", "value_scaled")):
+        click.echo("")
+        click.echo(title)
+        matrix = summary.centroid_matrix(column)
+        click.echo(table(["segment"] + labels, [[sid] + vals for sid, vals in matrix.items()], digits=3))
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--run", "run_id", type=int, default=None, help="Show this run instead of the current one.")
+@pass_settings
+def show(settings: Settings, name, run_id):
+    """The current run: sizes, shares, centroids, inertia, rows used and skipped."""
+    with settings.connect(read_only=True) as db:
+        print_summary(db.show(name, run_id))
+
+
+@cli.command()
+@click.argument("name")
+@pass_settings
+def runs(settings: Settings, name):
+    """Run history of a segmentation, newest first."""
+    with settings.connect(read_only=True) as db:
+        rows = db.runs(name)
+    headers = ["run_id", "current", "status", "def_version", "finished_at", "k", "rows_used",
+               "rows_skipped", "inertia", "triggered_by"]
+    click.echo(table(headers, [(r["run_id"], "*" if r["is_current"] else "", r["status"],
+                                r["definition_version"], r["finished_at"], r["k"], r["rows_used"],
+                                r["rows_skipped"], r["inertia"], r["triggered_by"]) for r in rows]))
+
+
+@cli.command("list")
+@pass_settings
+def list_(settings: Settings):
+    """Every segmentation with its current run."""
+    with settings.connect(read_only=True) as db:
+        rows = db.list()
+    headers = ["name", "version", "source", "key", "features", "k", "current_run", "refreshed_at",
+               "rows_used"]
+    click.echo(table(headers, [(r["name"], r["definition_version"], r["source"], r["key_column"],
+                                r["n_features"], r["k"], r["current_run_id"], r["refreshed_at"],
+                                r["rows_used"]) for r in rows]))
+
+
+@cli.command("show-sql")
+@click.argument("name")
+@pass_settings
+def show_sql(settings: Settings, name):
+    """Print the generated SQL of a segmentation (statistics, matrix, views), to run by hand."""
+    from . import sqlgen
+    with settings.connect(read_only=True) as db:
+        d = db.definition(name)
+        src = d.resolve(db.con)
+    click.echo("-- statistics (one scan of the source)")
+    click.echo(sqlgen.stats_query(d, src.relation) + ";\n")
+    click.echo("-- standardised matrix: each ? is a feature's center / scale from segdb.feature_stats")
+    click.echo(sqlgen.matrix_query(d, src.relation) + ";\n")
+    click.echo("-- views (run id 0 stands for the current run)")
+    click.echo(sqlgen.segments_view(d, 0) + ";\n")
+    click.echo(sqlgen.centroids_view(d, 0) + ";")
+
+
+@cli.command("demo")
+@pass_settings
+def demo_cmd(settings: Settings):
+    """Build a demo database: a 150-respondent insurance survey, segmented into k=2."""
+    path = settings.db_given or "segdb-demo.duckdb"
+    with api.connect(path, lock_timeout=settings.lock_timeout) as db:
+        rows = demo_mod.load_survey(db.con)
+        click.echo(f"loaded {rows} survey responses into {demo_mod.TABLE} ({path})")
+        d = db.create(demo_mod.SEGMENTATION, source=demo_mod.TABLE, key="customer_id",
+                      features=list(demo_mod.FEATURES), k=2, replace=True)
+        click.echo(f"defined {d.name} (version {d.version}): k={d.k}, features "
+                   + ", ".join(repr(f.name) for f in d.features))
+        result = db.refresh(d.name, triggered_by=api_trigger(), progress=_progress_reporter(settings))
+        click.echo(f"refreshed {d.name}: run {result.run_id}")
+        click.echo("")
+        print_summary(db.show(d.name))
+    click.echo("")
+    click.echo(f"try: segdb --db {path} sql \"SELECT segment_id, count(*) FROM insurance_segments "
+               "GROUP BY ALL ORDER BY 1\"")
+
+
+def main(argv=None):
+    cli.main(args=argv, prog_name="segdb")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Opening a DuckDB file, and translating DuckDB's errors into segdb's one-line errors."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from pathlib import Path
+
+import duckdb
+
+from .errors import DatabaseError, LockedError, NotFoundError, SegdbError
+
+DEFAULT_LOCK_TIMEOUT = 10.0  # seconds a writer waits for another segdb process to let go of the file
+
+_LOCK_RE = re.compile(r"Conflicting lock is held in (?P<holder>\S+)(?: \(PID (?P<pid>\d+)\))?")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _lock_message(path: str, exc: BaseException) -> str | None:
+    text = str(exc)
+    if "Could not set lock" not in text and "Conflicting lock" not in text:
+        return None
+    match = _LOCK_RE.search(text)
+    holder = ""
+    if match:
+        holder = f" by {match.group('holder').strip()}"
+        if match.group("pid"):
+            holder += f" (PID {match.group('pid')})"
+    return (
+        f"database {path} is locked{holder}; close that session or wait for it to finish, "
+        "or raise --lock-timeout"
+    )
+
+
+def open_duckdb(path: str | os.PathLike, *, read_only: bool = False,
+                lock_timeout: float = DEFAULT_LOCK_TIMEOUT, create: bool = True) -> duckdb.DuckDBPyConnection:
+    """Open ``path``; wait up to ``lock_timeout`` seconds while another process holds it.
+
+    Read-only opens never create a file. A file that is not writable is opened read-only by writers
+    only if they ask for it; otherwise the error says the file is read-only.
+    """
+    path = str(path)
+    if path != ":memory:":
+        p = Path(path)
+        if (read_only or not create) and not p.exists():
+            raise NotFoundError(f"database {path} does not exist; check --db or $SEGDB_DATABASE "
+                                "(segdb does not create a database for a read command)")
+        if not read_only and p.exists() and not os.access(p, os.W_OK):
+            raise DatabaseError(f"database {path} is read-only for this user; "
+                                "fix its permissions or copy it somewhere writable")
+        if not read_only and not p.exists() and not p.parent.exists():
+            raise NotFoundError(f"cannot create database {path}: folder {p.parent} does not exist")
+    deadline = time.monotonic() + max(0.0, lock_timeout)
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only)
+        except duckdb.Error as exc:
+            locked = _lock_message(path, exc)
+            if locked is None:
+                raise DatabaseError(f"cannot open database {path}: {_first_line(exc)}") from exc
+            if time.monotonic() >= deadline:
+                raise LockedError(locked) from exc
+            time.sleep(0.2)
+
+
+def translate(exc: duckdb.Error, what: str) -> SegdbError:
+    """Wrap a DuckDB error raised while doing ``what`` into one line."""
+    text = _first_line(exc)
+    if "No space left on device" in str(exc) or "Could not write" in str(exc):
+        return DatabaseError(f"{what} failed: the disk is full or not writable ({text}); "
+                             "nothing was changed")
+    return DatabaseError(f"{what} failed: {text}")
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection, what: str):
+    """BEGIN ... COMMIT, rolling back on any error; DuckDB errors become one-line segdb errors."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException as exc:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        if isinstance(exc, duckdb.Error):
+            raise translate(exc, what) from exc
+        raise

@@ -1,0 +1,240 @@
+"""Segmentation definitions: what to segment, by which features, with which settings.
+
+A definition is validated against the source when it is created (the source, key and features must
+exist; features must be numeric) and stored as a new version, so every run records exactly which
+definition it used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime, timezone
+
+import duckdb
+
+from .database import transaction
+from .errors import DefinitionError, NotFoundError
+from .quoting import check_segmentation_name, quote_identifier
+from .source import Source, find_column, is_numeric_type, resolve_source, source_columns
+
+SCALES = ("zscore", "minmax", "none")
+NULL_POLICIES = ("skip", "error", "mean")
+DEFAULT_SEED = 0
+DEFAULT_N_INIT = 10
+# Columns of the <name>_segments / <name>_centroids views; a feature may not shadow them.
+RESERVED_OUTPUT_COLUMNS = ("segment_id", "segment_name", "size", "share", "distance", "run_id")
+
+
+@dataclasses.dataclass(frozen=True)
+class Feature:
+    name: str                 # the source column (or, later, a named expression)
+    label: str | None = None  # how profiles and descriptions call it; defaults to the name
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclasses.dataclass(frozen=True)
+class Definition:
+    name: str
+    version: int
+    source: str
+    source_kind: str
+    key: str
+    key_type: str
+    features: tuple[Feature, ...]
+    k: int | None
+    scale: str
+    nulls: str
+    seed: int
+    n_init: int
+    k_min: int | None = None
+    k_max: int | None = None
+    max_fit_rows: int | None = None
+    options: dict = dataclasses.field(default_factory=dict)
+    created_at: datetime | None = None
+
+    @property
+    def labels_table(self) -> str:
+        return f"segdb.{quote_identifier(self.name + '_labels')}"
+
+    @property
+    def segments_view(self) -> str:
+        return quote_identifier(self.name + "_segments")
+
+    @property
+    def centroids_view(self) -> str:
+        return quote_identifier(self.name + "_centroids")
+
+    def resolve(self, con: duckdb.DuckDBPyConnection) -> Source:
+        return resolve_source(con, self.source)
+
+
+def _check_int(value, what: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            value = int(str(value))
+        except ValueError:
+            raise DefinitionError(f"{what} must be a whole number, not {value!r}") from None
+    if value < minimum:
+        raise DefinitionError(f"{what}={value} should be >= {minimum}")
+    return value
+
+
+def _features(features) -> tuple[Feature, ...]:
+    out = []
+    for f in features:
+        if isinstance(f, Feature):
+            out.append(f)
+        elif isinstance(f, str):
+            out.append(Feature(f))
+        elif isinstance(f, dict):
+            out.append(Feature(**f))
+        else:
+            raise DefinitionError(f"a feature must be a column name, not {f!r}")
+    if not out:
+        raise DefinitionError("a segmentation needs at least one feature; add --feature COLUMN")
+    names = [f.name for f in out]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise DefinitionError(f"feature {dupes[0]!r} is listed twice; list each feature once")
+    return tuple(out)
+
+
+def validate(con: duckdb.DuckDBPyConnection, *, name: str, source: str, key: str, features,
+             k, scale: str = "zscore", nulls: str = "skip", seed=DEFAULT_SEED,
+             n_init=DEFAULT_N_INIT, max_fit_rows=None, options: dict | None = None) -> Definition:
+    """Check a definition against the database; return it (version 0: not stored yet)."""
+    check_segmentation_name(name)
+    feats = _features(features)
+    if scale not in SCALES:
+        raise DefinitionError(f"unknown scale {scale!r}; use one of {', '.join(SCALES)}")
+    if nulls not in NULL_POLICIES:
+        raise DefinitionError(f"unknown null policy {nulls!r}; use one of {', '.join(NULL_POLICIES)}")
+    k = _check_int(k, "k", 2)
+    seed = _check_int(seed, "seed", 0)
+    n_init = _check_int(n_init, "n_init", 1)
+    if max_fit_rows is not None:
+        max_fit_rows = _check_int(max_fit_rows, "max_fit_rows", 2)
+    src = resolve_source(con, source)
+    columns = source_columns(con, src)
+    key = find_column(columns, key, src, "key")
+    for f in feats:
+        col = find_column(columns, f.name, src, "feature")
+        if col == key:
+            raise DefinitionError(f"column {key!r} is the key; it cannot also be a feature")
+        if not is_numeric_type(columns[col]):
+            raise DefinitionError(
+                f"feature {col!r} in {src.describe()} has type {columns[col]}, not a number; "
+                f"cast it in a source SELECT (e.g. CAST({quote_identifier(col)} AS DOUBLE)) or drop it"
+            )
+        if f.name in RESERVED_OUTPUT_COLUMNS:
+            raise DefinitionError(
+                f"feature {f.name!r} would clash with the column {f.name!r} of {name}_centroids; "
+                f"rename it in a source SELECT (e.g. {quote_identifier(f.name)} AS {f.name}_value)"
+            )
+    if key in RESERVED_OUTPUT_COLUMNS:
+        raise DefinitionError(f"key {key!r} would clash with a column of {name}_segments; "
+                              f"rename it in a source SELECT (e.g. {quote_identifier(key)} AS customer_key)")
+    return Definition(name=name, version=0, source=source, source_kind=src.kind, key=key,
+                      key_type=columns[key], features=feats, k=k, scale=scale, nulls=nulls,
+                      seed=seed, n_init=n_init, max_fit_rows=max_fit_rows, options=options or {})
+
+
+def _same_settings(a: Definition, b: Definition) -> bool:
+    fields = ("source", "key", "key_type", "features", "k", "k_min", "k_max", "scale", "nulls",
+              "seed", "n_init", "max_fit_rows", "options")
+    return all(getattr(a, f) == getattr(b, f) for f in fields)
+
+
+def _check_view_names_free(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    for suffix in ("_segments", "_centroids"):
+        rows = con.execute(
+            "SELECT table_type FROM information_schema.tables "
+            "WHERE table_schema = current_schema() AND lower(table_name) = lower(?)",
+            [name + suffix]).fetchall()
+        if rows and rows[0][0] != "VIEW":
+            raise DefinitionError(
+                f"a table named {name + suffix!r} already exists and segdb would replace it with a "
+                "view; choose another segmentation name"
+            )
+
+
+def store(con: duckdb.DuckDBPyConnection, d: Definition, *, replace: bool = False) -> Definition:
+    """Store ``d`` as a new version (or as version 1 of a new segmentation); returns it stored."""
+    existing = get(con, d.name, missing_ok=True)
+    if existing is not None and not replace:
+        raise DefinitionError(f"segmentation {d.name!r} already exists; use --replace to store a "
+                              "new version of its definition")
+    if existing is not None and _same_settings(existing, d):
+        return existing
+    if existing is not None and existing.key_type != d.key_type:
+        raise DefinitionError(
+            f"the key of {d.name!r} changes type from {existing.key_type} to {d.key_type}; "
+            "define a segmentation under a new name instead"
+        )
+    _check_view_names_free(con, d.name)
+    version = 1 if existing is None else existing.version + 1
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    with transaction(con, f"storing the definition of {d.name!r}"):
+        if existing is None:
+            con.execute("INSERT INTO segdb.segmentations (name, created_at, current_version) "
+                        "VALUES (?, ?, 1)", [d.name, now])
+            con.execute(
+                f"CREATE TABLE {d.labels_table} (run_id BIGINT NOT NULL, "
+                f"segdb_key {d.key_type} NOT NULL, segment_id INTEGER NOT NULL, "
+                "distance DOUBLE NOT NULL, fitted BOOLEAN NOT NULL DEFAULT TRUE)"
+            )
+        else:
+            con.execute("UPDATE segdb.segmentations SET current_version = ? WHERE name = ?",
+                        [version, d.name])
+        con.execute(
+            "INSERT INTO segdb.definitions (segmentation, version, created_at, source, source_kind, "
+            "key_column, key_type, features, k, k_min, k_max, scale, nulls, seed, n_init, "
+            "max_fit_rows, options) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [d.name, version, now, d.source, d.source_kind, d.key, d.key_type,
+             json.dumps([f.to_json() for f in d.features]), d.k, d.k_min, d.k_max, d.scale,
+             d.nulls, d.seed, d.n_init, d.max_fit_rows, json.dumps(d.options, sort_keys=True)],
+        )
+    return dataclasses.replace(d, version=version, created_at=now)
+
+
+_COLUMNS = ("segmentation, version, created_at, source, source_kind, key_column, key_type, features, "
+            "k, k_min, k_max, scale, nulls, seed, n_init, max_fit_rows, options")
+
+
+def _from_row(row) -> Definition:
+    (name, version, created_at, source, source_kind, key, key_type, features, k, k_min, k_max,
+     scale, nulls, seed, n_init, max_fit_rows, options) = row
+    return Definition(name=name, version=version, source=source, source_kind=source_kind, key=key,
+                      key_type=key_type, features=tuple(Feature(**f) for f in json.loads(features)),
+                      k=k, k_min=k_min, k_max=k_max, scale=scale, nulls=nulls, seed=seed,
+                      n_init=n_init, max_fit_rows=max_fit_rows, options=json.loads(options),
+                      created_at=created_at)
+
+
+def get(con: duckdb.DuckDBPyConnection, name: str, version: int | None = None, *,
+        missing_ok: bool = False) -> Definition | None:
+    """The current (or the given) version of a segmentation's definition."""
+    row = con.execute(
+        f"SELECT {_COLUMNS} FROM segdb.definitions d WHERE segmentation = ? AND version = "
+        "coalesce(?, (SELECT current_version FROM segdb.segmentations WHERE name = ?))",
+        [name, version, name],
+    ).fetchall()
+    row = row[0] if row else None
+    if row is None:
+        if missing_ok:
+            return None
+        known = names(con)
+        hint = f"; known: {', '.join(known)}" if known else "; create one with `segdb create`"
+        raise NotFoundError(f"no segmentation named {name!r}{hint}")
+    return _from_row(row)
+
+
+def names(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in con.execute("SELECT name FROM segdb.segmentations ORDER BY name").fetchall()]

@@ -1,0 +1,57 @@
+"""Load a CSV, Parquet or JSON file into a table through DuckDB's own readers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from .database import transaction
+from .errors import DataError, DefinitionError, NotFoundError
+from .quoting import quote_identifier
+
+READERS = {
+    ".csv": "read_csv", ".tsv": "read_csv", ".txt": "read_csv", ".csv.gz": "read_csv",
+    ".parquet": "read_parquet", ".pq": "read_parquet",
+    ".json": "read_json", ".jsonl": "read_json", ".ndjson": "read_json",
+}
+
+
+def reader_for(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in sorted(READERS, key=len, reverse=True):
+        if name.endswith(suffix):
+            return READERS[suffix]
+    raise DefinitionError(f"cannot tell the format of {path.name}: use a .csv, .tsv, .parquet, "
+                          ".json or .jsonl file")
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = current_schema() AND table_name = ?", [table]).fetchall()[0][0])
+
+
+def import_file(con: duckdb.DuckDBPyConnection, path, table: str, *, replace: bool = False) -> int:
+    """Create ``table`` from the file; returns the number of rows loaded."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"file {path} not found")
+    if not table or table.startswith("segdb"):
+        raise DefinitionError(f"invalid table name {table!r}: choose a name not starting with 'segdb'")
+    reader = reader_for(path)
+    exists = table_exists(con, table)
+    if exists and not replace:
+        raise DefinitionError(f"table {table!r} already exists; pass --replace to overwrite it")
+    verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
+    try:
+        with transaction(con, f"importing {path.name}"):
+            con.execute(f"{verb} {quote_identifier(table)} AS SELECT * FROM {reader}(?)", [str(path)])
+            rows = con.execute(f"SELECT count(*) FROM {quote_identifier(table)}").fetchall()[0][0]
+    except Exception as exc:
+        detail = str(exc)
+        if detail.startswith("importing"):
+            detail = detail.split(" failed: ", 1)[-1]
+        raise DataError(f"cannot read {path.name} as {reader.split('_')[1].upper()}: {detail}; "
+                        "fix the file (nothing was imported)") from None
+    return int(rows)

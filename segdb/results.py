@@ -1,0 +1,72 @@
+"""Read segdb's results back: segmentations, runs, segments, centroids, statistics."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import duckdb
+import pyarrow as pa
+
+from . import definitions
+from .errors import NotFoundError
+from .sqlfiles import load_sql
+
+
+def query_arrow(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> pa.Table:
+    return con.sql(sql, params=params).to_arrow_table() if params else con.sql(sql).to_arrow_table()
+
+
+@dataclasses.dataclass
+class RunSummary:
+    """What `segdb show` prints: the run row, its segments, centroids and feature statistics."""
+    definition: definitions.Definition
+    run: dict
+    segments: list[dict]
+    centroids: list[dict]        # long form: segment_id, feature_no, feature, value_raw, value_scaled, z
+    feature_stats: list[dict]
+
+    def centroid_matrix(self, column: str) -> dict[int, list[float]]:
+        out: dict[int, list[float]] = {}
+        for row in self.centroids:
+            out.setdefault(row["segment_id"], []).append(row[column])
+        return out
+
+
+def _rows(con, sql: str, params) -> list[dict]:
+    rel = con.execute(sql, params)
+    names = [c[0] for c in rel.description]
+    return [dict(zip(names, r)) for r in rel.fetchall()]
+
+
+def current_run_id(con: duckdb.DuckDBPyConnection, name: str) -> int | None:
+    definitions.get(con, name)  # raises a clear error for an unknown name
+    return con.execute("SELECT current_run_id FROM segdb.segmentations WHERE name = ?",
+                       [name]).fetchall()[0][0]
+
+
+def run_summary(con: duckdb.DuckDBPyConnection, name: str, run_id: int | None = None) -> RunSummary:
+    if run_id is None:
+        run_id = current_run_id(con, name)
+        if run_id is None:
+            raise NotFoundError(f"segmentation {name!r} has no run yet; run `segdb refresh {name}`")
+    run = _rows(con, load_sql("run_row"), [run_id])
+    if not run or run[0]["segmentation"] != name:
+        raise NotFoundError(f"segmentation {name!r} has no run {run_id}; see `segdb runs {name}`")
+    run = run[0]
+    for key in ("package_versions", "stage_seconds"):
+        if run.get(key):
+            run[key] = json.loads(run[key])
+    d = definitions.get(con, name, run["definition_version"])
+    return RunSummary(d, run, _rows(con, load_sql("run_segments"), [run_id]),
+                      _rows(con, load_sql("run_centroids"), [run_id]),
+                      _rows(con, load_sql("run_feature_stats"), [run_id]))
+
+
+def run_history(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
+    definitions.get(con, name)
+    return _rows(con, load_sql("run_history"), [name])
+
+
+def list_segmentations(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    return _rows(con, load_sql("list_segmentations"), [])

@@ -1,0 +1,150 @@
+"""A segmentation's source: an existing table or view, or one SELECT statement.
+
+Anything else (several statements, DML, DDL) is refused before it runs: the source text is only ever
+parsed, then embedded as a subquery.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+
+import duckdb
+
+from .errors import DefinitionError, NotFoundError
+from .quoting import quote_identifier
+
+_QUERY_START = re.compile(r"\s*(\(|select\b|with\b|from\b|values\b|table\b)", re.IGNORECASE)
+
+NUMERIC_TYPES = {
+    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+    "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "REAL",
+}
+
+
+def is_numeric_type(type_name: str) -> bool:
+    t = type_name.upper()
+    return t in NUMERIC_TYPES or t.startswith("DECIMAL")
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    kind: str       # 'table' or 'select'
+    text: str       # as the user gave it
+    relation: str   # SQL that can follow FROM
+
+    def describe(self) -> str:
+        return f"table {self.text}" if self.kind == "table" else "the source SELECT"
+
+
+def _split_table_name(text: str) -> list[str]:
+    """'main.customers' -> ['main', 'customers']; a name with spaces or quotes stays whole."""
+    stripped = text.strip()
+    if stripped.startswith('"'):
+        parts, buf, i = [], "", 0
+        # parse "a"."b" with doubled quotes
+        while i < len(stripped):
+            if stripped[i] != '"':
+                raise DefinitionError(f"cannot read the table name {text!r}")
+            j = i + 1
+            buf = ""
+            while True:
+                k = stripped.find('"', j)
+                if k < 0:
+                    raise DefinitionError(f"unbalanced quotes in the table name {text!r}")
+                if stripped[k + 1:k + 2] == '"':
+                    buf += stripped[j:k] + '"'
+                    j = k + 2
+                    continue
+                buf += stripped[j:k]
+                i = k + 1
+                break
+            parts.append(buf)
+            if i < len(stripped):
+                if stripped[i] != ".":
+                    raise DefinitionError(f"cannot read the table name {text!r}")
+                i += 1
+        return parts
+    if re.fullmatch(r"[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*){0,2}", stripped):
+        return stripped.split(".")
+    return [stripped]
+
+
+def _find_table(con: duckdb.DuckDBPyConnection, parts: list[str]) -> list[str] | None:
+    name = parts[-1]
+    schema = parts[-2] if len(parts) >= 2 else None
+    rows = con.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        "WHERE lower(table_name) = lower(?) AND (? IS NULL OR lower(table_schema) = lower(?)) "
+        "AND table_schema <> 'segdb' "
+        "ORDER BY table_name = ? DESC, table_schema = current_schema() DESC, table_schema",
+        [name, schema, schema, name],
+    ).fetchall()
+    if not rows:
+        return None
+    return [rows[0][0], rows[0][1]]
+
+
+def _user_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema <> 'segdb' "
+        "ORDER BY table_name").fetchall()]
+
+
+def resolve_source(con: duckdb.DuckDBPyConnection, text: str) -> Source:
+    if not isinstance(text, str) or not text.strip():
+        raise DefinitionError("the source is empty; give a table name or a SELECT statement")
+    if _QUERY_START.match(text):
+        try:
+            statements = con.extract_statements(text)
+        except duckdb.Error as exc:
+            detail = str(exc).strip().splitlines()[0]
+            raise DefinitionError(f"the source SELECT is not valid SQL: {detail}; "
+                                  "fix the query or pass a table name") from exc
+        if len(statements) != 1:
+            raise DefinitionError(f"the source must be one SELECT statement, not {len(statements)} "
+                                  "statements; remove the extra statements")
+        if statements[0].type != duckdb.StatementType.SELECT:
+            raise DefinitionError(
+                f"the source must be a SELECT, not a {statements[0].type.name} statement; "
+                "segdb never runs anything but a query on the source"
+            )
+        query = text.strip().rstrip(";").strip()
+        return Source("select", text, f"({query})")
+    parts = _split_table_name(text)
+    found = _find_table(con, parts)
+    if found is None:
+        if len(parts) == 1 and re.search(r"\b(delete|drop|insert|update|create|alter|attach|copy)\b",
+                                         text, re.IGNORECASE):
+            raise DefinitionError(
+                f"the source must be a SELECT or a table name; {text.split()[0].upper()} "
+                "statements are never run"
+            )
+        close = difflib.get_close_matches(parts[-1], _user_tables(con), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else "; import it first with `segdb import`"
+        raise NotFoundError(f"table {text!r} not found{hint}")
+    return Source("table", text, ".".join(quote_identifier(p) for p in found))
+
+
+def source_columns(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, str]:
+    """Column name -> SQL type of the source, without reading its rows."""
+    try:
+        rows = con.execute(f"DESCRIBE SELECT * FROM {source.relation} AS segdb_source").fetchall()
+    except duckdb.Error as exc:
+        detail = str(exc).strip().splitlines()[0]
+        raise DefinitionError(f"cannot read {source.describe()}: {detail}") from exc
+    return {r[0]: r[1] for r in rows}
+
+
+def find_column(columns: dict[str, str], name: str, source: Source, role: str) -> str:
+    """The column called ``name`` (exactly), or an error that suggests the nearest one."""
+    if name in columns:
+        return name
+    folded = [c for c in columns if c.lower() == name.lower()]
+    if len(folded) == 1:
+        hint = f"; did you mean {folded[0]!r}? (names are matched exactly)"
+    else:
+        close = difflib.get_close_matches(name, list(columns), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; columns are {', '.join(map(repr, columns))}"
+    raise NotFoundError(f"{role} column {name!r} not found in {source.describe()}{hint}")

@@ -1,0 +1,123 @@
+"""SQL whose shape depends on a definition's features (one expression per feature).
+
+Everything here is built from identifiers quoted by :func:`quote_identifier`; numbers are bound as
+``?`` parameters, except in view bodies, where DuckDB cannot bind and :func:`sql_literal` renders
+the run id. Statements whose shape does not depend on the features live in ``sql/``.
+``segdb show-sql NAME`` prints what this module generates for a definition, to run by hand.
+"""
+
+from __future__ import annotations
+
+from .definitions import Definition
+from .quoting import quote_identifier as q
+from .quoting import sql_literal
+
+
+def _as_double(feature_name: str) -> str:
+    return f"CAST({q(feature_name)} AS DOUBLE)"
+
+
+def complete_condition(d: Definition) -> str:
+    """True for rows whose every feature is present."""
+    return " AND ".join(f"{q(f.name)} IS NOT NULL" for f in d.features)
+
+
+def used_condition(d: Definition) -> str:
+    """Rows that get a label: a key, and (under nulls=skip) every feature."""
+    key_ok = f"{q(d.key)} IS NOT NULL"
+    if d.nulls == "skip":
+        return f"{key_ok} AND {complete_condition(d)}"
+    return key_ok
+
+
+def stats_query(d: Definition, relation: str) -> str:
+    """One scan of the source: key checks, row counts, fingerprint, per-feature statistics.
+
+    Per feature i the columns are n_i, nonfinite_i, mean_i, stddev_i, min_i, max_i. Mean and
+    standard deviation are taken over the rows used for the fit (complete rows under nulls=skip,
+    every non-NULL value otherwise), as StandardScaler would on the fitted matrix.
+    """
+    key = q(d.key)
+    used = complete_condition(d) if d.nulls == "skip" else "TRUE"
+    cols = [
+        "count(*) AS rows_total",
+        f"count({key}) AS keys_present",
+        f"count(DISTINCT {key}) AS keys_distinct",
+        f"count(*) FILTER (WHERE {key} IS NOT NULL AND {complete_condition(d)}) AS rows_complete",
+        # Order-independent fingerprint of keys and features: xor of row hashes (keys are unique).
+        f"bit_xor(hash({key}, {', '.join(q(f.name) for f in d.features)})) AS fingerprint",
+    ]
+    for i, f in enumerate(d.features, start=1):
+        x = _as_double(f.name)
+        cols += [
+            f"count({q(f.name)}) AS n_{i}",
+            f"count(*) FILTER (WHERE {q(f.name)} IS NOT NULL AND NOT isfinite({x})) AS nonfinite_{i}",
+            f"avg({x}) FILTER (WHERE {used} AND isfinite({x})) AS mean_{i}",
+            f"stddev_pop({x}) FILTER (WHERE {used} AND isfinite({x})) AS stddev_{i}",
+            f"min({x}) FILTER (WHERE {used}) AS min_{i}",
+            f"max({x}) FILTER (WHERE {used}) AS max_{i}",
+        ]
+    return "SELECT\n    " + ",\n    ".join(cols) + f"\nFROM {relation} AS segdb_source"
+
+
+def scaled_expressions(d: Definition) -> tuple[list[str], int]:
+    """``(x - ?) / ?`` per feature (with ``coalesce(x, ?)`` under nulls=mean); parameters per feature."""
+    exprs = []
+    for f in d.features:
+        x = _as_double(f.name)
+        if d.nulls == "mean":
+            exprs.append(f"(coalesce({x}, ?) - ?) / ?")
+        else:
+            exprs.append(f"({x} - ?) / ?")
+    return exprs, (3 if d.nulls == "mean" else 2)
+
+
+def scaled_params(d: Definition, stats) -> list[float]:
+    params: list[float] = []
+    for s in stats:
+        if d.nulls == "mean":
+            params += [s.mean, s.center, s.scale]
+        else:
+            params += [s.center, s.scale]
+    return params
+
+
+def matrix_query(d: Definition, relation: str) -> str:
+    """Keys and the standardised features as one DOUBLE[d] array per row, ordered by key.
+
+    Fetched through Arrow, the array column's values are already one C-contiguous float64 matrix.
+    Ordering by key makes the fit independent of the order rows are stored in.
+    """
+    exprs, _ = scaled_expressions(d)
+    return (
+        f"SELECT {q(d.key)} AS segdb_key,\n"
+        f"       [{', '.join(exprs)}]::DOUBLE[{len(d.features)}] AS segdb_z\n"
+        f"FROM {relation} AS segdb_source\n"
+        f"WHERE {used_condition(d)}\n"
+        f"ORDER BY segdb_key"
+    )
+
+
+def segments_view(d: Definition, run_id: int) -> str:
+    return (
+        f"CREATE OR REPLACE VIEW {d.segments_view} AS\n"
+        f"SELECT segdb_key AS {q(d.key)}, segment_id, distance, run_id\n"
+        f"FROM {d.labels_table}\n"
+        f"WHERE run_id = {sql_literal(int(run_id))}"
+    )
+
+
+def centroids_view(d: Definition, run_id: int) -> str:
+    pivots = ",\n       ".join(
+        f"max(CASE WHEN c.feature_no = {i} THEN c.value_raw END) AS {q(f.name)}"
+        for i, f in enumerate(d.features, start=1)
+    )
+    return (
+        f"CREATE OR REPLACE VIEW {d.centroids_view} AS\n"
+        f"SELECT s.segment_id, s.size, s.share,\n       {pivots}\n"
+        f"FROM segdb.segments AS s JOIN segdb.centroids AS c\n"
+        f"  ON c.run_id = s.run_id AND c.segment_id = s.segment_id\n"
+        f"WHERE s.run_id = {sql_literal(int(run_id))}\n"
+        f"GROUP BY s.segment_id, s.size, s.share\n"
+        f"ORDER BY s.segment_id"
+    )

@@ -1,0 +1,14 @@
+-- list_segmentations: every segmentation with its current definition and current run.
+SELECT s.name,
+       s.current_version            AS definition_version,
+       d.source,
+       d.key_column,
+       json_array_length(d.features) AS n_features,
+       coalesce(CAST(d.k AS VARCHAR), 'auto') AS k,
+       s.current_run_id,
+       r.finished_at                AS refreshed_at,
+       r.rows_used
+FROM segdb.segmentations AS s
+JOIN segdb.definitions AS d ON d.segmentation = s.name AND d.version = s.current_version
+LEFT JOIN segdb.runs AS r ON r.run_id = s.current_run_id
+ORDER BY s.name;

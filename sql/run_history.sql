@@ -1,0 +1,18 @@
+-- run_history: every run of one segmentation, newest first.
+-- Parameters: 1 segmentation name (twice).
+SELECT r.run_id,
+       r.run_id = s.current_run_id AS is_current,
+       r.status,
+       r.definition_version,
+       r.started_at,
+       r.finished_at,
+       r.k,
+       r.rows_used,
+       r.rows_skipped,
+       r.inertia,
+       r.triggered_by,
+       r.error
+FROM segdb.runs AS r
+JOIN segdb.segmentations AS s ON s.name = r.segmentation
+WHERE r.segmentation = ?
+ORDER BY r.run_id DESC;
