@@ -296,6 +296,10 @@ def demo_cmd(settings: Settings):
                "GROUP BY ALL ORDER BY 1\"")
 
 
+# -- commands added by feature modules register themselves on `cli` (one import line each) ------
+# (keep this list sorted; each module imports `cli` from here and decorates its commands)
+
+
 def main(argv=None):
     cli.main(args=argv, prog_name="segdb")
 
