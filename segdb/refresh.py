@@ -118,8 +118,10 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
         seed=d.seed, n_init=d.n_init, n_iter=fit.n_iter, package_versions=package_versions(),
         input_fingerprint=st.fingerprint, stage_seconds=timings,
     )
+    extra_writers: list = []  # feature modules append writer(con, run_id) callables here
     del X
     report("write", "start")
-    run_id = write_run(con, d, run_row=run_row, stats=st.features, keys=keys, fit=fit, hook=_test_hook)
+    run_id = write_run(con, d, run_row=run_row, stats=st.features, keys=keys, fit=fit, hook=_test_hook,
+                       extra_writers=extra_writers)
     report("write", "done")
     return RunResult(run_id, d.name, d.k, st.rows_used, st.rows_skipped, inertia, dict(timings))

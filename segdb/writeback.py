@@ -45,8 +45,13 @@ def segment_rows(d: Definition, stats, fit) -> tuple[list[tuple], list[tuple]]:
 
 
 def write_run(con: duckdb.DuckDBPyConnection, d: Definition, *, run_row: dict, stats, keys: pa.Array,
-              fit, hook=lambda stage: None) -> int:
-    """Write everything in one transaction; returns the new run id."""
+              fit, hook=lambda stage: None, extra_writers=()) -> int:
+    """Write everything in one transaction; returns the new run id.
+
+    ``extra_writers`` are callables ``writer(con, run_id)`` run inside the same transaction after
+    the core rows and before the views switch, so whatever they write (quality, profiles, k scans,
+    transitions, ...) appears atomically with the run, or not at all.
+    """
     segments, centroids = segment_rows(d, stats, fit)
     labels = pa.table({
         "segdb_key": keys,
@@ -69,6 +74,8 @@ def write_run(con: duckdb.DuckDBPyConnection, d: Definition, *, run_row: dict, s
              s.center, s.scale] for s in stats])
         con.executemany(load_sql("insert_segment"), [[run_id, *row] for row in segments])
         con.executemany(load_sql("insert_centroid"), [[run_id, *row] for row in centroids])
+        for writer in extra_writers:
+            writer(con, run_id)
         hook("views")
         con.execute(sqlgen.segments_view(d, run_id))
         con.execute(sqlgen.centroids_view(d, run_id))
