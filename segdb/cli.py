@@ -156,7 +156,8 @@ def create(settings: Settings, name, source, key, features, k, scale, nulls, see
     with settings.connect() as db:
         d = db.create(name, source=source, key=key, features=list(features), k=k, scale=scale,
                       nulls=nulls, seed=seed, n_init=n_init, replace=replace)
-    click.echo(f"defined {d.name} (version {d.version}): {len(d.features)} features, k={d.k}, "
+    n = len(d.features)
+    click.echo(f"defined {d.name} (version {d.version}): {n} feature{'s' if n != 1 else ''}, k={d.k}, "
                f"key {d.key}, source {d.source}")
 
 

@@ -53,7 +53,7 @@ def check_source_unchanged(con: duckdb.DuckDBPyConnection, d: definitions.Defini
     """The source must still have the key and features, with compatible types."""
     src = resolve_source(con, d.source)
     columns = source_columns(con, src)
-    where = f"{src.describe()} of {d.name!r}"
+    where = f"the source of {d.name} ({src.describe()})"
     try:
         find_column(columns, d.key, src, "key")
         for f in d.features:
