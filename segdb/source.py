@@ -121,6 +121,13 @@ def resolve_source(con: duckdb.DuckDBPyConnection, text: str) -> Source:
                 f"the source must be a SELECT or a table name; {text.split()[0].upper()} "
                 "statements are never run"
             )
+        if len(parts) == 1 and len(text.split()) > 1:
+            try:
+                con.extract_statements(text)
+            except duckdb.Error as exc:
+                detail = str(exc).strip().splitlines()[0]
+                raise DefinitionError(f"the source is neither a table nor a valid SELECT: {detail}; "
+                                      "fix the query or pass a table name") from exc
         close = difflib.get_close_matches(parts[-1], _user_tables(con), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else "; import it first with `segdb import`"
         raise NotFoundError(f"table {text!r} not found{hint}")
