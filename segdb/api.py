@@ -116,6 +116,21 @@ class Database:
                                  max_fit_rows=max_fit_rows, weight=weight)
         return definitions.store(self.con, d, replace=replace)
 
+    def apply(self, path) -> list:
+        """Create or update the segmentations declared in a TOML file (see :mod:`segdb.config`);
+        returns one ``Applied(name, action, version)`` per segmentation, in file order."""
+        from . import config
+        return config.apply(self.con, path)
+
+    def category_shares(self, name: str, run_id: int | None = None) -> duckdb.DuckDBPyRelation:
+        """Per segment, each category level's share (and weighted share) in a run (default: current)."""
+        if run_id is None:
+            run_id = results.current_run_id(self.con, name)
+            if run_id is None:
+                raise NotFoundError(f"segmentation {name!r} has no run yet; run `segdb refresh {name}`")
+        from .sqlfiles import load_sql
+        return self.con.sql(load_sql("run_category_shares"), params=[run_id])
+
     def definition(self, name: str, version: int | None = None) -> definitions.Definition:
         return definitions.get(self.con, name, version)
 

@@ -234,6 +234,7 @@ def show(settings: Settings, name, run_id):
     """The current run: sizes, shares, centroids, inertia, rows used and skipped."""
     with settings.connect(read_only=True) as db:
         print_summary(db.show(name, run_id))
+        cli_features.print_feature_extras(db, name, run_id)  # weighted sizes, category shares
 
 
 @cli.command()
@@ -304,6 +305,7 @@ def demo_cmd(settings: Settings):
 
 # -- commands added by feature modules register themselves on `cli` (one import line each) ------
 # (keep this list sorted; each module imports `cli` from here and decorates its commands)
+from . import cli_features  # noqa: E402,F401  segdb apply
 
 
 def main(argv=None):
