@@ -159,8 +159,9 @@ def _feature(path, loc, seg, i, item) -> dict:
     try:
         definitions.Feature(**spec)
     except SegdbError as exc:
-        bad = next((k for k in ("type", "scale", "codes", "reverse", "weight", "expr")
-                    if k in item and k in exc.message), "name")
+        # the key the message is about ("code 4 lies inside its scale" is about codes)
+        bad = next((k for k in ("codes", "reverse", "weight", "scale", "type", "expr")
+                    if k in item and k.rstrip("s") in exc.message), "name")
         _fail(path, loc, exc.message, seg, bad, i, fname)
     return spec
 
