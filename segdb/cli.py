@@ -273,6 +273,10 @@ def show_sql(settings: Settings, name):
     with settings.connect(read_only=True) as db:
         d = db.definition(name)
         src = d.resolve(db.con)
+        from .prepare import definition_for_run, prepare
+        from .results import current_run_id
+        run_id = current_run_id(db.con, name)  # a category has one column per level of its run
+        d = definition_for_run(db.con, d, run_id) if run_id else prepare(db.con, d, src, name).definition
     click.echo("-- statistics (one scan of the source)")
     click.echo(sqlgen.stats_query(d, src.relation) + ";\n")
     click.echo("-- standardised matrix: each ? is a feature's center / scale from segdb.feature_stats")

@@ -141,8 +141,8 @@ def expression_type(con, f: "Feature", src, key: str) -> str:
     except duckdb.Error as exc:
         detail = str(exc).strip().splitlines()[0]
         raise DefinitionError(f"feature {f.name!r}: expr {f.expr!r} is not a row-wise expression over "
-                              f"{src.describe()}: {detail}; aggregate in a grouped source SELECT "
-                              "instead") from None
+                              f"{src.describe()}: {detail}; write one expression over the source's "
+                              "columns (aggregates belong in a grouped source SELECT)") from None
     if len(described) != 2:
         raise DefinitionError(f"feature {f.name!r}: expr must give one value, not {len(described) - 1} "
                               f"columns ({f.expr!r})")

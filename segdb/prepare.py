@@ -20,7 +20,7 @@ from . import categories, weights
 from .database import translate
 from .definitions import Definition
 from .errors import DataError
-from .features import feature_sql, out_of_scale_message, scale_check_query
+from .features import expression_type, feature_sql, out_of_scale_message, scale_check_query
 from .sqlfiles import load_sql
 from .sqlgen import used_condition
 
@@ -86,6 +86,9 @@ def prepare(con: duckdb.DuckDBPyConnection, d: Definition, src, where: str) -> P
         used = used_condition(d)
         if weights.weight_column(d) is not None:
             weights.check(con, d, src.relation, used, where)
+        for f in d.features:
+            if f.expr:  # the source may have changed since the expression was checked
+                expression_type(con, f, src, d.key)
         check_scales(con, d, src.relation, where)
         expanded, columns = [], []
         for no, f in enumerate(d.features, start=1):
@@ -119,3 +122,19 @@ def column_labels(d: Definition, column_names: list[str]) -> list[str]:
         else:
             out.append(name)
     return out
+
+
+def definition_for_run(con: duckdb.DuckDBPyConnection, d: Definition, run_id: int) -> Definition:
+    """The expanded definition a run used (category levels from ``segdb.feature_columns``): one
+    feature per matrix column, whose :func:`feature_sql` scores new rows like the run did."""
+    rows = con.execute("SELECT source_feature_no, level FROM segdb.feature_columns WHERE run_id = ? "
+                       "ORDER BY feature_no", [run_id]).fetchall()
+    if not rows:  # a run written before migration 0004: plain features only
+        return d
+    expanded = []
+    for no, f in enumerate(d.features, start=1):
+        if f.kind == "category":
+            expanded += categories.expand(f, [lv for src_no, lv in rows if src_no == no])
+        else:
+            expanded.append(f)
+    return dataclasses.replace(d, features=tuple(expanded))
