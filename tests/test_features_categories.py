@@ -11,7 +11,7 @@ from sklearn.cluster import KMeans
 from conftest import run_cli
 from segdb.categories import MAX_LEVELS
 from segdb.errors import DataError
-from survey_fixture import CODES, ITEMS, REGIONS, load_survey, mapping, same_partition
+from survey_fixture import CODES, REGIONS, load_survey, mapping, same_partition
 
 NUMERIC = ["q_price", "q_service"]
 LEVELS = sorted(REGIONS)  # levels are sorted as text
@@ -141,3 +141,29 @@ def test_cli_category_option(db_path):
     assert result.exit_code == 0, result.output
     shown = run_cli(["show", "cli_cat"], db_path).output
     assert "region=East" in shown and "category shares per segment" in shown
+
+
+def test_definition_for_run_rescores_every_row_in_sql(db):
+    # The expanded definition a run used + feature_sql are what SQL scoring needs: nearest-centroid
+    # labels computed in SQL from the stored statistics agree with the labels the fit wrote.
+    from segdb import scoring
+    from segdb.features import feature_sql
+    from segdb.prepare import definition_for_run
+    from segdb.quoting import quote_identifier
+
+    load_survey(db.con)
+    define(db, weight=2.0)
+    run = db.refresh("cat")
+    d = definition_for_run(db.con, db.definition("cat"), run.run_id)
+    summary = db.show("cat")
+    assert [f.name for f in d.features] == [s["feature"] for s in summary.feature_stats]
+    query = scoring.labelling_query(
+        quote_identifier("respondent_id"), [feature_sql(f) for f in d.features], "survey",
+        centers=[s["center"] for s in summary.feature_stats],
+        scales=[s["scale"] for s in summary.feature_stats],
+        centroids=list(summary.centroid_matrix("value_scaled").values()),
+        segment_ids=list(summary.centroid_matrix("value_scaled")))
+    rescored = db.sql(f"SELECT r.segdb_key, r.segment_id AS again, s.segment_id FROM ({query}) AS r "
+                      "JOIN cat_segments AS s ON s.respondent_id = r.segdb_key").to_pandas()
+    assert len(rescored) == run.rows_used
+    assert (rescored["again"] == rescored["segment_id"]).all()

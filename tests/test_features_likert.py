@@ -10,7 +10,7 @@ from sklearn.preprocessing import StandardScaler
 
 from conftest import run_cli, table_checksums
 from segdb.definitions import Feature
-from segdb.errors import DataError, DefinitionError
+from segdb.errors import DefinitionError
 from survey_fixture import CODES, ITEMS, REVERSED, load_survey, mapping, same_partition
 
 
