@@ -261,6 +261,11 @@ def apply(con, path) -> list[Applied]:
     loc = _Locator(Path(path).read_text(encoding="utf-8")) if Path(path).is_file() else None
     declared = parse(path)
     checked = [_validate(con, path, loc, decl) for decl in declared]
+    for d in checked:  # the one refusal of store(), checked before anything is stored
+        before = definitions.get(con, d.name, missing_ok=True)
+        if before is not None and before.key_type != d.key_type:
+            _fail(path, loc, f"the key of {d.name!r} changes type from {before.key_type} to "
+                             f"{d.key_type}; declare the segmentation under a new name instead", d.name, "key")
     out = []
     for d in checked:
         before = definitions.get(con, d.name, missing_ok=True)

@@ -49,3 +49,11 @@ def same_partition(a, b) -> bool:
 def mapping(ours, theirs) -> dict:
     """segment id of ours -> label of theirs (for a same_partition pair)."""
     return dict(zip(np.asarray(ours).tolist(), np.asarray(theirs).tolist()))
+
+
+def refresh_where(con, name: str) -> str:
+    """How refresh errors name a segmentation's source (the core's wording, e.g. "table t of 'x'")."""
+    from segdb import definitions
+    from segdb.refresh import check_source_unchanged
+
+    return check_source_unchanged(con, definitions.get(con, name))[1]

@@ -3,6 +3,8 @@ numpy/pandas one-hot encoding and scikit-learn KMeans on the same matrix."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +13,7 @@ from sklearn.cluster import KMeans
 from conftest import run_cli
 from segdb.categories import MAX_LEVELS
 from segdb.errors import DataError
-from survey_fixture import CODES, REGIONS, load_survey, mapping, same_partition
+from survey_fixture import CODES, REGIONS, load_survey, mapping, refresh_where, same_partition
 
 NUMERIC = ["q_price", "q_service"]
 LEVELS = sorted(REGIONS)  # levels are sorted as text
@@ -113,18 +115,20 @@ def test_category_errors(db, db_path):
            "'v' || range AS many, CASE WHEN range = 3 THEN NULL ELSE 'a' || (range % 2) END AS gaps "
            f"FROM range({MAX_LEVELS + 1})")
     db.create("one", source="t", key="id", k=2, features=["x", {"name": "one", "kind": "category"}])
+    where = re.escape(refresh_where(db.con, "one"))
     with pytest.raises(DataError, match=r"^category feature 'one' has the single level 'same' on every "
-                                        r"row used of table t of 'one', so it cannot separate segments; drop it$"):
+                                        rf"row used of {where}, so it cannot separate segments; drop it$"):
         db.refresh("one")
     db.create("many", source="t", key="id", k=2, features=["x", {"name": "many", "kind": "category"}])
     with pytest.raises(DataError, match=rf"^category feature 'many' has {MAX_LEVELS + 1} levels"):
         db.refresh("many")
     db.create("gaps", source="t", key="id", k=2, nulls="error",
               features=["x", {"name": "gaps", "kind": "category"}])
+    where = refresh_where(db.con, "gaps")
     db.close()
     result = run_cli(["refresh", "gaps"], db_path)
     assert result.exit_code == 1
-    assert result.stderr == ("Error: category feature 'gaps' is NULL on 1 rows of table t of 'gaps' and "
+    assert result.stderr == (f"Error: category feature 'gaps' is NULL on 1 rows of {where} and "
                              "nulls=error; fill them, or use --nulls skip or --nulls mean\n")
 
 

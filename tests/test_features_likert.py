@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 from conftest import run_cli, table_checksums
 from segdb.definitions import Feature
 from segdb.errors import DefinitionError
-from survey_fixture import CODES, ITEMS, REVERSED, load_survey, mapping, same_partition
+from survey_fixture import CODES, ITEMS, REVERSED, load_survey, mapping, refresh_where, same_partition
 
 
 def likert_features():
@@ -93,13 +93,14 @@ def test_value_outside_scale_is_refused_naming_column_value_and_rows(db, db_path
     frame.loc[frame.index[5], "q_service"] = 0
     load_survey(db.con, frame)
     db.create("lik", source="survey", key="respondent_id", features=likert_features(), k=3)
+    where = refresh_where(db.con, "lik")
     db.close()
     before = table_checksums(db_path)
     result = run_cli(["refresh", "lik"], db_path)
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: feature 'q_service' (column 'q_service') has the value 12 on 2 rows of table survey "
-        "of 'lik' (and 1 other out-of-scale values), outside its scale 1..7 and not one of its codes "
+        f"Error: feature 'q_service' (column 'q_service') has the value 12 on 2 rows of {where} "
+        "(and 1 other out-of-scale values), outside its scale 1..7 and not one of its codes "
         "(8, 9, 99); add it to codes or fix the data\n")
     assert table_checksums(db_path) == before
 

@@ -3,13 +3,15 @@ against numpy (np.average) and scikit-learn (KMeans.fit(X, sample_weight=w))."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 
 from conftest import run_cli, table_checksums
 from segdb.errors import DataError
-from survey_fixture import load_survey, mapping, same_partition
+from survey_fixture import load_survey, mapping, refresh_where, same_partition
 
 ITEMS = ["q_price", "q_service", "q_online"]
 
@@ -87,12 +89,13 @@ def test_bad_weights_are_refused_before_anything_is_written(db, db_path):
     db.refresh("w")
     frame.loc[frame.index[:3], "weight"] = -1.0
     load_survey(db.con, frame)
+    where = refresh_where(db.con, "w")
     db.close()
     before = table_checksums(db_path)
     result = run_cli(["refresh", "w"], db_path)
     assert result.exit_code == 1
     assert result.stderr == ("Error: weight column 'weight' is negative, NaN or infinite on 3 rows of "
-                             "table survey of 'w'; weights must be finite numbers >= 0\n")
+                             f"{where}; weights must be finite numbers >= 0\n")
     assert table_checksums(db_path) == before
 
 
@@ -103,7 +106,8 @@ def test_null_weight_and_weight_definition_errors(db, db_path):
     frame.loc[complete[0], "weight"] = None   # a row used (a NULL weight on a skipped row is fine)
     load_survey(db.con, frame)
     define(db)
-    with pytest.raises(DataError, match=r"^weight column 'weight' is NULL on 1 rows used of table survey"):
+    where = re.escape(refresh_where(db.con, "w"))
+    with pytest.raises(DataError, match=rf"^weight column 'weight' is NULL on 1 rows used of {where}; "):
         db.refresh("w")
     db.close()
     result = run_cli(["create", "bad", "--source", "survey", "--key", "respondent_id",
