@@ -140,3 +140,16 @@ def test_unknown_top_level_table_and_missing_file(survey_db, tmp_path):
             db.apply(path)
     result = run_cli(["apply", str(tmp_path / "missing.toml")], survey_db)
     assert result.stderr == f"Error: file {tmp_path / 'missing.toml'} not found\n"
+
+
+def test_key_type_change_is_refused_before_anything_is_stored(survey_db, tmp_path):
+    path = write(tmp_path, GOOD)
+    assert run_cli(["apply", path], survey_db).exit_code == 0
+    write(tmp_path, GOOD.replace("k = 3", "k = 5").replace(
+        "SELECT respondent_id,", "SELECT CAST(respondent_id AS VARCHAR) AS respondent_id,"))
+    before = table_checksums(survey_db)
+    result = run_cli(["apply", path], survey_db)
+    assert result.stderr == (f"Error: {path}, line 27, key segmentation.plain.key: the key of 'plain' "
+                             "changes type from BIGINT to VARCHAR; declare the segmentation under a new "
+                             "name instead\n")
+    assert table_checksums(survey_db) == before  # survey (changed, valid) was not stored either
