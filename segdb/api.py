@@ -105,12 +105,31 @@ class Database:
     def create(self, name: str, *, source: str, key: str, features, k: int = 3,
                scale: str = "zscore", nulls: str = "skip", seed: int = definitions.DEFAULT_SEED,
                n_init: int = definitions.DEFAULT_N_INIT, max_fit_rows: int | None = None,
-               replace: bool = False) -> definitions.Definition:
-        """Define (or with ``replace=True`` redefine as a new version) a segmentation."""
+               replace: bool = False, weight: str | None = None) -> definitions.Definition:
+        """Define (or with ``replace=True`` redefine as a new version) a segmentation.
+
+        ``features`` are column names, :class:`segdb.definitions.Feature` objects or dicts of their
+        fields (``expr``, ``kind`` likert/category, ``scale_min``/``scale_max``, ``codes``,
+        ``reverse``, ``weight``; see docs/features.md); ``weight`` names a survey-weight column."""
         d = definitions.validate(self.con, name=name, source=source, key=key, features=features, k=k,
                                  scale=scale, nulls=nulls, seed=seed, n_init=n_init,
-                                 max_fit_rows=max_fit_rows)
+                                 max_fit_rows=max_fit_rows, weight=weight)
         return definitions.store(self.con, d, replace=replace)
+
+    def apply(self, path) -> list:
+        """Create or update the segmentations declared in a TOML file (see :mod:`segdb.config`);
+        returns one ``Applied(name, action, version)`` per segmentation, in file order."""
+        from . import config
+        return config.apply(self.con, path)
+
+    def category_shares(self, name: str, run_id: int | None = None) -> duckdb.DuckDBPyRelation:
+        """Per segment, each category level's share (and weighted share) in a run (default: current)."""
+        if run_id is None:
+            run_id = results.current_run_id(self.con, name)
+            if run_id is None:
+                raise NotFoundError(f"segmentation {name!r} has no run yet; run `segdb refresh {name}`")
+        from .sqlfiles import load_sql
+        return self.con.sql(load_sql("run_category_shares"), params=[run_id])
 
     def definition(self, name: str, version: int | None = None) -> definitions.Definition:
         return definitions.get(self.con, name, version)

@@ -140,8 +140,11 @@ def sql(settings: Settings, query: str, fmt: str):
 @click.argument("name")
 @click.option("--source", required=True, help="A table name or one SELECT statement.")
 @click.option("--key", required=True, help="The column identifying a customer.")
-@click.option("--feature", "features", multiple=True, required=True,
+@click.option("--feature", "features", multiple=True,
               help="A numeric column to segment on; repeat for each feature.")
+@click.option("--category", "category_features", multiple=True,
+              help="A nominal column to segment on (one-hot encoded); repeat for each.")
+@click.option("--weight", default=None, metavar="COLUMN", help="A survey-weight column.")
 @click.option("--k", default="3", show_default=True, help="Number of segments.")
 @click.option("--scale", type=click.Choice(["zscore", "minmax", "none"]), default="zscore",
               show_default=True)
@@ -151,11 +154,13 @@ def sql(settings: Settings, query: str, fmt: str):
 @click.option("--n-init", default="10", show_default=True, help="k-means restarts; the best is kept.")
 @click.option("--replace", is_flag=True, help="Store a new version of an existing definition.")
 @pass_settings
-def create(settings: Settings, name, source, key, features, k, scale, nulls, seed, n_init, replace):
+def create(settings: Settings, name, source, key, features, category_features, weight, k, scale,
+           nulls, seed, n_init, replace):
     """Define a segmentation (stored in the database; checked against the source now)."""
+    features = list(features) + [{"name": c, "kind": "category"} for c in category_features]
     with settings.connect() as db:
-        d = db.create(name, source=source, key=key, features=list(features), k=k, scale=scale,
-                      nulls=nulls, seed=seed, n_init=n_init, replace=replace)
+        d = db.create(name, source=source, key=key, features=features, k=k, scale=scale,
+                      nulls=nulls, seed=seed, n_init=n_init, replace=replace, weight=weight)
     n = len(d.features)
     click.echo(f"defined {d.name} (version {d.version}): {n} feature{'s' if n != 1 else ''}, k={d.k}, "
                f"key {d.key}, source {d.source}")
@@ -212,7 +217,8 @@ def print_summary(summary) -> None:
     click.echo(table(["segment", "size", "share", "description"],
                      [(s["segment_id"], s["size"], f"{100 * s['share']:.1f}%", s["description"])
                       for s in summary.segments]))
-    labels = [f.display for f in d.features]
+    from .prepare import column_labels  # a category feature has one column per level
+    labels = column_labels(d, [s["feature"] for s in summary.feature_stats])
     for title, column in (("centroids in source units", "value_raw"),
                           ("centroids in scaled units", "value_scaled")):
         click.echo("")
@@ -229,6 +235,7 @@ def show(settings: Settings, name, run_id):
     """The current run: sizes, shares, centroids, inertia, rows used and skipped."""
     with settings.connect(read_only=True) as db:
         print_summary(db.show(name, run_id))
+        cli_features.print_feature_extras(db, name, run_id)  # weighted sizes, category shares
 
 
 @cli.command()
@@ -267,6 +274,10 @@ def show_sql(settings: Settings, name):
     with settings.connect(read_only=True) as db:
         d = db.definition(name)
         src = d.resolve(db.con)
+        from .prepare import definition_for_run, prepare
+        from .results import current_run_id
+        run_id = current_run_id(db.con, name)  # a category has one column per level of its run
+        d = definition_for_run(db.con, d, run_id) if run_id else prepare(db.con, d, src, name).definition
     click.echo("-- statistics (one scan of the source)")
     click.echo(sqlgen.stats_query(d, src.relation) + ";\n")
     click.echo("-- standardised matrix: each ? is a feature's center / scale from segdb.feature_stats")
@@ -299,6 +310,7 @@ def demo_cmd(settings: Settings):
 
 # -- commands added by feature modules register themselves on `cli` (one import line each) ------
 # (keep this list sorted; each module imports `cli` from here and decorates its commands)
+from . import cli_features  # noqa: E402,F401  segdb apply
 
 
 def main(argv=None):

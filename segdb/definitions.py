@@ -16,7 +16,9 @@ import duckdb
 from .database import transaction
 from .errors import DefinitionError, NotFoundError
 from .quoting import check_segmentation_name, quote_identifier
+from .features import check_against_source, check_spec
 from .source import Source, find_column, is_numeric_type, resolve_source, source_columns
+from .weights import check_weight_column
 
 SCALES = ("zscore", "minmax", "none")
 NULL_POLICIES = ("skip", "error", "mean")
@@ -28,15 +30,29 @@ RESERVED_OUTPUT_COLUMNS = ("segment_id", "segment_name", "size", "share", "dista
 
 @dataclasses.dataclass(frozen=True)
 class Feature:
-    name: str                 # the source column (or, later, a named expression)
+    name: str                 # the source column, or the output name of ``expr``
     label: str | None = None  # how profiles and descriptions call it; defaults to the name
+    # Feature types (segdb.features applies them in SQL; see docs/features.md):
+    expr: str | None = None        # a SQL expression over the source's columns
+    kind: str = "numeric"          # numeric | likert | category
+    scale_min: float | None = None  # likert: the declared scale, e.g. 1..7
+    scale_max: float | None = None
+    codes: tuple = ()              # likert: don't-know / refused codes, read as NULL
+    reverse: bool = False          # likert: x -> scale_min + scale_max - x
+    weight: float | None = None    # category: how many standardised features it counts as
+
+    def __post_init__(self):
+        check_spec(self)
 
     @property
     def display(self) -> str:
         return self.label or self.name
 
     def to_json(self) -> dict:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        # Defaults are left out, so a plain feature stores as before: {"name": ...}.
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        return {k: (list(v) if isinstance(v, tuple) else v)
+                for k, v in dataclasses.asdict(self).items() if v != defaults.get(k)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +110,9 @@ def _features(features) -> tuple[Feature, ...]:
         elif isinstance(f, str):
             out.append(Feature(f))
         elif isinstance(f, dict):
+            unknown = sorted(set(f) - {x.name for x in dataclasses.fields(Feature)})
+            if unknown:
+                raise DefinitionError(f"unknown feature setting {unknown[0]!r} in {f!r}")
             out.append(Feature(**f))
         else:
             raise DefinitionError(f"a feature must be a column name, not {f!r}")
@@ -108,7 +127,8 @@ def _features(features) -> tuple[Feature, ...]:
 
 def validate(con: duckdb.DuckDBPyConnection, *, name: str, source: str, key: str, features,
              k, scale: str = "zscore", nulls: str = "skip", seed=DEFAULT_SEED,
-             n_init=DEFAULT_N_INIT, max_fit_rows=None, options: dict | None = None) -> Definition:
+             n_init=DEFAULT_N_INIT, max_fit_rows=None, options: dict | None = None,
+             weight: str | None = None) -> Definition:
     """Check a definition against the database; return it (version 0: not stored yet)."""
     check_segmentation_name(name)
     feats = _features(features)
@@ -125,14 +145,7 @@ def validate(con: duckdb.DuckDBPyConnection, *, name: str, source: str, key: str
     columns = source_columns(con, src)
     key = find_column(columns, key, src, "key")
     for f in feats:
-        col = find_column(columns, f.name, src, "feature")
-        if col == key:
-            raise DefinitionError(f"column {key!r} is the key; it cannot also be a feature")
-        if not is_numeric_type(columns[col]):
-            raise DefinitionError(
-                f"feature {col!r} in {src.describe()} has type {columns[col]}, not a number; "
-                f"cast it in a source SELECT (e.g. CAST({quote_identifier(col)} AS DOUBLE)) or drop it"
-            )
+        check_against_source(con, f, src, columns, key)  # column or expr, type fits its kind
         if f.name in RESERVED_OUTPUT_COLUMNS:
             raise DefinitionError(
                 f"feature {f.name!r} would clash with the column {f.name!r} of {name}_centroids; "
@@ -141,9 +154,12 @@ def validate(con: duckdb.DuckDBPyConnection, *, name: str, source: str, key: str
     if key in RESERVED_OUTPUT_COLUMNS:
         raise DefinitionError(f"key {key!r} would clash with a column of {name}_segments; "
                               f"rename it in a source SELECT (e.g. {quote_identifier(key)} AS customer_key)")
+    options = dict(options or {})
+    if weight is not None:
+        options["weight"] = check_weight_column(columns, weight, src, key)
     return Definition(name=name, version=0, source=source, source_kind=src.kind, key=key,
                       key_type=columns[key], features=feats, k=k, scale=scale, nulls=nulls,
-                      seed=seed, n_init=n_init, max_fit_rows=max_fit_rows, options=options or {})
+                      seed=seed, n_init=n_init, max_fit_rows=max_fit_rows, options=options)
 
 
 def _same_settings(a: Definition, b: Definition) -> bool:

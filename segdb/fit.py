@@ -38,7 +38,8 @@ def distances_to_own_centroid(X: np.ndarray, centers: np.ndarray, labels0: np.nd
     return out
 
 
-def fit_kmeans(X: np.ndarray, *, k: int, seed: int, n_init: int, where: str) -> FitResult:
+def fit_kmeans(X: np.ndarray, *, k: int, seed: int, n_init: int, where: str,
+               sample_weight: np.ndarray | None = None) -> FitResult:
     n = X.shape[0]
     if n < k:
         raise DataError(f"n_samples={n} should be >= n_clusters={k} in {where}; lower --k or add data")
@@ -46,7 +47,7 @@ def fit_kmeans(X: np.ndarray, *, k: int, seed: int, n_init: int, where: str) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         try:
-            model.fit(X)
+            model.fit(X, sample_weight=sample_weight)
         except ConvergenceWarning as exc:
             if "distinct clusters" in str(exc):
                 distinct = str(exc).split("(")[1].split(")")[0] if "(" in str(exc) else "fewer"

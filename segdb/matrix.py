@@ -26,12 +26,19 @@ def arrow_matrix(column: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray:
     return flat.reshape(-1, width)
 
 
-def fetch(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, stats, where: str):
-    """Return (keys as an Arrow array, X as an (n, d) float64 array)."""
+def fetch(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, stats, where: str, *,
+          weights: bool = False):
+    """Return (keys as an Arrow array, X as an (n, d) float64 array); with ``weights=True`` also
+    the rows' survey weights (float64, or None when the definition has no weight column)."""
     try:
         table = con.sql(matrix_query(d, relation), params=scaled_params(d, stats)).to_arrow_table()
     except duckdb.Error as exc:
         raise translate(exc, f"reading the standardised features of {where}") from exc
     keys = table.column("segdb_key").combine_chunks()
     X = arrow_matrix(table.column("segdb_z"), len(d.features))
-    return keys, X
+    if not weights:
+        return keys, X
+    w = None
+    if "segdb_w" in table.column_names:
+        w = table.column("segdb_w").to_numpy().astype(np.float64, copy=False)
+    return keys, X, w

@@ -19,6 +19,7 @@ import numpy as np
 from . import definitions, stats as stats_mod, matrix
 from .errors import DefinitionError
 from .fit import fit_kmeans
+from .prepare import prepare
 from .source import find_column, is_numeric_type, resolve_source, source_columns
 from .versions import package_versions
 from .writeback import write_run
@@ -57,7 +58,8 @@ def check_source_unchanged(con: duckdb.DuckDBPyConnection, d: definitions.Defini
     try:
         find_column(columns, d.key, src, "key")
         for f in d.features:
-            find_column(columns, f.name, src, "feature")
+            if not f.expr:  # expressions are checked when the run prepares its features
+                find_column(columns, f.name, src, "feature")
     except Exception as exc:
         raise DefinitionError(f"the source changed since {d.name!r} was defined: {exc}; "
                               "redefine it with `segdb create --replace`") from None
@@ -65,7 +67,7 @@ def check_source_unchanged(con: duckdb.DuckDBPyConnection, d: definitions.Defini
         raise DefinitionError(f"the source changed since {d.name!r} was defined: key {d.key!r} was "
                               f"{d.key_type} and is now {columns[d.key]}; redefine it under a new name")
     for f in d.features:
-        if not is_numeric_type(columns[f.name]):
+        if not f.expr and f.kind != "category" and not is_numeric_type(columns[f.name]):
             raise DefinitionError(f"the source changed since {d.name!r} was defined: feature "
                                   f"{f.name!r} is now {columns[f.name]}, not a number; cast it in "
                                   "the source or redefine the segmentation")
@@ -104,12 +106,14 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
     with stage("check"):
         d = definitions.get(con, name)
         src, where = check_source_unchanged(con, d)
+        prepared = prepare(con, d, src, where)  # typed features: checks, category levels
+        d = prepared.definition                 # one feature per matrix column from here on
     with stage("stats"):
-        st = stats_mod.compute(con, d, src.relation, where)
+        st = prepared.adjust_stats(stats_mod.compute(con, d, src.relation, where))
     with stage("fetch"):
-        keys, X = matrix.fetch(con, d, src.relation, st.features, where)
+        keys, X, w = matrix.fetch(con, d, src.relation, st.features, where, weights=True)
     with stage("fit"):
-        fit = fit_kmeans(X, k=d.k, seed=d.seed, n_init=d.n_init, where=where)
+        fit = fit_kmeans(X, k=d.k, seed=d.seed, n_init=d.n_init, where=where, sample_weight=w)
     inertia = float(np.dot(fit.distances, fit.distances))
     run_row = dict(
         triggered_by=triggered_by or default_trigger(), started_at=started_at,
@@ -119,6 +123,7 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
         input_fingerprint=st.fingerprint, stage_seconds=timings,
     )
     extra_writers: list = []  # feature modules append writer(con, run_id) callables here
+    extra_writers.append(prepared.writer(src.relation, fit, w))
     del X
     report("write", "start")
     run_id = write_run(con, d, run_row=run_row, stats=st.features, keys=keys, fit=fit, hook=_test_hook,

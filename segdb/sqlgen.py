@@ -9,17 +9,19 @@ the run id. Statements whose shape does not depend on the features live in ``sql
 from __future__ import annotations
 
 from .definitions import Definition
+from .features import feature_sql
 from .quoting import quote_identifier as q
 from .quoting import sql_literal
+from .weights import weight_column, weight_sql
 
 
-def _as_double(feature_name: str) -> str:
-    return f"CAST({q(feature_name)} AS DOUBLE)"
+def _as_double(feature) -> str:
+    return f"CAST({feature_sql(feature)} AS DOUBLE)"
 
 
 def complete_condition(d: Definition) -> str:
     """True for rows whose every feature is present."""
-    return " AND ".join(f"{q(f.name)} IS NOT NULL" for f in d.features)
+    return " AND ".join(f"{feature_sql(f)} IS NOT NULL" for f in d.features)
 
 
 def used_condition(d: Definition) -> str:
@@ -45,13 +47,15 @@ def stats_query(d: Definition, relation: str) -> str:
         f"count(DISTINCT {key}) AS keys_distinct",
         f"count(*) FILTER (WHERE {key} IS NOT NULL AND {complete_condition(d)}) AS rows_complete",
         # Order-independent fingerprint of keys and features: xor of row hashes (keys are unique).
-        f"bit_xor(hash({key}, {', '.join(q(f.name) for f in d.features)})) AS fingerprint",
+        f"bit_xor(hash({key}, {', '.join(feature_sql(f) for f in d.features)})) AS fingerprint",
     ]
+    if weight_column(d) is not None:
+        return _weighted_stats_query(d, relation, cols, used)
     for i, f in enumerate(d.features, start=1):
-        x = _as_double(f.name)
+        x = _as_double(f)
         cols += [
-            f"count({q(f.name)}) AS n_{i}",
-            f"count(*) FILTER (WHERE {q(f.name)} IS NOT NULL AND NOT isfinite({x})) AS nonfinite_{i}",
+            f"count({feature_sql(f)}) AS n_{i}",
+            f"count(*) FILTER (WHERE {feature_sql(f)} IS NOT NULL AND NOT isfinite({x})) AS nonfinite_{i}",
             f"avg({x}) FILTER (WHERE {used} AND isfinite({x})) AS mean_{i}",
             f"stddev_pop({x}) FILTER (WHERE {used} AND isfinite({x})) AS stddev_{i}",
             f"min({x}) FILTER (WHERE {used}) AS min_{i}",
@@ -60,11 +64,34 @@ def stats_query(d: Definition, relation: str) -> str:
     return "SELECT\n    " + ",\n    ".join(cols) + f"\nFROM {relation} AS segdb_source"
 
 
+def _weighted_stats_query(d: Definition, relation: str, cols: list[str], used: str) -> str:
+    """The statistics with survey weights w: mean = sum(w x) / sum(w) and population standard
+    deviation sqrt(sum(w (x - mean)^2) / sum(w)); two passes (the means first) for accuracy."""
+    w = weight_sql(d)
+    means = []
+    for i, f in enumerate(d.features, start=1):
+        x = _as_double(f)
+        ok = f"{used} AND isfinite({x})"
+        means.append(f"sum({w} * {x}) FILTER (WHERE {ok}) / sum({w}) FILTER (WHERE {ok}) AS segdb_mean_{i}")
+        cols += [
+            f"count({feature_sql(f)}) AS n_{i}",
+            f"count(*) FILTER (WHERE {feature_sql(f)} IS NOT NULL AND NOT isfinite({x})) AS nonfinite_{i}",
+            f"any_value(segdb_mean_{i}) AS mean_{i}",
+            f"sqrt(sum({w} * ({x} - segdb_mean_{i}) * ({x} - segdb_mean_{i})) FILTER (WHERE {ok}) "
+            f"/ sum({w}) FILTER (WHERE {ok})) AS stddev_{i}",
+            f"min({x}) FILTER (WHERE {used}) AS min_{i}",
+            f"max({x}) FILTER (WHERE {used}) AS max_{i}",
+        ]
+    return (f"WITH segdb_means AS (SELECT {', '.join(means)} FROM {relation} AS segdb_source)\n"
+            "SELECT\n    " + ",\n    ".join(cols)
+            + f"\nFROM {relation} AS segdb_source CROSS JOIN segdb_means")
+
+
 def scaled_expressions(d: Definition) -> tuple[list[str], int]:
     """``(x - ?) / ?`` per feature (with ``coalesce(x, ?)`` under nulls=mean); parameters per feature."""
     exprs = []
     for f in d.features:
-        x = _as_double(f.name)
+        x = _as_double(f)
         if d.nulls == "mean":
             exprs.append(f"(coalesce({x}, ?) - ?) / ?")
         else:
@@ -89,9 +116,10 @@ def matrix_query(d: Definition, relation: str) -> str:
     Ordering by key makes the fit independent of the order rows are stored in.
     """
     exprs, _ = scaled_expressions(d)
+    weight = f",\n       {weight_sql(d)} AS segdb_w" if weight_column(d) is not None else ""
     return (
         f"SELECT {q(d.key)} AS segdb_key,\n"
-        f"       [{', '.join(exprs)}]::DOUBLE[{len(d.features)}] AS segdb_z\n"
+        f"       [{', '.join(exprs)}]::DOUBLE[{len(d.features)}] AS segdb_z{weight}\n"
         f"FROM {relation} AS segdb_source\n"
         f"WHERE {used_condition(d)}\n"
         f"ORDER BY segdb_key"

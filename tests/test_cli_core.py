@@ -126,8 +126,8 @@ def test_migrate_list_on_a_new_file_does_not_create_it(tmp_path):
     (["create", "s", "--source", "t", "--key", "id", "--feature", "x", "--k", "1"],
      "Error: k=1 should be >= 2\n"),
     (["create", "s", "--source", "t", "--key", "id", "--feature", "label"],
-     "Error: feature 'label' in table t has type VARCHAR, not a number; cast it in a source SELECT "
-     "(e.g. CAST(\"label\" AS DOUBLE)) or drop it\n"),
+     "Error: feature 'label' in table t has type VARCHAR, not a number; cast it "
+     "(e.g. CAST(\"label\" AS DOUBLE)), declare it a category (--category), or drop it\n"),
     (["create", "s", "--source", "tt", "--key", "id", "--feature", "x"],
      "Error: table 'tt' not found; did you mean 't'?\n"),
     (["create", "s", "--source", "SELEC id FROM t", "--key", "id", "--feature", "x"],
