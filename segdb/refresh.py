@@ -17,6 +17,7 @@ import duckdb
 import numpy as np
 
 from . import definitions, stats as stats_mod, matrix
+from . import living
 from .errors import DefinitionError
 from .fit import fit_kmeans
 from .source import find_column, is_numeric_type, resolve_source, source_columns
@@ -110,6 +111,7 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
         keys, X = matrix.fetch(con, d, src.relation, st.features, where)
     with stage("fit"):
         fit = fit_kmeans(X, k=d.k, seed=d.seed, n_init=d.n_init, where=where)
+    fit, living_writer = living.prepare(con, d, st.features, fit)  # keep the current run's segment ids
     inertia = float(np.dot(fit.distances, fit.distances))
     run_row = dict(
         triggered_by=triggered_by or default_trigger(), started_at=started_at,
@@ -119,6 +121,7 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
         input_fingerprint=st.fingerprint, stage_seconds=timings,
     )
     extra_writers: list = []  # feature modules append writer(con, run_id) callables here
+    extra_writers.append(living_writer)
     del X
     report("write", "start")
     run_id = write_run(con, d, run_row=run_row, stats=st.features, keys=keys, fit=fit, hook=_test_hook,
