@@ -26,8 +26,8 @@ from . import sqlgen
 from .assign import current_model, finite_condition
 from .database import transaction, translate
 from .errors import DataError, DefinitionError
-from .quoting import quote_identifier as q
 from .refresh import check_source_unchanged, default_trigger
+from .sqlfiles import load_sql
 
 DEFAULT_LIMITS = {
     "max_mean_shift": 0.25,
@@ -206,15 +206,14 @@ def _record(con: duckdb.DuckDBPyConnection, r: DriftReport, triggered_by: str) -
     with transaction(con, f"recording the drift check of {r.segmentation!r}"):
         check_id = con.execute("SELECT nextval('segdb.drift_check_id_seq')").fetchall()[0][0]
         con.execute(
-            "INSERT INTO segdb.drift_checks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "?, ?, ?, ?, ?)",
+            load_sql("insert_drift_check"),
             [check_id, r.segmentation, r.run_id, r.checked_at, triggered_by, r.customers_run,
              r.customers_now, r.customers_new, r.customers_gone, r.customers_changed, r.new_share,
              r.gone_share, r.changed_share, r.inertia_per_customer_fit, r.inertia_per_customer_now,
              r.inertia_ratio, r.max_mean_shift, r.max_sd_change, json.dumps(r.limits, sort_keys=True),
              r.refresh_advised, "; ".join(r.reasons) or None])
         con.executemany(
-            "INSERT INTO segdb.drift_features VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            load_sql("insert_drift_feature"),
             [[check_id, f.feature_no, f.feature, f.mean_run, f.mean_now, f.sd_run, f.sd_now,
               f.mean_shift, f.sd_change] for f in r.features])
     return dataclasses.replace(r, check_id=int(check_id))

@@ -96,9 +96,8 @@ def rollback(con: duckdb.DuckDBPyConnection, name: str, run_id: int | None = Non
     runmodel.load(con, name, target["run_id"], d)  # its statistics and centroids must be there
     with transaction(con, f"rolling {name!r} back to run {target['run_id']}"):
         make_current(con, d, target["run_id"])
-        con.execute("INSERT INTO segdb.rollbacks (segmentation, rolled_back_at, from_run_id, to_run_id, "
-                    "triggered_by) VALUES (?, ?, ?, ?, ?)",
-                    [name, _now(), current, target["run_id"], triggered_by or default_trigger()])
+        con.execute(load_sql("insert_rollback"), [name, _now(), current, target["run_id"],
+                                                  triggered_by or default_trigger()])
     return RollbackResult(name, int(current), int(target["run_id"]))
 
 

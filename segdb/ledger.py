@@ -13,6 +13,7 @@ from . import definitions
 from .database import transaction
 from .errors import DefinitionError, NotFoundError
 from .identity import Matching
+from .sqlfiles import load_sql
 
 
 def _now() -> datetime:
@@ -21,25 +22,13 @@ def _now() -> datetime:
 
 def max_used_id(con: duckdb.DuckDBPyConnection, name: str) -> int:
     """The largest id in the ledger or in any stored run of ``name`` (0 if none)."""
-    row = con.execute(
-        "SELECT greatest(coalesce((SELECT max(segment_id) FROM segdb.segment_ids "
-        "                          WHERE segmentation = ?), 0), "
-        "       coalesce((SELECT max(s.segment_id) FROM segdb.segments AS s "
-        "                 JOIN segdb.runs AS r ON r.run_id = s.run_id "
-        "                 WHERE r.segmentation = ?), 0))", [name, name]).fetchall()
+    row = con.execute(load_sql("max_segment_id"), [name, name]).fetchall()
     return int(row[0][0])
 
 
 def backfill(con: duckdb.DuckDBPyConnection, name: str, current_run_id: int) -> None:
     """Add ids of runs written before the ledger existed; those not in the current run are retired."""
-    con.execute(
-        "INSERT INTO segdb.segment_ids (segmentation, segment_id, first_run_id, retired_run_id) "
-        "SELECT ?, s.segment_id, min(s.run_id), "
-        "       CASE WHEN bool_or(s.run_id = ?) THEN NULL ELSE ? END "
-        "FROM segdb.segments AS s JOIN segdb.runs AS r ON r.run_id = s.run_id "
-        "WHERE r.segmentation = ? AND s.segment_id NOT IN "
-        "      (SELECT segment_id FROM segdb.segment_ids WHERE segmentation = ?) "
-        "GROUP BY s.segment_id", [name, current_run_id, current_run_id, name, name])
+    con.execute(load_sql("backfill_segment_ids"), [name, current_run_id, current_run_id, name, name])
 
 
 def record_run(con: duckdb.DuckDBPyConnection, name: str, run_id: int, previous_run_id: int | None,
@@ -53,8 +42,7 @@ def record_run(con: duckdb.DuckDBPyConnection, name: str, run_id: int, previous_
         con.execute("UPDATE segdb.segment_ids SET retired_run_id = ? WHERE segmentation = ? "
                     "AND list_contains(?, segment_id)", [run_id, name, list(matching.retired)])
     con.executemany(
-        "INSERT INTO segdb.segment_matches (run_id, previous_run_id, segment_id, "
-        "matched_from_segment_id, match_cost) VALUES (?, ?, ?, ?, ?)",
+        load_sql("insert_segment_match"),
         [[run_id, previous_run_id, sid, prev, cost]
          for sid, prev, cost in zip(matching.ids, matching.matched_from, matching.costs)])
     backfill(con, name, run_id)
@@ -63,11 +51,7 @@ def record_run(con: duckdb.DuckDBPyConnection, name: str, run_id: int, previous_
 def make_current(con: duckdb.DuckDBPyConnection, name: str, run_id: int) -> None:
     """After a rollback to ``run_id``: its ids are in use again, every other id is retired by it."""
     backfill(con, name, run_id)
-    con.execute(
-        "UPDATE segdb.segment_ids SET retired_run_id = CASE "
-        "  WHEN segment_id IN (SELECT segment_id FROM segdb.segments WHERE run_id = ?) THEN NULL "
-        "  ELSE coalesce(retired_run_id, ?) END "
-        "WHERE segmentation = ?", [run_id, run_id, name])
+    con.execute(load_sql("reinstate_segment_ids"), [run_id, run_id, name])
 
 
 def set_name(con: duckdb.DuckDBPyConnection, name: str, segment_id: int, label: str | None) -> None:
@@ -107,7 +91,6 @@ def _set_name(con, name: str, current: int, segment_id: int, label: str | None) 
 
 def segment_ids(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
     """Every id ``name`` ever used: segment_id, name, first_run_id, retired_run_id, named_at."""
-    rel = con.execute("SELECT segment_id, name, first_run_id, retired_run_id, named_at "
-                      "FROM segdb.segment_ids WHERE segmentation = ? ORDER BY segment_id", [name])
+    rel = con.execute(load_sql("segment_ids"), [name])
     cols = [c[0] for c in rel.description]
     return [dict(zip(cols, r)) for r in rel.fetchall()]

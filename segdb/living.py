@@ -115,13 +115,7 @@ class TransitionSummary:
 
 def transition_summary(con: duckdb.DuckDBPyConnection, run_id: int) -> TransitionSummary | None:
     """Kept / moved / new / gone customers of ``run_id`` (None for runs written before 0003)."""
-    rows = con.execute(
-        "SELECT any_value(previous_run_id), count(*), "
-        "  coalesce(sum(customers) FILTER (WHERE from_segment_id = to_segment_id), 0), "
-        "  coalesce(sum(customers) FILTER (WHERE from_segment_id <> to_segment_id), 0), "
-        "  coalesce(sum(customers) FILTER (WHERE from_segment_id IS NULL), 0), "
-        "  coalesce(sum(customers) FILTER (WHERE to_segment_id IS NULL), 0) "
-        "FROM segdb.transitions WHERE run_id = ?", [run_id]).fetchall()
+    rows = con.execute(load_sql("transition_summary"), [run_id]).fetchall()
     previous, n, kept, moved, new, gone = rows[0]
     if not n:
         return None
@@ -129,8 +123,6 @@ def transition_summary(con: duckdb.DuckDBPyConnection, run_id: int) -> Transitio
 
 
 def transitions(con: duckdb.DuckDBPyConnection, run_id: int) -> list[dict]:
-    rel = con.execute("SELECT previous_run_id, from_segment_id, to_segment_id, customers "
-                      "FROM segdb.transitions WHERE run_id = ? "
-                      "ORDER BY from_segment_id NULLS FIRST, to_segment_id NULLS FIRST", [run_id])
+    rel = con.execute(load_sql("run_transitions"), [run_id])
     cols = [c[0] for c in rel.description]
     return [dict(zip(cols, r)) for r in rel.fetchall()]

@@ -243,3 +243,24 @@ def test_definition_changes_match_on_shared_features(db, change):
     db.refresh("s")
     lab2 = labels(db, "s")
     assert lab2 == lab1
+
+
+def test_runs_written_before_the_ledger_are_backfilled(db):
+    # A database upgraded to migration 0003 has runs but an empty ledger: the ids of those runs
+    # still count as used, and the ledger learns them on the next refresh.
+    rng = np.random.default_rng(6)
+    X, _ = blobs(rng, [60, 40, 20])
+    write_table(db.con, "t", np.arange(1, 121), X)
+    db.create("s", source="t", key="customer_id", features=FEATURES, k=3)
+    first = db.refresh("s").run_id
+    db.sql("DELETE FROM segdb.segment_ids")
+    db.create("s", source="t", key="customer_id", features=FEATURES, k=2, replace=True)
+    second = db.refresh("s").run_id
+    ledger = db.segment_ids("s")
+    assert [(r["segment_id"], r["first_run_id"]) for r in ledger] == [(1, first), (2, first), (3, first)]
+    assert [r["retired_run_id"] for r in ledger].count(second) == 1
+    db.create("s", source="t", key="customer_id", features=FEATURES, k=3, replace=True)
+    third = db.refresh("s").run_id
+    fresh = db.sql("SELECT segment_id FROM segdb.segment_matches WHERE run_id = ? AND "
+                   "matched_from_segment_id IS NULL", [third]).column(0).to_pylist()
+    assert fresh == [4]
