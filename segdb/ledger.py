@@ -28,7 +28,8 @@ def max_used_id(con: duckdb.DuckDBPyConnection, name: str) -> int:
 
 def backfill(con: duckdb.DuckDBPyConnection, name: str, current_run_id: int) -> None:
     """Add ids of runs written before the ledger existed; those not in the current run are retired."""
-    con.execute(load_sql("backfill_segment_ids"), [name, current_run_id, current_run_id, name, name])
+    con.execute(load_sql("backfill_segment_ids"),
+                [name, current_run_id, current_run_id, name, current_run_id, name])
 
 
 def record_run(con: duckdb.DuckDBPyConnection, name: str, run_id: int, previous_run_id: int | None,
