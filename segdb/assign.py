@@ -50,7 +50,8 @@ def new_rows_condition(model: runmodel.RunModel, run_param: str = "?") -> str:
 
 
 def finite_condition(model: runmodel.RunModel) -> str:
-    """Every feature present (unless nulls=mean) and finite."""
+    """Every feature present (unless nulls=mean) and finite: rows that get a label (never filter on
+    the scored label itself; see drift.customers_query)."""
     parts = []
     for f in model.features:
         x = f"CAST({q(f)} AS DOUBLE)"
@@ -68,8 +69,7 @@ def assign_new(con: duckdb.DuckDBPyConnection, name: str) -> AssignResult:
                  f"WHERE {new_rows}")
     labelling = model.labelling_query(src.relation, where=f"{new_rows} AND {finite_condition(model)}")
     insert_sql = (f"INSERT INTO {d.labels_table} (run_id, segdb_key, segment_id, distance, fitted)\n"
-                  f"SELECT ?, segdb_key, segment_id, distance, FALSE FROM ({labelling}) AS segdb_new\n"
-                  f"WHERE segment_id IS NOT NULL")
+                  f"SELECT ?, segdb_key, segment_id, distance, FALSE FROM ({labelling}) AS segdb_new")
     with transaction(con, f"assigning new customers of {where}"):
         try:
             candidates, distinct = con.execute(count_sql, [model.run_id]).fetchall()[0]

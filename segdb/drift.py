@@ -154,8 +154,9 @@ def customers_query(model, relation: str) -> str:
     d = model.definition
     scorable = f"{sqlgen.used_condition(d)} AND {finite_condition(model)}"
     return (
-        f"WITH segdb_now AS (SELECT * FROM ({model.labelling_query(relation, where=scorable)}) AS s\n"
-        f"                   WHERE s.segment_id IS NOT NULL),\n"
+        # No filter on the scored columns: DuckDB would push it below the projection and compute
+        # every distance once per segment (15x slower at k=6); ``scorable`` leaves no NULL label.
+        f"WITH segdb_now AS ({model.labelling_query(relation, where=scorable)}),\n"
         f"     segdb_run AS (SELECT segdb_key, segment_id FROM {d.labels_table}\n"
         f"                   WHERE run_id = ? AND fitted)\n"
         "SELECT count(n.segdb_key), count(r.segdb_key),\n"
