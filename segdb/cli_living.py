@@ -138,7 +138,8 @@ def prune_cmd(settings: Settings, name, keep):
     with settings.connect() as db:
         result = db.prune(name, keep)
     if not result.pruned_run_ids:
-        click.echo(f"{name}: nothing to prune; runs {', '.join(map(str, result.kept_run_ids))} keep their rows")
+        kept = ", ".join(map(str, result.kept_run_ids))
+        click.echo(f"{name}: nothing to prune; runs {kept} keep their rows")
         return
     click.echo(f"{name}: pruned runs {', '.join(map(str, result.pruned_run_ids))} "
                f"({result.labels_deleted} labels deleted); runs "

@@ -83,7 +83,8 @@ def test_drifted_source_figures_match_numpy_and_exit_3(db, db_path):
     r = run_cli(["drift", "ins", *loose], db_path)
     assert r.exit_code == 0, r.output
     with segdb.connect(db_path, read_only=True) as db2:
-        rows = db2.sql("SELECT refresh_advised, thresholds FROM segdb.drift_checks ORDER BY check_id").to_pylist()
+        rows = db2.sql("SELECT refresh_advised, thresholds FROM segdb.drift_checks "
+                       "ORDER BY check_id").to_pylist()
         assert [r["refresh_advised"] for r in rows] == [True, False]
         assert '"max_mean_shift": 5.0' in rows[1]["thresholds"]
         assert db2.sql("SELECT count(*) AS n FROM segdb.drift_features").to_pylist() == [{"n": 6}]

@@ -85,7 +85,8 @@ def test_rollback_errors(db, db_path):
     run_cli(["refresh", "s"], db_path)
     run_cli(["prune", "s", "--keep", "1"], db_path)
     r = run_cli(["rollback", "s"], db_path)
-    assert r.output == "Error: segmentation 's' has no earlier run than run 3 to roll back to; see `segdb runs s`\n"
+    assert r.output == ("Error: segmentation 's' has no earlier run than run 3 to roll back to; "
+                        "see `segdb runs s`\n")
     r = run_cli(["rollback", "s", "1"], db_path)
     assert r.output.startswith("Error: run 1 of 's' was pruned on ")
     assert r.output.endswith(" and cannot be made current again; choose a run that is not pruned\n")

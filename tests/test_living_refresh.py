@@ -24,7 +24,7 @@ def _blob_ids(lab: dict, keys, blob) -> dict:
 
 def test_perturbed_source_keeps_ids_names_and_transitions_add_up(db):
     rng = np.random.default_rng(7)
-    X, blob = blobs(rng, [500, 300, 200], )
+    X, blob = blobs(rng, [500, 300, 200])
     keys = np.arange(1, 1001)
     write_table(db.con, "survey", keys, X)
     db.create("ins", source="survey", key="customer_id", features=FEATURES, k=3)
@@ -131,7 +131,8 @@ def test_rows_in_another_order_get_identical_ids(db):
     after = db.sql("SELECT * FROM w_centroids ORDER BY segment_id").to_pylist()
     assert [r["segment_id"] for r in after] == [r["segment_id"] for r in cents] == [1, 2, 3, 4]
     for a, b in zip(after, cents):
-        assert [a[f] for f in WHOLESALE_COLUMNS] == pytest.approx([b[f] for f in WHOLESALE_COLUMNS], rel=1e-12)
+        assert [a[f] for f in WHOLESALE_COLUMNS] == pytest.approx(
+            [b[f] for f in WHOLESALE_COLUMNS], rel=1e-12)
     costs = db.sql("SELECT matched_from_segment_id = segment_id AS same, match_cost "
                    "FROM segdb.segment_matches WHERE run_id = ?", [run2.run_id]).to_pylist()
     assert all(c["same"] and c["match_cost"] < 1e-6 for c in costs) and len(costs) == 4
@@ -210,7 +211,8 @@ def test_name_cli_and_errors(db, db_path):
     db.close()
     r = run_cli(["name", "s", "1", "Budget seekers"], db_path)
     assert r.exit_code == 1
-    assert r.output == "Error: segmentation 's' has no run yet, so no segment to name; run `segdb refresh s` first\n"
+    assert r.output == ("Error: segmentation 's' has no run yet, so no segment to name; "
+                        "run `segdb refresh s` first\n")
     run_cli(["refresh", "s"], db_path)
     r = run_cli(["name", "s", "2", "Budget  seekers "], db_path)
     assert (r.exit_code, r.output) == (0, "s: segment 2 is named 'Budget  seekers '\n")
