@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 
+import segdb
 from conftest import run_cli
 from living_helpers import FEATURES, blobs, write_table
 
@@ -132,3 +140,36 @@ def test_prune_keeps_current_and_newest_runs_and_every_run_row(db, db_path):
     assert ["succeeded (pruned)" in line for line in lines] == [False, True, True]
     r = run_cli(["prune", "s", "--keep", "0"], db_path)
     assert (r.exit_code, r.output) == (1, "Error: --keep=0 should be >= 1\n")
+
+
+def test_a_refresh_killed_before_commit_leaves_ids_transitions_and_macros_as_they_were(db, db_path,
+                                                                                     tmp_path):
+    rng = np.random.default_rng(30)
+    X, _ = blobs(rng, [60, 40, 20])
+    write_table(db.con, "t", np.arange(1, 121), X)
+    db.create("s", source="t", key="customer_id", features=FEATURES, k=2)
+    db.refresh("s")
+    db.create("s", source="t", key="customer_id", features=FEATURES, k=3, replace=True)
+    before = {t: db.sql(f"SELECT count(*) AS n FROM segdb.{t}").to_pylist()[0]["n"]
+              for t in ("segment_ids", "segment_matches", "transitions")}
+    db.close()
+    marker = tmp_path / "paused"
+    env = dict(os.environ, SEGDB_TEST_PAUSE_AT="commit", SEGDB_TEST_PAUSE_MARKER=str(marker),
+               SEGDB_TEST_PAUSE_SECONDS="60",
+               PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.Popen([sys.executable, "-m", "segdb", "--db", db_path, "refresh", "s"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert marker.exists(), "the refresh never reached its commit"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    with segdb.connect(db_path) as db2:
+        after = {t: db2.sql(f"SELECT count(*) AS n FROM segdb.{t}").to_pylist()[0]["n"]
+                 for t in ("segment_ids", "segment_matches", "transitions")}
+        assert after == before
+        assert db2.sql(f"SELECT count(DISTINCT s_assign({ARGS})) AS n FROM t").to_pylist() == [{"n": 2}]
+        assert len(db2.runs("s")) == 1
