@@ -173,5 +173,43 @@ class Database:
             raise NotFoundError(f"segmentation {name!r} has no run yet; run `segdb refresh {name}`")
         return self.con.sql(f"SELECT * FROM {d.centroids_view}")
 
+    # -- living segments (docs/living_segments.md) -------------------------------------------
+    def name_segment(self, name: str, segment_id: int, label: str | None) -> None:
+        """Name segment ``segment_id`` (``label=None`` removes the name); names follow the id."""
+        from . import ledger
+        ledger.set_name(self.con, name, int(segment_id), label)
+
+    def segment_ids(self, name: str) -> list[dict]:
+        """Every segment id ``name`` ever used, with its name, first and retiring run."""
+        from . import ledger
+        definitions.get(self.con, name)
+        return ledger.segment_ids(self.con, name)
+
+    def transitions(self, name: str, run_id: int | None = None) -> list[dict]:
+        """Customers per (segment in the previous run, segment in this run); NULL = new / gone."""
+        from . import living
+        return living.transitions(self.con, self.show(name, run_id).run["run_id"])
+
+    def assign(self, name: str):
+        """Label the source's customers the current run has not labelled (SQL, no refit)."""
+        from . import assign
+        return assign.assign_new(self.con, name)
+
+    def drift(self, name: str, *, limits: dict | None = None, record: bool = True,
+              triggered_by: str | None = None):
+        """Compare the source now with the current run; ``.refresh_advised`` applies the rule."""
+        from . import drift
+        return drift.check(self.con, name, limits=limits, record=record, triggered_by=triggered_by)
+
+    def rollback(self, name: str, run_id: int | None = None, *, triggered_by: str | None = None):
+        """Make an earlier succeeded run current again (views and macros follow)."""
+        from . import history
+        return history.rollback(self.con, name, run_id, triggered_by=triggered_by)
+
+    def prune(self, name: str, keep: int):
+        """Delete the rows of all but the ``keep`` newest runs; the current run always stays."""
+        from . import history
+        return history.prune(self.con, name, keep)
+
 
 __all__ = ["connect", "open_without_schema", "Database", "SegdbError", "default_path"]

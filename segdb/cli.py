@@ -213,10 +213,13 @@ def print_summary(summary) -> None:
     per = run["inertia"] / run["rows_used"] if run["rows_used"] else float("nan")
     click.echo(f"rows used {run['rows_used']}, skipped {run['rows_skipped']}; inertia "
                f"{cell(run['inertia'])} (z-units; {cell(per)} per customer)")
+    if summary.transitions is not None:
+        click.echo(summary.transitions.sentence())
     click.echo("")
-    click.echo(table(["segment", "size", "share", "description"],
+    named = any(s.get("name") for s in summary.segments)
+    click.echo(table(["segment", "size", "share", "description"] + (["name"] if named else []),
                      [(s["segment_id"], s["size"], f"{100 * s['share']:.1f}%", s["description"])
-                      for s in summary.segments]))
+                      + ((s["name"] or "",) if named else ()) for s in summary.segments]))
     from .prepare import column_labels  # a category feature has one column per level
     labels = column_labels(d, [s["feature"] for s in summary.feature_stats])
     for title, column in (("centroids in source units", "value_raw"),
@@ -247,7 +250,8 @@ def runs(settings: Settings, name):
         rows = db.runs(name)
     headers = ["run_id", "current", "status", "def_version", "finished_at", "k", "rows_used",
                "rows_skipped", "inertia", "triggered_by"]
-    click.echo(table(headers, [(r["run_id"], "*" if r["is_current"] else "", r["status"],
+    click.echo(table(headers, [(r["run_id"], "*" if r["is_current"] else "",
+                                r["status"] + (" (pruned)" if r.get("pruned_at") else ""),
                                 r["definition_version"], r["finished_at"], r["k"], r["rows_used"],
                                 r["rows_skipped"], r["inertia"], r["triggered_by"]) for r in rows]))
 
@@ -311,6 +315,7 @@ def demo_cmd(settings: Settings):
 # -- commands added by feature modules register themselves on `cli` (one import line each) ------
 # (keep this list sorted; each module imports `cli` from here and decorates its commands)
 from . import cli_features  # noqa: E402,F401  segdb apply
+from . import cli_living  # noqa: E402,F401  (name, assign, drift, rollback, prune, transitions)
 
 
 def main(argv=None):

@@ -25,7 +25,8 @@ NULL_POLICIES = ("skip", "error", "mean")
 DEFAULT_SEED = 0
 DEFAULT_N_INIT = 10
 # Columns of the <name>_segments / <name>_centroids views; a feature may not shadow them.
-RESERVED_OUTPUT_COLUMNS = ("segment_id", "segment_name", "size", "share", "distance", "run_id")
+RESERVED_OUTPUT_COLUMNS = ("segment_id", "segment_name", "size", "share", "distance", "run_id",
+                           "fitted")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,6 +19,9 @@ class FitResult:
     distances: np.ndarray   # float64 Euclidean distance of each row to its own centroid
     inertia: float          # sum of squared distances, as scikit-learn's inertia_
     n_iter: int
+    # Row r of centers is segment segment_ids[r] (ascending); None: segments 1..k. Set by
+    # segdb.identity.apply_ids when a refresh keeps the previous run's ids; labels then hold those ids.
+    segment_ids: np.ndarray | None = None
 
 
 def canonical_order(centers: np.ndarray, sizes: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ import duckdb
 import numpy as np
 
 from . import definitions, stats as stats_mod, matrix
+from . import living
 from .errors import DefinitionError
 from .fit import fit_kmeans
 from .prepare import prepare
@@ -114,6 +115,7 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
         keys, X, w = matrix.fetch(con, d, src.relation, st.features, where, weights=True)
     with stage("fit"):
         fit = fit_kmeans(X, k=d.k, seed=d.seed, n_init=d.n_init, where=where, sample_weight=w)
+    fit, living_writer = living.prepare(con, d, st.features, fit)  # keep the current run's segment ids
     inertia = float(np.dot(fit.distances, fit.distances))
     run_row = dict(
         triggered_by=triggered_by or default_trigger(), started_at=started_at,
@@ -124,6 +126,7 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
     )
     extra_writers: list = []  # feature modules append writer(con, run_id) callables here
     extra_writers.append(prepared.writer(src.relation, fit, w))
+    extra_writers.append(living_writer)
     del X
     report("write", "start")
     run_id = write_run(con, d, run_row=run_row, stats=st.features, keys=keys, fit=fit, hook=_test_hook,

@@ -25,6 +25,7 @@ class RunSummary:
     segments: list[dict]
     centroids: list[dict]        # long form: segment_id, feature_no, feature, value_raw, value_scaled, z
     feature_stats: list[dict]
+    transitions: object = None   # segdb.living.TransitionSummary: kept / new / gone since the previous run
 
     def centroid_matrix(self, column: str) -> dict[int, list[float]]:
         out: dict[int, list[float]] = {}
@@ -58,9 +59,11 @@ def run_summary(con: duckdb.DuckDBPyConnection, name: str, run_id: int | None = 
         if run.get(key):
             run[key] = json.loads(run[key])
     d = definitions.get(con, name, run["definition_version"])
+    from .living import transition_summary
     return RunSummary(d, run, _rows(con, load_sql("run_segments"), [run_id]),
                       _rows(con, load_sql("run_centroids"), [run_id]),
-                      _rows(con, load_sql("run_feature_stats"), [run_id]))
+                      _rows(con, load_sql("run_feature_stats"), [run_id]),
+                      transition_summary(con, run_id))
 
 
 def run_history(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:

@@ -51,6 +51,9 @@ def labelling_query(key_sql: str, feature_sql: Sequence[str], relation: str, *, 
     The squared distances are computed once in a subquery, then compared. DuckDB keeps the subquery's
     columns computed once (13.5M rows/s at k=6, d=8 on the 2-core dev machine); PostgreSQL would
     inline them into every CASE branch, so its dialect must fence the subquery (OFFSET 0).
+    Do not filter on this query's segment_id or distance (e.g. ``WHERE segment_id IS NOT NULL``):
+    DuckDB pushes such a filter below the projection and computes every distance once per segment
+    (4.6 s instead of 0.3 s for 1M rows at k=6, d=6); restrict the rows with ``where`` instead.
     """
     terms = scaled_terms(feature_sql, centers, scales)
     dists = squared_distances(terms, centroids)

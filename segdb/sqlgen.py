@@ -129,9 +129,12 @@ def matrix_query(d: Definition, relation: str) -> str:
 def segments_view(d: Definition, run_id: int) -> str:
     return (
         f"CREATE OR REPLACE VIEW {d.segments_view} AS\n"
-        f"SELECT segdb_key AS {q(d.key)}, segment_id, distance, run_id\n"
-        f"FROM {d.labels_table}\n"
-        f"WHERE run_id = {sql_literal(int(run_id))}"
+        f"SELECT l.segdb_key AS {q(d.key)}, l.segment_id, l.distance, l.run_id,\n"
+        f"       n.name AS segment_name, l.fitted\n"
+        f"FROM {d.labels_table} AS l\n"
+        f"LEFT JOIN segdb.segment_ids AS n\n"
+        f"  ON n.segmentation = {sql_literal(d.name)} AND n.segment_id = l.segment_id\n"
+        f"WHERE l.run_id = {sql_literal(int(run_id))}"
     )
 
 
@@ -142,10 +145,12 @@ def centroids_view(d: Definition, run_id: int) -> str:
     )
     return (
         f"CREATE OR REPLACE VIEW {d.centroids_view} AS\n"
-        f"SELECT s.segment_id, s.size, s.share,\n       {pivots}\n"
+        f"SELECT s.segment_id, s.size, s.share,\n       {pivots},\n       n.name AS segment_name\n"
         f"FROM segdb.segments AS s JOIN segdb.centroids AS c\n"
         f"  ON c.run_id = s.run_id AND c.segment_id = s.segment_id\n"
+        f"LEFT JOIN segdb.segment_ids AS n\n"
+        f"  ON n.segmentation = {sql_literal(d.name)} AND n.segment_id = s.segment_id\n"
         f"WHERE s.run_id = {sql_literal(int(run_id))}\n"
-        f"GROUP BY s.segment_id, s.size, s.share\n"
+        f"GROUP BY s.segment_id, s.size, s.share, n.name\n"
         f"ORDER BY s.segment_id"
     )

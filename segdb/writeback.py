@@ -18,6 +18,7 @@ import duckdb
 from .database import transaction
 from .definitions import Definition
 from .describe import describe_segment, z_differences
+from .identity import fit_segment_ids
 from .sqlfiles import load_sql
 from . import sqlgen
 
@@ -27,7 +28,8 @@ LABELS_RELATION = "segdb_new_labels"
 def segment_rows(d: Definition, stats, fit) -> tuple[list[tuple], list[tuple]]:
     """(segments rows, centroids rows) without the run id."""
     k = fit.centers.shape[0]
-    labels0 = fit.labels.astype(np.int64) - 1
+    ids = fit_segment_ids(fit)  # ascending; labels hold ids, so their row is found by search
+    labels0 = np.searchsorted(ids, fit.labels.astype(np.int64))
     sizes = np.bincount(labels0, minlength=k)
     sse = np.bincount(labels0, weights=fit.distances ** 2, minlength=k)
     total = int(sizes.sum())
@@ -37,10 +39,10 @@ def segment_rows(d: Definition, stats, fit) -> tuple[list[tuple], list[tuple]]:
         z = z_differences(centers_raw[j], [s.mean for s in stats], [s.stddev for s in stats])
         text = describe_segment([f.display for f in d.features], z)
         size = int(sizes[j])
-        segments.append((j + 1, size, size / total, float(sse[j]),
+        segments.append((int(ids[j]), size, size / total, float(sse[j]),
                          float(np.sqrt(sse[j] / size)) if size else 0.0, text))
         for i in range(len(stats)):
-            centroids.append((j + 1, i + 1, float(centers_raw[j, i]), float(fit.centers[j, i])))
+            centroids.append((int(ids[j]), i + 1, float(centers_raw[j, i]), float(fit.centers[j, i])))
     return segments, centroids
 
 

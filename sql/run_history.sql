@@ -11,7 +11,8 @@ SELECT r.run_id,
        r.rows_skipped,
        r.inertia,
        r.triggered_by,
-       r.error
+       r.error,
+       r.pruned_at
 FROM segdb.runs AS r
 JOIN segdb.segmentations AS s ON s.name = r.segmentation
 WHERE r.segmentation = ?

@@ -87,7 +87,7 @@ def test_shares_per_segment_match_pandas(db):
     # <name>_centroids: one column per level; a centroid's raw value is the segment's share
     view = db.sql("SELECT * FROM cat_centroids ORDER BY segment_id").to_pandas()
     assert list(view.columns) == ["segment_id", "size", "share", *NUMERIC,
-                                  *[f"region={lv}" for lv in LEVELS]]
+                                  *[f"region={lv}" for lv in LEVELS], "segment_name"]
     for lv in LEVELS:
         exact = got[got.level == lv].set_index("segment_id")["share"].reindex(view.segment_id).fillna(0)
         assert view[f"region={lv}"].to_numpy() == pytest.approx(exact.to_numpy(), abs=1e-3)

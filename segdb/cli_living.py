@@ -1,0 +1,146 @@
+"""CLI of living segments: name, ids, transitions, assign, drift, rollback, prune.
+
+The work is done by segdb.api.Database; these commands parse and print. `segdb drift` exits 0 when no
+refresh is needed, 3 when one is advisable (1 stays "error"), for cron jobs.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .cli import Settings, api_trigger, cli, pass_settings
+from .errors import DefinitionError
+from .textformat import cell, table
+
+DRIFT_EXIT_REFRESH_ADVISED = 3
+
+
+@cli.command("name")
+@click.argument("name")
+@click.argument("segment_id", type=int)
+@click.argument("label", required=False)
+@click.option("--clear", is_flag=True, help="Remove the segment's name.")
+@pass_settings
+def name_cmd(settings: Settings, name, segment_id, label, clear):
+    """Name a segment; the name follows its id through refreshes (segment_name in the views)."""
+    if clear == (label is not None):
+        raise DefinitionError("give either a name or --clear, e.g. "
+                              f"`segdb name {name} {segment_id} \"Budget seekers\"`")
+    with settings.connect() as db:
+        db.name_segment(name, segment_id, None if clear else label)
+    click.echo(f"{name}: segment {segment_id} " + ("is unnamed" if clear else f"is named {label!r}"))
+
+
+@cli.command("ids")
+@click.argument("name")
+@pass_settings
+def ids_cmd(settings: Settings, name):
+    """Every segment id a segmentation ever used: name, first run, retiring run."""
+    with settings.connect(read_only=True) as db:
+        rows = db.segment_ids(name)
+    click.echo(table(["segment_id", "name", "first_run", "retired_in_run"],
+                     [(r["segment_id"], r["name"] or "", r["first_run_id"], r["retired_run_id"])
+                      for r in rows]))
+
+
+@cli.command("transitions")
+@click.argument("name")
+@click.option("--run", "run_id", type=int, default=None, help="This run instead of the current one.")
+@pass_settings
+def transitions_cmd(settings: Settings, name, run_id):
+    """Customers that moved between segments from the previous run (empty = new / gone)."""
+    with settings.connect(read_only=True) as db:
+        summary = db.show(name, run_id)
+        rows = db.transitions(name, run_id)
+    if summary.transitions is not None:
+        click.echo(f"run {summary.run['run_id']}, {summary.transitions.sentence()}")
+    click.echo(table(["from_segment", "to_segment", "customers"],
+                     [(r["from_segment_id"], r["to_segment_id"], r["customers"]) for r in rows]))
+
+
+@cli.command("assign")
+@click.argument("name")
+@pass_settings
+def assign_cmd(settings: Settings, name):
+    """Label the source's new customers with the current run, in SQL, without refitting."""
+    with settings.connect() as db:
+        result = db.assign(name)
+    click.echo(result.sentence(name))
+
+
+def _parse_limits(items) -> dict:
+    limits = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise DefinitionError(f"--limit {item!r} is not KEY=VALUE, e.g. --limit changed_share=0.1")
+        limits[key.strip()] = value.strip()
+    return limits
+
+
+def print_drift(r) -> None:
+    def pct(x):
+        return "-" if x is None else f"{100 * x:.1f}%"
+    recorded = f" (check {r.check_id})" if r.check_id is not None else " (not recorded)"
+    click.echo(f"{r.segmentation}: drift of the source against run {r.run_id}{recorded}")
+    click.echo(f"customers: {r.customers_now} now, {r.customers_run} in the fit; "
+               f"{r.customers_new} new ({pct(r.new_share)}), {r.customers_gone} gone "
+               f"({pct(r.gone_share)}); {r.customers_changed} of {r.customers_both} have another "
+               f"nearest segment now ({pct(r.changed_share)})")
+    ratio = "-" if r.inertia_ratio is None else f"x{r.inertia_ratio:.3f}"
+    click.echo(f"inertia per customer: {cell(r.inertia_per_customer_fit)} at fit, "
+               f"{cell(r.inertia_per_customer_now)} now ({ratio})")
+    click.echo("")
+    click.echo(table(["feature", "mean_run", "mean_now", "mean_shift_sd", "sd_run", "sd_now",
+                      "sd_change"],
+                     [(f.feature, f.mean_run, f.mean_now, f.mean_shift, f.sd_run, f.sd_now,
+                       f.sd_change) for f in r.features], digits=3))
+    click.echo("")
+    if r.refresh_advised:
+        click.echo("refresh advisable: " + "; ".join(r.reasons))
+    else:
+        click.echo("no refresh needed: every figure is within its limit")
+
+
+@cli.command("drift")
+@click.argument("name")
+@click.option("--limit", "limits", multiple=True, metavar="KEY=VALUE",
+              help="Override a limit of the rule, e.g. --limit changed_share=0.1 (repeatable).")
+@click.option("--no-record", is_flag=True, help="Do not store the check in segdb.drift_checks.")
+@pass_settings
+def drift_cmd(settings: Settings, name, limits, no_record):
+    """Compare the source now with the current run. Exit 0: no refresh needed; 3: refresh advisable."""
+    with settings.connect(read_only=no_record) as db:
+        report = db.drift(name, limits=_parse_limits(limits), record=not no_record,
+                          triggered_by=api_trigger())
+    print_drift(report)
+    if report.refresh_advised:
+        click.get_current_context().exit(DRIFT_EXIT_REFRESH_ADVISED)
+
+
+@cli.command("rollback")
+@click.argument("name")
+@click.argument("run_id", type=int, required=False)
+@pass_settings
+def rollback_cmd(settings: Settings, name, run_id):
+    """Make an earlier run current again (default: the run before the current); views and macros follow."""
+    with settings.connect() as db:
+        result = db.rollback(name, run_id, triggered_by=api_trigger())
+    click.echo(f"{name}: run {result.to_run_id} is current again (was run {result.from_run_id})")
+
+
+@cli.command("prune")
+@click.argument("name")
+@click.option("--keep", required=True, help="How many of the newest runs keep their rows.")
+@pass_settings
+def prune_cmd(settings: Settings, name, keep):
+    """Delete old runs' labels, centroids, statistics; the current run and every run row stay."""
+    with settings.connect() as db:
+        result = db.prune(name, keep)
+    if not result.pruned_run_ids:
+        kept = ", ".join(map(str, result.kept_run_ids))
+        click.echo(f"{name}: nothing to prune; runs {kept} keep their rows")
+        return
+    click.echo(f"{name}: pruned runs {', '.join(map(str, result.pruned_run_ids))} "
+               f"({result.labels_deleted} labels deleted); runs "
+               f"{', '.join(map(str, result.kept_run_ids))} keep their rows")

@@ -1,0 +1,47 @@
+"""The scoring macros of a segmentation's current run: ``<name>_assign`` and ``<name>_distance``.
+
+    SELECT id, insurance_assign("Premium savings very important", "Agent not important") AS segment_id,
+           insurance_distance("Premium savings very important", "Agent not important") AS distance
+    FROM new_responses
+
+Both take one argument per feature, positionally, in the definition's order (their parameter names
+are x1, x2, ...: a macro's parameters must be plain identifiers, feature names need not be).
+``_assign`` returns the id of the nearest centroid of the current run, ``_distance`` the Euclidean
+distance to it in the run's scaled units (as the ``distance`` column of ``<name>_segments``).
+On a tie the lowest segment id wins. A NULL argument gives NULL, whatever the null policy.
+Every refresh and rollback re-creates both, in the transaction that switches the current run.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from . import runmodel, scoring
+from .quoting import quote_identifier as q
+
+
+def macro_names(name: str) -> tuple[str, str]:
+    return f"{name}_assign", f"{name}_distance"
+
+
+def parameter_names(n_features: int) -> list[str]:
+    return [f"x{i}" for i in range(1, n_features + 1)]
+
+
+def macro_statements(model: runmodel.RunModel) -> list[str]:
+    """CREATE OR REPLACE MACRO statements for the run ``model``."""
+    params = parameter_names(len(model.features))
+    assign_body, distance_body = scoring.macro_bodies(
+        params, centers=model.centers, scales=model.scales, centroids=model.centroids,
+        segment_ids=model.segment_ids)
+    assign, distance = macro_names(model.definition.name)
+    args = ", ".join(params)
+    return [f"CREATE OR REPLACE MACRO {q(assign)}({args}) AS {assign_body}",
+            f"CREATE OR REPLACE MACRO {q(distance)}({args}) AS {distance_body}"]
+
+
+def create_macros(con: duckdb.DuckDBPyConnection, name: str, run_id: int, definition=None) -> None:
+    """(Re)create both macros for run ``run_id`` (call inside the transaction that makes it current;
+    ``definition``: the run's definition while the run's own row is not written yet)."""
+    for statement in macro_statements(runmodel.load(con, name, run_id, definition)):
+        con.execute(statement)

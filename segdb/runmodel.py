@@ -1,0 +1,79 @@
+"""A stored run as a nearest-centroid model: its statistics and centroids, read back from the tables.
+
+Macros, assigning new customers and drift checks all score rows with the run exactly as stored
+(segdb.feature_stats and segdb.centroids), through the SQL of :mod:`segdb.scoring`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import duckdb
+
+from . import definitions, scoring
+from .errors import NotFoundError
+from .quoting import quote_identifier as q
+from .quoting import sql_literal
+from .sqlfiles import load_sql
+
+
+@dataclasses.dataclass(frozen=True)
+class RunModel:
+    run_id: int
+    definition: definitions.Definition   # the definition version the run was fitted with
+    features: tuple[str, ...]            # feature columns, in definition order
+    means: tuple[float, ...]             # per feature, over the rows the run used
+    stddevs: tuple[float, ...]
+    centers: tuple[float, ...]           # scaled = (raw - center) / scale
+    scales: tuple[float, ...]
+    segment_ids: tuple[int, ...]         # ascending
+    centroids: tuple[tuple[float, ...], ...]   # scaled units, one row per segment id
+
+    def feature_sql(self, impute: bool = True) -> list[str]:
+        """Each feature as a source-column expression; under nulls=mean a NULL takes the run's mean,
+        as the fit did (``impute=False`` keeps NULLs, so they give NULL labels)."""
+        cols = [q(f) for f in self.features]
+        if impute and self.definition.nulls == "mean":
+            return [f"coalesce(CAST({c} AS DOUBLE), {sql_literal(float(m))})"
+                    for c, m in zip(cols, self.means)]
+        return cols
+
+    def labelling_query(self, relation: str, where: str | None = None) -> str:
+        """SELECT segdb_key, segment_id, distance for the rows of ``relation`` (see scoring.py)."""
+        return scoring.labelling_query(
+            q(self.definition.key), self.feature_sql(), relation, centers=self.centers,
+            scales=self.scales, centroids=self.centroids, segment_ids=self.segment_ids, where=where)
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params) -> list[tuple]:
+    return con.execute(sql, params).fetchall()
+
+
+def load(con: duckdb.DuckDBPyConnection, name: str, run_id: int,
+         definition: definitions.Definition | None = None) -> RunModel:
+    """The model of run ``run_id`` of segmentation ``name`` (which must still hold its rows).
+
+    ``definition`` is the run's definition when the run is being written (its segdb.runs row comes
+    last in the write-back transaction); otherwise it is read from the run's row.
+    """
+    d = definition
+    if d is None:
+        run = _rows(con, "SELECT segmentation, definition_version FROM segdb.runs WHERE run_id = ?",
+                    [run_id])
+        if not run or run[0][0] != name:
+            raise NotFoundError(f"segmentation {name!r} has no run {run_id}; see `segdb runs {name}`")
+        d = definitions.get(con, name, run[0][1])
+    stats = _rows(con, load_sql("run_feature_stats"), [run_id])
+    cents = _rows(con, load_sql("run_centroids"), [run_id])
+    if not stats or not cents:
+        raise NotFoundError(f"run {run_id} of {name!r} was pruned (its statistics and centroids are "
+                            f"deleted); choose a run listed by `segdb runs {name}` that is not pruned")
+    by_segment: dict[int, list[float]] = {}
+    for segment_id, _feature_no, _feature, _raw, scaled, _z in cents:
+        by_segment.setdefault(int(segment_id), []).append(float(scaled))
+    ids = tuple(sorted(by_segment))
+    return RunModel(
+        run_id=int(run_id), definition=d, features=tuple(r[1] for r in stats),
+        means=tuple(r[4] for r in stats), stddevs=tuple(r[5] for r in stats),
+        centers=tuple(float(r[8]) for r in stats), scales=tuple(float(r[9]) for r in stats),
+        segment_ids=ids, centroids=tuple(tuple(by_segment[i]) for i in ids))
