@@ -102,14 +102,16 @@ class Database:
         return rel.to_arrow_table()
 
     # -- segmentations -----------------------------------------------------------------------
-    def create(self, name: str, *, source: str, key: str, features, k: int = 3,
+    def create(self, name: str, *, source: str, key: str, features, k: int | str = 3,
                scale: str = "zscore", nulls: str = "skip", seed: int = definitions.DEFAULT_SEED,
                n_init: int = definitions.DEFAULT_N_INIT, max_fit_rows: int | None = None,
-               replace: bool = False) -> definitions.Definition:
-        """Define (or with ``replace=True`` redefine as a new version) a segmentation."""
+               replace: bool = False, k_range=None) -> definitions.Definition:
+        """Define (or with ``replace=True`` redefine as a new version) a segmentation.
+
+        ``k="auto"`` lets each refresh choose k in ``k_range`` (default (2, 10)); see segdb.kselect."""
         d = definitions.validate(self.con, name=name, source=source, key=key, features=features, k=k,
                                  scale=scale, nulls=nulls, seed=seed, n_init=n_init,
-                                 max_fit_rows=max_fit_rows)
+                                 max_fit_rows=max_fit_rows, k_range=k_range)
         return definitions.store(self.con, d, replace=replace)
 
     def definition(self, name: str, version: int | None = None) -> definitions.Definition:
@@ -119,8 +121,10 @@ class Database:
         return definitions.names(self.con)
 
     def refresh(self, name: str, *, triggered_by: str | None = None,
-                progress=None) -> refresh_mod.RunResult:
-        return refresh_mod.refresh(self.con, name, triggered_by=triggered_by, progress=progress)
+                progress=None, scan: bool = False) -> refresh_mod.RunResult:
+        """Re-segment ``name``; ``scan=True`` also stores the k scan for a fixed k."""
+        return refresh_mod.refresh(self.con, name, triggered_by=triggered_by, progress=progress,
+                                   scan=scan)
 
     def refresh_all(self, **kwargs) -> list[refresh_mod.RunResult]:
         return [self.refresh(n, **kwargs) for n in self.names()]
