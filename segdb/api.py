@@ -158,5 +158,27 @@ class Database:
             raise NotFoundError(f"segmentation {name!r} has no run yet; run `segdb refresh {name}`")
         return self.con.sql(f"SELECT * FROM {d.centroids_view}")
 
+    # -- quality, profiles, pictures (segdb.quality_store, segdb.profiles, segdb.plots, segdb.report)
+    def quality(self, name: str, run_id: int | None = None):
+        """The run's stored quality (segdb.quality_store.QualityRecord: .run, .segments, .k_scan),
+        or None for a run written before quality was stored."""
+        return results.run_summary(self.con, name, run_id).quality
+
+    def profiles(self, name: str, run_id: int | None = None) -> list[dict]:
+        """Per segment and feature: mean_raw, z_diff, effect_size (Cohen's d), rank (by |d|)."""
+        from . import profiles
+        summary = results.run_summary(self.con, name, run_id)
+        return profiles.read_profiles(self.con, int(summary.run["run_id"]))
+
+    def plot(self, name: str, out_dir, run_id: int | None = None) -> dict:
+        """Write the run's PNGs into ``out_dir``; returns {plot name: path or None if not drawable}."""
+        from . import plots
+        return plots.write_plots(self.con, name, out_dir, run_id)
+
+    def report(self, name: str, out, run_id: int | None = None) -> Path:
+        """Write one self-contained HTML report of the run to ``out``; returns its path."""
+        from . import report
+        return report.write_report(self.con, name, out, run_id)
+
 
 __all__ = ["connect", "open_without_schema", "Database", "SegdbError", "default_path"]
