@@ -15,6 +15,7 @@ Labels are any integer array; clusters are numbered by their distinct values (as
 from __future__ import annotations
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .fit import distances_to_own_centroid
 
@@ -59,15 +60,9 @@ def silhouette_samples_many(X: np.ndarray, labelings, *, chunk_bytes: int = CHUN
     sizes = [np.bincount(codes, minlength=k).astype(np.float64) for codes, k in encoded]
     for start in range(0, n, rows_per_chunk):
         stop = min(n, start + rows_per_chunk)
-        D = _euclidean_block(X, sq, start, stop)
-        for m, (codes, k) in enumerate(encoded):
-            sums = D @ onehots[m]                      # (chunk, k): distance sums to each cluster
-            own = codes[start:stop]
-            idx = np.arange(stop - start)
-            a_sum[m][start:stop] = sums[idx, own]
-            means = sums / sizes[m][None, :]
-            means[idx, own] = np.inf
-            b_min[m][start:stop] = means.min(axis=1)
+        # One BLAS thread: measured 2-4x faster than the default on a busy 2-core machine.
+        with threadpool_limits(1):
+            _accumulate_block(X, sq, start, stop, encoded, onehots, sizes, a_sum, b_min)
     out = []
     for m, (codes, k) in enumerate(encoded):
         if k < 2 or k >= n:
@@ -80,6 +75,19 @@ def silhouette_samples_many(X: np.ndarray, labelings, *, chunk_bytes: int = CHUN
         s[own_size <= 1] = 0.0
         out.append(np.nan_to_num(s))
     return out
+
+
+def _accumulate_block(X, sq, start, stop, encoded, onehots, sizes, a_sum, b_min) -> None:
+    """Distance sums of rows start..stop to every cluster of every labeling."""
+    D = _euclidean_block(X, sq, start, stop)
+    idx = np.arange(stop - start)
+    for m, (codes, _k) in enumerate(encoded):
+        sums = D @ onehots[m]                      # (chunk, k): distance sums to each cluster
+        own = codes[start:stop]
+        a_sum[m][start:stop] = sums[idx, own]
+        means = sums / sizes[m][None, :]
+        means[idx, own] = np.inf
+        b_min[m][start:stop] = means.min(axis=1)
 
 
 def _onehot(codes: np.ndarray, k: int) -> np.ndarray:

@@ -1,0 +1,79 @@
+"""Silhouette, Calinski-Harabasz and Davies-Bouldin against sklearn.metrics, in memory and as stored."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.metrics import (calinski_harabasz_score, davies_bouldin_score, silhouette_samples,
+                             silhouette_score)
+from sklearn.preprocessing import StandardScaler
+
+from conftest import WHOLESALE_COLUMNS, load_wholesale, wholesale_matrix
+from segdb import metrics
+
+
+@pytest.fixture(scope="module")
+def wholesale_z():
+    return StandardScaler().fit_transform(wholesale_matrix())
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_metrics_equal_sklearn_on_wholesale(wholesale_z, k):
+    labels = KMeans(k, n_init=4, random_state=1).fit(wholesale_z).labels_
+    assert metrics.calinski_harabasz(wholesale_z, labels) == pytest.approx(
+        calinski_harabasz_score(wholesale_z, labels), rel=1e-10)
+    assert metrics.davies_bouldin(wholesale_z, labels) == pytest.approx(
+        davies_bouldin_score(wholesale_z, labels), rel=1e-10)
+    # Tiny blocks force many chunks of the distance matrix; the result must not depend on them.
+    ours = metrics.silhouette_samples_many(wholesale_z, [labels], chunk_bytes=8 * 440 * 7)[0]
+    np.testing.assert_allclose(ours, silhouette_samples(wholesale_z, labels), rtol=1e-9, atol=1e-12)
+
+
+def test_one_distance_pass_serves_several_labelings(wholesale_z):
+    labelings = [KMeans(k, n_init=2, random_state=0).fit(wholesale_z).labels_ for k in (2, 4, 7)]
+    for ours, labels in zip(metrics.silhouette_samples_many(wholesale_z, labelings), labelings):
+        np.testing.assert_allclose(ours, silhouette_samples(wholesale_z, labels), rtol=1e-9, atol=1e-12)
+
+
+def test_hand_worked_silhouette_and_singleton():
+    # Points 0, 1 (cluster a) and 4 (cluster b, alone). Row 0: a = 1, b = 4 -> 1 - 1/4 = 0.75;
+    # row 1: a = 1, b = 3 -> 1 - 1/3; row 2 is alone in its cluster -> 0 (scikit-learn's convention).
+    X = np.array([[0.0], [1.0], [4.0]])
+    ours = metrics.silhouette_samples_many(X, [np.array([7, 7, 9])])[0]
+    assert ours.tolist() == pytest.approx([0.75, 2 / 3, 0.0], rel=1e-12)
+    np.testing.assert_allclose(ours, silhouette_samples(X, [7, 7, 9]), rtol=1e-12)
+
+
+def test_silhouette_samples_beyond_the_cap_with_a_seeded_sample():
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(0, 1, (1_300, 3)), rng.normal(4, 1, (1_300, 3))])
+    labels = (X.sum(axis=1) > 6).astype(int)
+    mean, values, idx = metrics.silhouette(X, labels, max_rows=2_000, seed=5)
+    assert len(idx) == len(values) == 2_000 and len(set(idx.tolist())) == 2_000
+    assert mean == pytest.approx(silhouette_score(X[idx], labels[idx]), rel=1e-9)
+    assert np.array_equal(idx, metrics.sample_indices(2_600, 2_000, 5))  # seeded: same sample each time
+    assert metrics.silhouette(X[:500], labels[:500], max_rows=2_000)[2] is None  # exact below the cap
+    assert metrics.SILHOUETTE_MAX_ROWS == 10_000
+
+
+def test_stored_quality_equals_sklearn_on_the_stored_labels(db):
+    load_wholesale(db.con)
+    db.create("ws", source="wholesale", key="customer_id", features=WHOLESALE_COLUMNS, k=4)
+    run = db.refresh("ws")
+    Z = StandardScaler().fit_transform(wholesale_matrix())
+    labels = np.array(db.sql("SELECT segment_id FROM ws_segments ORDER BY customer_id")
+                      .column("segment_id").to_pylist())
+    q = db.quality("ws")
+    assert q.run["run_id"] == run.run_id and q.run["k"] == 4 and q.run["k_rule"] == "fixed"
+    assert q.run["silhouette_sample_size"] == 440
+    assert q.run["silhouette"] == pytest.approx(silhouette_score(Z, labels), rel=1e-9)
+    assert q.run["calinski_harabasz"] == pytest.approx(calinski_harabasz_score(Z, labels), rel=1e-9)
+    assert q.run["davies_bouldin"] == pytest.approx(davies_bouldin_score(Z, labels), rel=1e-9)
+    per_row = silhouette_samples(Z, labels)
+    for seg in q.segments:
+        member = labels == seg["segment_id"]
+        assert seg["silhouette_rows"] == member.sum() == seg["size"]
+        assert seg["silhouette"] == pytest.approx(per_row[member].mean(), rel=1e-9)
+        assert 0.0 <= seg["stability"] <= 1.0
+    assert q.k_scan == []  # a fixed k stores no scan unless asked
