@@ -140,7 +140,7 @@ def heatmap_plot(profiles: list[dict], title: str, path: Path, segment_names: di
 
 def sizes_plot(segments: list[dict], title: str, path: Path) -> Path:
     colors = segment_colors([s["segment_id"] for s in segments])
-    fig, ax = plt.subplots(figsize=(8, max(3, 0.5 * len(segments) + 1.8)))
+    fig, ax = plt.subplots(figsize=(9, max(3, 0.5 * len(segments) + 1.8)))
     ids = [s["segment_id"] for s in segments]
     bars = ax.barh([f"segment {i}" for i in ids], [s["size"] for s in segments],
                    color=[colors[i] for i in ids])
@@ -152,7 +152,7 @@ def sizes_plot(segments: list[dict], title: str, path: Path) -> Path:
     ax.set_xlabel("customers in the segment")
     ax.set_ylabel("segment")
     ax.set_xlim(0, max(s["size"] for s in segments) * 1.25)
-    ax.legend(loc="lower right", fontsize=9)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, borderaxespad=0)
     ax.set_title(title)
     return _save(fig, path)
 

@@ -62,7 +62,7 @@ def _metadata(view: RunView) -> str:
         ("scaling / NULLs", f"{d.scale} / {d.nulls}"), ("rows used / skipped", f"{r['rows_used']} / {r['rows_skipped']}"),
         ("inertia", cell(r["inertia"])), ("seed / restarts", f"{r['seed']} / {r['n_init']}"),
     ]
-    return _table(["", ""], rows)
+    return _table(["item", "value"], rows)
 
 
 def _quality(view: RunView) -> tuple[str, str, str]:
