@@ -81,9 +81,10 @@ def scatter_plot(sample: CustomerSample, feature_labels: list[str], stats: list[
     colors = segment_colors(centroids)
     fig, ax = plt.subplots(figsize=(8, 6.5))
     if sample.raw.shape[1] == 2:
-        pts = sample.raw
+        pts, jittered = _jitter_discrete(sample.raw)
         cents = {s: np.asarray(c["raw"]) for s, c in centroids.items()}
-        xlabel, ylabel = feature_labels
+        xlabel, ylabel = [label + (" (jittered: few distinct values)" if j else "")
+                          for label, j in zip(feature_labels, jittered)]
     else:
         center = np.array([s["center"] for s in stats])
         scale = np.array([s["scale"] for s in stats])
@@ -112,6 +113,23 @@ def scatter_plot(sample: CustomerSample, feature_labels: list[str], stats: list[
     return _save(fig, path)
 
 
+DISCRETE_MAX_VALUES = 12
+
+
+def _jitter_discrete(raw: np.ndarray) -> tuple[np.ndarray, list[bool]]:
+    """Spread columns with few distinct values (ratings, counts) by a seeded +-30% of their
+    smallest step, so piled-up customers stay visible; other columns are left as they are."""
+    out, flags = raw.copy(), []
+    rng = np.random.default_rng(0)
+    for j in range(raw.shape[1]):
+        values = np.unique(raw[:, j])
+        discrete = 1 < len(values) <= DISCRETE_MAX_VALUES
+        if discrete:
+            out[:, j] += rng.uniform(-0.3, 0.3, raw.shape[0]) * np.min(np.diff(values))
+        flags.append(discrete)
+    return out, flags
+
+
 def heatmap_plot(profiles: list[dict], title: str, path: Path, segment_names: dict) -> Path:
     segs = sorted({r["segment_id"] for r in profiles})
     feats = sorted({(r["feature_no"], r["label"]) for r in profiles})
@@ -119,7 +137,9 @@ def heatmap_plot(profiles: list[dict], title: str, path: Path, segment_names: di
     for r in profiles:
         Z[segs.index(r["segment_id"]), r["feature_no"] - 1] = r["z_diff"] if r["z_diff"] is not None else np.nan
     lim = max(1.0, float(np.nanmax(np.abs(Z)))) if np.isfinite(Z).any() else 1.0
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(feats) + 3), max(3, 0.6 * len(segs) + 2.2)))
+    longest = max(len(f[1]) for f in feats)
+    fig, ax = plt.subplots(figsize=(max(8.5, 1.1 * len(feats) + 3.5),
+                                    max(4.0, 0.6 * len(segs) + 1.6 + 0.07 * min(longest, 40))))
     im = ax.imshow(Z, cmap="RdBu_r", norm=TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim), aspect="auto")
     ax.set_xticks(range(len(feats)))
     ax.set_xticklabels([f[1] for f in feats], rotation=30, ha="right")
