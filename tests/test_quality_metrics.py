@@ -77,3 +77,39 @@ def test_stored_quality_equals_sklearn_on_the_stored_labels(db):
         assert seg["silhouette"] == pytest.approx(per_row[member].mean(), rel=1e-9)
         assert 0.0 <= seg["stability"] <= 1.0
     assert q.k_scan == []  # a fixed k stores no scan unless asked
+
+
+def stab(ari, jaccard=None):
+    from segdb.stability import Stability
+    return Stability(ari, ari, 20, 500, jaccard or {1: 0.9, 2: 0.9})
+
+
+@pytest.mark.parametrize("sil, ari, start", [
+    (0.7, 0.95, "strong: the segments are well separated and stable (silhouette 0.70, stability 0.95 "),
+    (0.3, 0.7, "reasonable: the segments are weakly separated and moderately stable ("),
+    (0.1, 0.9, "arbitrary: the segments are stable but not separated; k-means cuts a continuum"),
+    (0.7, 0.4, "weak: the segments are unstable, they change when the data is resampled"),
+    (None, None, "not judged: too few rows"),
+])
+def test_verdict_readings(sil, ari, start):
+    from segdb.quality import verdict
+    assert verdict(sil, stab(ari)).startswith(start)
+
+
+def test_verdict_names_unstable_segments():
+    from segdb.quality import verdict
+    text = verdict(0.6, stab(0.9, {1: 0.95, 2: 0.55, 3: 0.4}))
+    assert text.endswith("; segments 2, 3 are unstable (Jaccard below 0.6)")
+
+
+def test_bootstrap_stability_by_construction():
+    from segdb.stability import best_match_jaccard, bootstrap_stability
+    # Jaccard by hand: segment 1 = rows {0,1,2}, best other cluster {0,1} -> 2/3; segment 2 = {3,4} vs {2,3,4} -> 2/3.
+    got = best_match_jaccard(np.array([1, 1, 1, 2, 2]), np.array([0, 0, 5, 5, 5]), [1, 2])
+    assert got == pytest.approx({1: 2 / 3, 2: 2 / 3})
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 0.1, (60, 2)), rng.normal(10, 0.1, (40, 2))])
+    labels = np.array([1] * 60 + [2] * 40)
+    s = bootstrap_stability(X, labels, 2, seed=0, bootstraps=5)
+    assert s.mean_ari == 1.0 and s.bootstraps == 5 and s.sample_size == 100
+    assert s.segment_jaccard == {1: 1.0, 2: 1.0}

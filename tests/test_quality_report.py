@@ -143,3 +143,15 @@ def test_report_into_a_missing_folder(ws_db, tmp_path):
     result = run_cli(["report", "ws", "--out", str(target)], ws_db)
     assert result.exit_code == 1
     assert result.output == f"Error: cannot write {target}: folder {target.parent} does not exist\n"
+
+
+def test_show_of_a_run_without_stored_quality(db):
+    db.sql("CREATE TABLE t AS SELECT range AS id, (range % 5)::DOUBLE AS x FROM range(30)")
+    db.create("t", source="t", key="id", features=["x"], k=2)
+    run = db.refresh("t")
+    db.sql("DELETE FROM segdb.run_quality WHERE run_id = ?", [run.run_id])  # as a pre-0002 run
+    assert db.quality("t") is None
+    db.close()
+    result = run_cli(["show", "t"], db.path)
+    assert "quality: not stored for this run (written before segdb stored quality); refresh to compute it\n" \
+        in result.output
