@@ -118,7 +118,8 @@ def write_report(con, name: str, out, run_id: int | None = None) -> Path:
         pngs = plots.write_plots(con, name, tmp, view.run_id)
         images = {
             "elbow": _img(pngs["elbow"], "elbow plot",
-                          "No k scan is stored for this run (k is fixed); `segdb refresh NAME --scan` stores one."),
+                          f"No k scan is stored for this run (k is fixed); `segdb refresh {name} --scan` "
+                          "stores one with the next run."),
             "segments": _img(pngs["segments"], "customers by segment", ""),
             "profile_heatmap": _img(pngs["profile_heatmap"], "profile heatmap", "No profiles stored."),
             "sizes": _img(pngs["sizes"], "segment sizes", ""),
