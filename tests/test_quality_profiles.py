@@ -106,3 +106,17 @@ def test_describe_profile_wording():
                                       "important (+1.6 sd); low tenure (-0.5 sd)")
     assert describe_profile([{"label": "a", "z_diff": 0.1}]) == "close to the average on every feature"
     assert describe_profile([{"label": "a", "z_diff": None}]) == "close to the average on every feature"
+
+
+def test_feature_labels_name_the_profiles_and_descriptions(db):
+    db.sql("CREATE TABLE s AS SELECT * FROM (VALUES (1, 1, 2), (2, 2, 1), (3, 1, 1), (4, 7, 6), (5, 6, 7), "
+           "(6, 7, 7)) v(id, prem, agent)")
+    db.create("ins", source="s", key="id", k=2, features=[
+        {"name": "prem", "label": "cares about premium savings"}, "agent"])
+    db.refresh("ins")
+    labels = {(r["feature"], r["label"]) for r in db.profiles("ins")}
+    assert labels == {("prem", "cares about premium savings"), ("agent", "agent")}
+    descriptions = sorted(s["description"] for s in db.show("ins").segments)
+    # Both features separate equally (same values, mirrored), so the tie keeps definition order.
+    assert descriptions == ["high cares about premium savings (+1.0 sd); high agent (+1.0 sd)",
+                            "low cares about premium savings (-1.0 sd); low agent (-1.0 sd)"]
