@@ -8,6 +8,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import (calinski_harabasz_score, davies_bouldin_score, silhouette_samples,
                              silhouette_score)
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from conftest import WHOLESALE_COLUMNS, load_wholesale, wholesale_matrix
 from segdb import metrics
@@ -113,3 +114,21 @@ def test_bootstrap_stability_by_construction():
     s = bootstrap_stability(X, labels, 2, seed=0, bootstraps=5)
     assert s.mean_ari == 1.0 and s.bootstraps == 5 and s.sample_size == 100
     assert s.segment_jaccard == {1: 1.0, 2: 1.0}
+
+
+def test_stored_silhouette_beyond_10000_rows_is_on_the_seeded_sample(db):
+    db.sql("CREATE TABLE big AS SELECT range AS id, (range * 7919) % 1000 / 10.0 AS a, "
+           "((range * 104729) % 997) / 10.0 + CASE WHEN range % 3 = 0 THEN 200 ELSE 0 END AS b "
+           "FROM range(10200)")
+    db.create("big", source="big", key="id", features=["a", "b"], k=2)
+    with threadpool_limits(1):  # only for speed: OpenMP threads make small fits 10-80x slower here
+        db.refresh("big")
+    q = db.quality("big").run
+    assert q["silhouette_sample_size"] == 10_000
+    rows = db.sql("SELECT b.a, b.b, s.segment_id FROM big b JOIN big_segments s USING (id) ORDER BY id").to_pydict()
+    Z = StandardScaler().fit_transform(np.column_stack([rows["a"], rows["b"]]))
+    labels = np.array(rows["segment_id"])
+    idx = metrics.sample_indices(10_200, 10_000, 0)   # the definition's seed
+    with threadpool_limits(1):
+        assert q["silhouette"] == pytest.approx(silhouette_score(Z[idx], labels[idx]), rel=1e-9)
+    assert q["calinski_harabasz"] == pytest.approx(calinski_harabasz_score(Z, labels), rel=1e-9)  # all rows
