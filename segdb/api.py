@@ -102,18 +102,20 @@ class Database:
         return rel.to_arrow_table()
 
     # -- segmentations -----------------------------------------------------------------------
-    def create(self, name: str, *, source: str, key: str, features, k: int = 3,
+    def create(self, name: str, *, source: str, key: str, features, k: int | str = 3,
                scale: str = "zscore", nulls: str = "skip", seed: int = definitions.DEFAULT_SEED,
                n_init: int = definitions.DEFAULT_N_INIT, max_fit_rows: int | None = None,
-               replace: bool = False, weight: str | None = None) -> definitions.Definition:
+               replace: bool = False, weight: str | None = None,
+               k_range=None) -> definitions.Definition:
         """Define (or with ``replace=True`` redefine as a new version) a segmentation.
 
         ``features`` are column names, :class:`segdb.definitions.Feature` objects or dicts of their
         fields (``expr``, ``kind`` likert/category, ``scale_min``/``scale_max``, ``codes``,
-        ``reverse``, ``weight``; see docs/features.md); ``weight`` names a survey-weight column."""
+        ``reverse``, ``weight``; see docs/features.md); ``weight`` names a survey-weight column.
+        ``k="auto"`` lets each refresh choose k in ``k_range`` (default (2, 10)); see segdb.kselect."""
         d = definitions.validate(self.con, name=name, source=source, key=key, features=features, k=k,
                                  scale=scale, nulls=nulls, seed=seed, n_init=n_init,
-                                 max_fit_rows=max_fit_rows, weight=weight)
+                                 max_fit_rows=max_fit_rows, weight=weight, k_range=k_range)
         return definitions.store(self.con, d, replace=replace)
 
     def apply(self, path) -> list:
@@ -138,8 +140,10 @@ class Database:
         return definitions.names(self.con)
 
     def refresh(self, name: str, *, triggered_by: str | None = None,
-                progress=None) -> refresh_mod.RunResult:
-        return refresh_mod.refresh(self.con, name, triggered_by=triggered_by, progress=progress)
+                progress=None, scan: bool = False) -> refresh_mod.RunResult:
+        """Re-segment ``name``; ``scan=True`` also stores the k scan for a fixed k."""
+        return refresh_mod.refresh(self.con, name, triggered_by=triggered_by, progress=progress,
+                                   scan=scan)
 
     def refresh_all(self, **kwargs) -> list[refresh_mod.RunResult]:
         return [self.refresh(n, **kwargs) for n in self.names()]
@@ -210,6 +214,28 @@ class Database:
         """Delete the rows of all but the ``keep`` newest runs; the current run always stays."""
         from . import history
         return history.prune(self.con, name, keep)
+
+    # -- quality, profiles, pictures (segdb.quality_store, segdb.profiles, segdb.plots, segdb.report)
+    def quality(self, name: str, run_id: int | None = None):
+        """The run's stored quality (segdb.quality_store.QualityRecord: .run, .segments, .k_scan),
+        or None for a run written before quality was stored."""
+        return results.run_summary(self.con, name, run_id).quality
+
+    def profiles(self, name: str, run_id: int | None = None) -> list[dict]:
+        """Per segment and feature: mean_raw, z_diff, effect_size (Cohen's d), rank (by |d|)."""
+        from . import profiles
+        summary = results.run_summary(self.con, name, run_id)
+        return profiles.read_profiles(self.con, int(summary.run["run_id"]))
+
+    def plot(self, name: str, out_dir, run_id: int | None = None) -> dict:
+        """Write the run's PNGs into ``out_dir``; returns {plot name: path or None if not drawable}."""
+        from . import plots
+        return plots.write_plots(self.con, name, out_dir, run_id)
+
+    def report(self, name: str, out, run_id: int | None = None) -> Path:
+        """Write one self-contained HTML report of the run to ``out``; returns its path."""
+        from . import report
+        return report.write_report(self.con, name, out, run_id)
 
 
 __all__ = ["connect", "open_without_schema", "Database", "SegdbError", "default_path"]

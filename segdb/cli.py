@@ -145,7 +145,9 @@ def sql(settings: Settings, query: str, fmt: str):
 @click.option("--category", "category_features", multiple=True,
               help="A nominal column to segment on (one-hot encoded); repeat for each.")
 @click.option("--weight", default=None, metavar="COLUMN", help="A survey-weight column.")
-@click.option("--k", default="3", show_default=True, help="Number of segments.")
+@click.option("--k", default="3", show_default=True, help="Number of segments, or 'auto'.")
+@click.option("--k-range", default=None, metavar="LO..HI",
+              help="With --k auto: the range each refresh scans [default: 2..10].")
 @click.option("--scale", type=click.Choice(["zscore", "minmax", "none"]), default="zscore",
               show_default=True)
 @click.option("--nulls", type=click.Choice(["skip", "error", "mean"]), default="skip", show_default=True,
@@ -155,14 +157,16 @@ def sql(settings: Settings, query: str, fmt: str):
 @click.option("--replace", is_flag=True, help="Store a new version of an existing definition.")
 @pass_settings
 def create(settings: Settings, name, source, key, features, category_features, weight, k, scale,
-           nulls, seed, n_init, replace):
+           nulls, seed, n_init, replace, k_range):
     """Define a segmentation (stored in the database; checked against the source now)."""
     features = list(features) + [{"name": c, "kind": "category"} for c in category_features]
     with settings.connect() as db:
         d = db.create(name, source=source, key=key, features=features, k=k, scale=scale,
-                      nulls=nulls, seed=seed, n_init=n_init, replace=replace, weight=weight)
+                      nulls=nulls, seed=seed, n_init=n_init, replace=replace, weight=weight,
+                      k_range=k_range)
     n = len(d.features)
-    click.echo(f"defined {d.name} (version {d.version}): {n} feature{'s' if n != 1 else ''}, k={d.k}, "
+    k_text = d.k if d.k is not None else f"auto ({d.k_min}..{d.k_max})"
+    click.echo(f"defined {d.name} (version {d.version}): {n} feature{'s' if n != 1 else ''}, k={k_text}, "
                f"key {d.key}, source {d.source}")
 
 
@@ -183,8 +187,9 @@ def _progress_reporter(settings: Settings):
 @cli.command()
 @click.argument("names", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Refresh every segmentation.")
+@click.option("--scan", is_flag=True, help="Also scan k (stored in segdb.k_scan) for a fixed k.")
 @pass_settings
-def refresh(settings: Settings, names, all_):
+def refresh(settings: Settings, names, all_, scan):
     """Re-segment from the current data; the new run becomes current only when fully written."""
     if not names and not all_:
         raise DefinitionError("name a segmentation to refresh, or pass --all")
@@ -193,7 +198,8 @@ def refresh(settings: Settings, names, all_):
         if all_ and not targets:
             raise NotFoundError("there is no segmentation to refresh; define one with `segdb create`")
         for name in targets:
-            result = db.refresh(name, triggered_by=api_trigger(), progress=_progress_reporter(settings))
+            result = db.refresh(name, triggered_by=api_trigger(), progress=_progress_reporter(settings),
+                                scan=scan)
             seconds = sum(result.stage_seconds.values())
             click.echo(f"{name}: run {result.run_id}, k={result.k}, {result.rows_used} rows used, "
                        f"{result.rows_skipped} skipped, inertia {cell(result.inertia)} ({seconds:.2f}s)")
@@ -220,6 +226,9 @@ def print_summary(summary) -> None:
     click.echo(table(["segment", "size", "share", "description"] + (["name"] if named else []),
                      [(s["segment_id"], s["size"], f"{100 * s['share']:.1f}%", s["description"])
                       + ((s["name"] or "",) if named else ()) for s in summary.segments]))
+    from .quality_text import summary_lines
+    for line in summary_lines(summary):
+        click.echo(line)
     from .prepare import column_labels  # a category feature has one column per level
     labels = column_labels(d, [s["feature"] for s in summary.feature_stats])
     for title, column in (("centroids in source units", "value_raw"),
@@ -316,6 +325,7 @@ def demo_cmd(settings: Settings):
 # (keep this list sorted; each module imports `cli` from here and decorates its commands)
 from . import cli_features  # noqa: E402,F401  segdb apply
 from . import cli_living  # noqa: E402,F401  (name, assign, drift, rollback, prune, transitions)
+from . import cli_quality  # noqa: E402,F401  profile, plot, report
 
 
 def main(argv=None):

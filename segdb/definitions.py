@@ -103,6 +103,40 @@ def _check_int(value, what: str, minimum: int) -> int:
     return value
 
 
+K_AUTO_DEFAULT_RANGE = (2, 10)
+K_AUTO_MAX = 50  # a scan refits k-means once per k; beyond this the scan costs more than it tells
+
+
+def parse_k_range(text) -> tuple[int, int]:
+    """'2..10' (or a (2, 10) pair) -> (2, 10)."""
+    if isinstance(text, str):
+        parts = text.split("..")
+        if len(parts) != 2:
+            raise DefinitionError(f"k range {text!r} should look like 2..10 (smallest..largest k)")
+        text = parts
+    try:
+        lo, hi = text
+    except (TypeError, ValueError):
+        raise DefinitionError(f"k range {text!r} should be two whole numbers, e.g. (2, 10)") from None
+    lo, hi = _check_int(lo, "the smallest k of the range", 2), _check_int(hi, "the largest k of the range", 2)
+    if hi < lo:
+        raise DefinitionError(f"k range {lo}..{hi} is empty; give the smallest k first, e.g. {hi}..{lo}")
+    if hi > K_AUTO_MAX:
+        raise DefinitionError(f"k range {lo}..{hi} goes above {K_AUTO_MAX}; scan at most up to k={K_AUTO_MAX}")
+    return lo, hi
+
+
+def check_k(k, k_range) -> tuple[int | None, int | None, int | None]:
+    """(k, k_min, k_max): a fixed k >= 2 without a range, or "auto" with a range."""
+    if isinstance(k, str) and k.strip().lower() == "auto":
+        lo, hi = parse_k_range(k_range if k_range is not None else K_AUTO_DEFAULT_RANGE)
+        return None, lo, hi
+    if k_range is not None:
+        raise DefinitionError(f"a k range applies only with k='auto', not k={k!r}; "
+                              "use --k auto --k-range LO..HI, or drop the range")
+    return _check_int(k, "k", 2), None, None
+
+
 def _features(features) -> tuple[Feature, ...]:
     out = []
     for f in features:
@@ -129,15 +163,18 @@ def _features(features) -> tuple[Feature, ...]:
 def validate(con: duckdb.DuckDBPyConnection, *, name: str, source: str, key: str, features,
              k, scale: str = "zscore", nulls: str = "skip", seed=DEFAULT_SEED,
              n_init=DEFAULT_N_INIT, max_fit_rows=None, options: dict | None = None,
-             weight: str | None = None) -> Definition:
-    """Check a definition against the database; return it (version 0: not stored yet)."""
+             weight: str | None = None, k_range=None) -> Definition:
+    """Check a definition against the database; return it (version 0: not stored yet).
+
+    ``k="auto"`` stores k as NULL with ``k_range`` (default 2..10) as k_min/k_max: each refresh
+    then scans the range and chooses k (segdb.kselect)."""
     check_segmentation_name(name)
     feats = _features(features)
     if scale not in SCALES:
         raise DefinitionError(f"unknown scale {scale!r}; use one of {', '.join(SCALES)}")
     if nulls not in NULL_POLICIES:
         raise DefinitionError(f"unknown null policy {nulls!r}; use one of {', '.join(NULL_POLICIES)}")
-    k = _check_int(k, "k", 2)
+    k, k_min, k_max = check_k(k, k_range)
     seed = _check_int(seed, "seed", 0)
     n_init = _check_int(n_init, "n_init", 1)
     if max_fit_rows is not None:
@@ -159,8 +196,9 @@ def validate(con: duckdb.DuckDBPyConnection, *, name: str, source: str, key: str
     if weight is not None:
         options["weight"] = check_weight_column(columns, weight, src, key)
     return Definition(name=name, version=0, source=source, source_kind=src.kind, key=key,
-                      key_type=columns[key], features=feats, k=k, scale=scale, nulls=nulls,
-                      seed=seed, n_init=n_init, max_fit_rows=max_fit_rows, options=options)
+                      key_type=columns[key], features=feats, k=k, k_min=k_min, k_max=k_max,
+                      scale=scale, nulls=nulls, seed=seed, n_init=n_init, max_fit_rows=max_fit_rows,
+                      options=options)
 
 
 def _same_settings(a: Definition, b: Definition) -> bool:

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import definitions, stats as stats_mod, matrix
 from . import living
+from . import kselect, quality, quality_store
 from .errors import DefinitionError
 from .fit import fit_kmeans
 from .prepare import prepare
@@ -86,8 +87,11 @@ def _test_hook(stage: str) -> None:
 
 
 def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | None = None,
-            progress=None) -> RunResult:
-    """Re-segment ``name`` from its source; the new run becomes current only when all is written."""
+            progress=None, scan: bool = False) -> RunResult:
+    """Re-segment ``name`` from its source; the new run becomes current only when all is written.
+
+    A definition with k="auto" scans its k range and picks k (segdb.kselect); ``scan=True`` stores
+    the scan for a fixed k too. Every run stores its quality and profiles (segdb.quality_store)."""
     report = progress or (lambda stage, state: None)
     timings: dict[str, float] = {}
     started_at = _utcnow()
@@ -110,26 +114,37 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
         prepared = prepare(con, d, src, where)  # typed features: checks, category levels
         d = prepared.definition                 # one feature per matrix column from here on
     with stage("stats"):
-        st = prepared.adjust_stats(stats_mod.compute(con, d, src.relation, where))
+        st = prepared.adjust_stats(stats_mod.compute(
+            con, d if d.k else dataclasses.replace(d, k=d.k_min), src.relation, where))
     with stage("fetch"):
         keys, X, w = matrix.fetch(con, d, src.relation, st.features, where, weights=True)
+    k_settings = dict(k=d.k, k_min=d.k_min, k_max=d.k_max, seed=d.seed, n_init=d.n_init)
+    if d.k is None or scan:
+        with stage("scan"):
+            choice, scan_rows = kselect.select(X, **k_settings, scan_requested=True)
+    else:
+        choice, scan_rows = kselect.select(X, **k_settings)  # the fixed k, no work
     with stage("fit"):
-        fit = fit_kmeans(X, k=d.k, seed=d.seed, n_init=d.n_init, where=where, sample_weight=w)
+        fit = fit_kmeans(X, k=choice.k, seed=d.seed, n_init=d.n_init, where=where, sample_weight=w)
     fit, living_writer = living.prepare(con, d, st.features, fit)  # keep the current run's segment ids
+    with stage("quality"):
+        run_quality = quality.evaluate(X, fit.labels, choice.k, seed=d.seed, choice=choice, scan=scan_rows)
     inertia = float(np.dot(fit.distances, fit.distances))
     run_row = dict(
         triggered_by=triggered_by or default_trigger(), started_at=started_at,
         finished_at=_utcnow(), rows_total=st.rows_total, rows_used=st.rows_used,
-        rows_skipped=st.rows_skipped, fit_rows=int(X.shape[0]), k=d.k, inertia=inertia,
+        rows_skipped=st.rows_skipped, fit_rows=int(X.shape[0]), k=choice.k, inertia=inertia,
         seed=d.seed, n_init=d.n_init, n_iter=fit.n_iter, package_versions=package_versions(),
         input_fingerprint=st.fingerprint, stage_seconds=timings,
     )
     extra_writers: list = []  # feature modules append writer(con, run_id) callables here
     extra_writers.append(prepared.writer(src.relation, fit, w))
     extra_writers.append(living_writer)
+    extra_writers += [quality_store.quality_writer(run_quality),
+                      quality_store.profiles_writer(d, src.relation, st.features)]
     del X
     report("write", "start")
     run_id = write_run(con, d, run_row=run_row, stats=st.features, keys=keys, fit=fit, hook=_test_hook,
                        extra_writers=extra_writers)
     report("write", "done")
-    return RunResult(run_id, d.name, d.k, st.rows_used, st.rows_skipped, inertia, dict(timings))
+    return RunResult(run_id, d.name, choice.k, st.rows_used, st.rows_skipped, inertia, dict(timings))

@@ -26,6 +26,7 @@ class RunSummary:
     centroids: list[dict]        # long form: segment_id, feature_no, feature, value_raw, value_scaled, z
     feature_stats: list[dict]
     transitions: object = None   # segdb.living.TransitionSummary: kept / new / gone since the previous run
+    quality: object = None       # segdb.quality_store.QualityRecord, or None for a run without one
 
     def centroid_matrix(self, column: str) -> dict[int, list[float]]:
         out: dict[int, list[float]] = {}
@@ -60,10 +61,11 @@ def run_summary(con: duckdb.DuckDBPyConnection, name: str, run_id: int | None = 
             run[key] = json.loads(run[key])
     d = definitions.get(con, name, run["definition_version"])
     from .living import transition_summary
+    from .quality_store import load as load_quality  # late: quality_store imports this package's modules
     return RunSummary(d, run, _rows(con, load_sql("run_segments"), [run_id]),
                       _rows(con, load_sql("run_centroids"), [run_id]),
                       _rows(con, load_sql("run_feature_stats"), [run_id]),
-                      transition_summary(con, run_id))
+                      transition_summary(con, run_id), load_quality(con, run_id))
 
 
 def run_history(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:

@@ -1,0 +1,69 @@
+"""`segdb profile`, `segdb plot`, `segdb report`: what makes each segment different, in a table,
+in pictures and in one HTML file. The work is done by segdb.api.Database; this module prints."""
+
+from __future__ import annotations
+
+import click
+
+from .cli import cli, pass_settings, Settings
+from .textformat import table, to_csv, to_json
+
+PROFILE_HEADERS = ["segment", "rank", "feature", "mean_raw", "z_diff", "effect_size"]
+
+
+@cli.command("profile")
+@click.argument("name")
+@click.option("--run", "run_id", type=int, default=None, help="Profile this run instead of the current one.")
+@click.option("--top", type=int, default=None, help="Only each segment's N most separating features.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@pass_settings
+def profile(settings: Settings, name, run_id, top, fmt):
+    """Per segment and feature: mean, difference from the population (sd), Cohen's d, rank."""
+    with settings.connect(read_only=True) as db:
+        rows = db.profiles(name, run_id)
+        summary = db.show(name, run_id)
+    if top is not None:
+        rows = [r for r in rows if r["rank"] <= top]
+    data = [(r["segment_id"], r["rank"], r["label"], r["mean_raw"], r["z_diff"], r["effect_size"]) for r in rows]
+    if fmt == "csv":
+        click.echo(to_csv(PROFILE_HEADERS, data))
+        return
+    if fmt == "json":
+        click.echo(to_json(PROFILE_HEADERS, data))
+        return
+    click.echo(f"{name}, run {summary.run['run_id']}: z_diff = (segment mean - population mean) / population sd; "
+               "effect_size = Cohen's d, segment vs rest; rank by |d|")
+    for s in summary.segments:
+        click.echo("")
+        click.echo(f"segment {s['segment_id']} ({s['size']} customers, {100 * s['share']:.1f}%): {s['description']}")
+        click.echo(table(PROFILE_HEADERS[1:], [d[1:] for d in data if d[0] == s["segment_id"]], digits=3))
+
+
+@cli.command("plot")
+@click.argument("name")
+@click.option("--out", "out_dir", required=True, metavar="DIR", help="Folder for the PNG files (created).")
+@click.option("--run", "run_id", type=int, default=None, help="Plot this run instead of the current one.")
+@pass_settings
+def plot(settings: Settings, name, out_dir, run_id):
+    """PNGs: elbow, customers by segment, profile heatmap, segment sizes."""
+    with settings.connect(read_only=True) as db:
+        paths = db.plot(name, out_dir, run_id)
+    for kind, path in paths.items():
+        if path is None:
+            click.echo(f"{kind}: skipped (no k scan stored for this run; refresh with --scan)"
+                       if kind == "elbow" else f"{kind}: skipped (nothing stored to draw)")
+        else:
+            click.echo(f"{kind}: {path}")
+
+
+@cli.command("report")
+@click.argument("name")
+@click.option("--out", "out_path", required=True, metavar="FILE", help="The HTML file to write.")
+@click.option("--run", "run_id", type=int, default=None, help="Report this run instead of the current one.")
+@pass_settings
+def report(settings: Settings, name, out_path, run_id):
+    """One self-contained HTML report: k selection, quality, profiles, pictures, join SQL."""
+    with settings.connect(read_only=True) as db:
+        path = db.report(name, out_path, run_id)
+    click.echo(f"wrote {path}")
