@@ -53,9 +53,9 @@ def finite_condition(model: runmodel.RunModel) -> str:
     """Every feature present (unless nulls=mean) and finite: rows that get a label (never filter on
     the scored label itself; see drift.customers_query)."""
     parts = []
-    for f in model.features:
-        x = f"CAST({q(f)} AS DOUBLE)"
-        parts.append(f"({q(f)} IS NULL OR isfinite({x}))" if model.definition.nulls == "mean"
+    for expr in model.feature_sql(impute=False):
+        x = f"CAST({expr} AS DOUBLE)"
+        parts.append(f"({expr} IS NULL OR isfinite({x}))" if model.definition.nulls == "mean"
                      else f"isfinite({x})")
     return " AND ".join(parts)
 

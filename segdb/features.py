@@ -102,6 +102,16 @@ def feature_sql(f: "Feature") -> str:
     return x
 
 
+def keyed_values_relation(d, relation: str) -> str:
+    """A subquery over the source with ``segdb_key`` and each feature's value (after its type's
+    transformations) as ``segdb_f1 .. segdb_fd``; ``d`` is an expanded definition (one feature per
+    matrix column). Joining this, rather than the source, to a labels table keeps feature
+    expressions unambiguous and applies codes, reversal and one-hot indicators exactly as the fit did."""
+    cols = ", ".join(f"CAST({feature_sql(f)} AS DOUBLE) AS segdb_f{i}"
+                     for i, f in enumerate(d.features, start=1))
+    return f"(SELECT {q(d.key)} AS segdb_key, {cols} FROM {relation} AS segdb_source)"
+
+
 def scale_check_query(f: "Feature", relation: str) -> tuple[str, list]:
     """Values of a likert feature outside its scale and not a code: (value, rows), most rows first."""
     x = f"CAST({base_sql(f)} AS DOUBLE)"

@@ -24,15 +24,11 @@ def macro_names(name: str) -> tuple[str, str]:
     return f"{name}_assign", f"{name}_distance"
 
 
-def parameter_names(n_features: int) -> list[str]:
-    return [f"x{i}" for i in range(1, n_features + 1)]
-
-
 def macro_statements(model: runmodel.RunModel) -> list[str]:
     """CREATE OR REPLACE MACRO statements for the run ``model``."""
-    params = parameter_names(len(model.features))
+    params = list(model.macro_parameters)
     assign_body, distance_body = scoring.macro_bodies(
-        params, centers=model.centers, scales=model.scales, centroids=model.centroids,
+        list(model.macro_columns), centers=model.centers, scales=model.scales, centroids=model.centroids,
         segment_ids=model.segment_ids)
     assign, distance = macro_names(model.definition.name)
     args = ", ".join(params)

@@ -20,7 +20,8 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 
 from .errors import NotFoundError  # noqa: E402
-from .quoting import quote_identifier as q  # noqa: E402
+from .features import keyed_values_relation  # noqa: E402
+from .prepare import column_labels, definition_for_run  # noqa: E402
 
 SCATTER_MAX_POINTS = 5_000
 PLOT_NAMES = ("elbow", "segments", "profile_heatmap", "sizes")
@@ -41,11 +42,12 @@ class CustomerSample:
 def customer_sample(con, d, relation: str, stats: list[dict], run_id: int,
                     max_points: int = SCATTER_MAX_POINTS) -> CustomerSample:
     """A deterministic sample of the run's labelled customers with their raw feature values."""
-    values = ", ".join(f"coalesce(CAST(segdb_source.{q(f.name)} AS DOUBLE), ?) AS x{i}"
-                       for i, f in enumerate(d.features, 1))
+    d = definition_for_run(con, d, run_id)  # one feature per matrix column, as the run fitted
+    values = ", ".join(f"coalesce(segdb_values.segdb_f{i}, ?) AS x{i}" for i in range(1, len(d.features) + 1))
     sql = (f"SELECT labels.segment_id, {values}\n"
            f"FROM {d.labels_table} AS labels\n"
-           f"JOIN {relation} AS segdb_source ON segdb_source.{q(d.key)} = labels.segdb_key\n"
+           f"JOIN {keyed_values_relation(d, relation)} AS segdb_values\n"
+           f"  ON segdb_values.segdb_key = labels.segdb_key\n"
            f"WHERE labels.run_id = ?\nORDER BY hash(labels.segdb_key), labels.segment_id\nLIMIT ?")
     rows = con.execute(sql, [s["mean"] for s in stats] + [run_id, max_points]).fetchall()
     total = con.execute(f"SELECT count(*) FROM {d.labels_table} WHERE run_id = ?", [run_id]).fetchall()[0][0]
@@ -207,7 +209,7 @@ def write_plots(con, name: str, out_dir, run_id: int | None = None) -> dict[str,
         entry = centroids.setdefault(c["segment_id"], {"raw": [], "scaled": []})
         entry["raw"].append(c["value_raw"])
         entry["scaled"].append(c["value_scaled"])
-    labels = [f.display for f in run.definition.features]
+    labels = column_labels(run.definition, [s["feature"] for s in run.summary.feature_stats])
     paths["segments"] = scatter_plot(sample, labels, run.summary.feature_stats, centroids,
                                      f"{name}, run {rid}: customers by segment (k = {k})",
                                      out / f"{stem}_segments.png")

@@ -19,7 +19,7 @@ import duckdb
 
 from .definitions import Definition
 from .describe import describe_profile
-from .quoting import quote_identifier as q
+from .features import keyed_values_relation
 from .sqlfiles import load_sql
 
 
@@ -30,7 +30,7 @@ def profile_query(d: Definition, relation: str) -> str:
     nf = len(d.features)
     feature_rows = ", ".join(["(?::INTEGER, ?::VARCHAR, ?::VARCHAR, ?::DOUBLE, ?::DOUBLE)"] * nf)
     centred = ",\n           ".join(
-        f"CAST(segdb_source.{q(f.name)} AS DOUBLE) - ? AS x{i}" for i, f in enumerate(d.features, 1))
+        f"segdb_values.segdb_f{i} - ? AS x{i}" for i in range(1, len(d.features) + 1))
     per_segment = ",\n           ".join(
         f"count(x{i}) AS n{i}, avg(x{i}) AS m{i}, var_pop(x{i}) AS v{i}" for i in range(1, nf + 1))
     long = "\n    UNION ALL ".join(
@@ -43,7 +43,8 @@ joined AS (
     SELECT labels.segment_id,
            {centred}
     FROM {d.labels_table} AS labels
-    JOIN {relation} AS segdb_source ON segdb_source.{q(d.key)} = labels.segdb_key
+    JOIN {keyed_values_relation(d, relation)} AS segdb_values
+      ON segdb_values.segdb_key = labels.segdb_key
     WHERE labels.run_id = ?
 ),
 per_segment AS (

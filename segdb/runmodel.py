@@ -12,6 +12,8 @@ import duckdb
 
 from . import definitions, scoring
 from .errors import NotFoundError
+from .features import feature_sql
+from .prepare import definition_for_run
 from .quoting import quote_identifier as q
 from .quoting import sql_literal
 from .sqlfiles import load_sql
@@ -20,19 +22,22 @@ from .sqlfiles import load_sql
 @dataclasses.dataclass(frozen=True)
 class RunModel:
     run_id: int
-    definition: definitions.Definition   # the definition version the run was fitted with
-    features: tuple[str, ...]            # feature columns, in definition order
+    definition: definitions.Definition   # the run's definition expanded: one feature per matrix column
+    features: tuple[str, ...]            # matrix column names, in order
     means: tuple[float, ...]             # per feature, over the rows the run used
     stddevs: tuple[float, ...]
     centers: tuple[float, ...]           # scaled = (raw - center) / scale
     scales: tuple[float, ...]
     segment_ids: tuple[int, ...]         # ascending
     centroids: tuple[tuple[float, ...], ...]   # scaled units, one row per segment id
+    macro_parameters: tuple[str, ...] = ()     # one per feature of the definition as declared
+    macro_columns: tuple[str, ...] = ()        # each matrix column as SQL over those parameters
 
     def feature_sql(self, impute: bool = True) -> list[str]:
-        """Each feature as a source-column expression; under nulls=mean a NULL takes the run's mean,
-        as the fit did (``impute=False`` keeps NULLs, so they give NULL labels)."""
-        cols = [q(f) for f in self.features]
+        """Each matrix column as SQL over the source (codes, reversal, indicators applied as in the
+        fit); under nulls=mean a NULL takes the run's mean, as the fit did (``impute=False`` keeps
+        NULLs, so they give NULL labels)."""
+        cols = [feature_sql(f) for f in self.definition.features]
         if impute and self.definition.nulls == "mean":
             return [f"coalesce(CAST({c} AS DOUBLE), {sql_literal(float(m))})"
                     for c, m in zip(cols, self.means)]
@@ -63,6 +68,14 @@ def load(con: duckdb.DuckDBPyConnection, name: str, run_id: int,
         if not run or run[0][0] != name:
             raise NotFoundError(f"segmentation {name!r} has no run {run_id}; see `segdb runs {name}`")
         d = definitions.get(con, name, run[0][1])
+    declared = definitions.get(con, name, d.version)
+    d = definition_for_run(con, declared, run_id)
+    # Macros take one argument per declared feature (its column's or expression's value) and apply
+    # the feature's transformations to it, so the analyst passes raw answers, not matrix columns.
+    parameters = tuple(f"x{i}" for i in range(1, len(declared.features) + 1))
+    as_parameters = dataclasses.replace(declared, features=tuple(
+        dataclasses.replace(f, expr=p) for f, p in zip(declared.features, parameters)))
+    macro_columns = tuple(feature_sql(f) for f in definition_for_run(con, as_parameters, run_id).features)
     stats = _rows(con, load_sql("run_feature_stats"), [run_id])
     cents = _rows(con, load_sql("run_centroids"), [run_id])
     if not stats or not cents:
@@ -76,4 +89,5 @@ def load(con: duckdb.DuckDBPyConnection, name: str, run_id: int,
         run_id=int(run_id), definition=d, features=tuple(r[1] for r in stats),
         means=tuple(r[4] for r in stats), stddevs=tuple(r[5] for r in stats),
         centers=tuple(float(r[8]) for r in stats), scales=tuple(float(r[9]) for r in stats),
-        segment_ids=ids, centroids=tuple(tuple(by_segment[i]) for i in ids))
+        segment_ids=ids, centroids=tuple(tuple(by_segment[i]) for i in ids),
+        macro_parameters=parameters, macro_columns=macro_columns)
