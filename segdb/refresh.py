@@ -98,6 +98,7 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
 
             def __exit__(self_inner, *exc):
                 timings[label] = round(time.perf_counter() - self_inner.t, 4)
+                _test_hook(label + "_done")  # the stage's work is done, its result not yet used
                 report(label, "done")
         return _Stage()
 

@@ -69,6 +69,7 @@ def write_run(con: duckdb.DuckDBPyConnection, d: Definition, *, run_row: dict, s
                 f"SELECT ?, segdb_key, segment_id, distance FROM {LABELS_RELATION}", [run_id])
         finally:
             con.unregister(LABELS_RELATION)
+        hook("labels_written")
         con.executemany(load_sql("insert_feature_stats"), [
             [run_id, s.feature_no, s.feature, s.n_rows, s.n_null, s.mean, s.stddev, s.min, s.max,
              s.center, s.scale] for s in stats])
@@ -90,4 +91,5 @@ def write_run(con: duckdb.DuckDBPyConnection, d: Definition, *, run_row: dict, s
             json.dumps(r["stage_seconds"]), None])
         con.execute(load_sql("set_current_run"), [run_id, d.name])
         hook("commit")
+    hook("committed")
     return int(run_id)
