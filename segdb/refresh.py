@@ -79,7 +79,11 @@ def _test_hook(stage: str) -> None:
         if marker:
             with open(marker, "w", encoding="utf-8") as fh:
                 fh.write(stage)
-        time.sleep(float(os.environ.get("SEGDB_TEST_PAUSE_SECONDS", "30")))
+        seconds = float(os.environ.get("SEGDB_TEST_PAUSE_SECONDS", "30"))
+        release = os.environ.get("SEGDB_TEST_PAUSE_RELEASE")  # go on as soon as this file exists
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not (release and os.path.exists(release)):
+            time.sleep(0.02)
 
 
 def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | None = None,
