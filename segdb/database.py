@@ -74,7 +74,7 @@ def translate(exc: duckdb.Error, what: str) -> SegdbError:
     text = _first_line(exc)
     if "No space left on device" in str(exc) or "Could not write" in str(exc):
         return DatabaseError(f"{what} failed: the disk is full or not writable ({text}); "
-                             "nothing was changed")
+                             "nothing was changed; free space there (or move the database) and retry")
     return DatabaseError(f"{what} failed: {text}")
 
 
