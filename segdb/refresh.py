@@ -17,7 +17,7 @@ import duckdb
 import numpy as np
 
 from . import definitions, stats as stats_mod, matrix
-from .errors import DefinitionError
+from .errors import DefinitionError, NotFoundError
 from .fit import fit_kmeans
 from .source import find_column, is_numeric_type, resolve_source, source_columns
 from .versions import package_versions
@@ -51,7 +51,11 @@ def default_trigger(kind: str = "api") -> str:
 
 def check_source_unchanged(con: duckdb.DuckDBPyConnection, d: definitions.Definition):
     """The source must still have the key and features, with compatible types."""
-    src = resolve_source(con, d.source)
+    try:
+        src = resolve_source(con, d.source)
+    except NotFoundError:
+        raise NotFoundError(f"the source table {d.source!r} of {d.name!r} no longer exists; restore "
+                            "it, or redefine the segmentation with `segdb create --replace`") from None
     columns = source_columns(con, src)
     where = f"{src.describe()} of {d.name!r}"
     try:

@@ -115,10 +115,11 @@ def resolve_source(con: duckdb.DuckDBPyConnection, text: str) -> Source:
     parts = _split_table_name(text)
     found = _find_table(con, parts)
     if found is None:
-        if len(parts) == 1 and re.search(r"\b(delete|drop|insert|update|create|alter|attach|copy)\b",
-                                         text, re.IGNORECASE):
+        statement = re.search(r"\b(delete|drop|insert|update|create|alter|attach|copy)\b", text,
+                              re.IGNORECASE)
+        if len(parts) == 1 and statement:
             raise DefinitionError(
-                f"the source must be a SELECT or a table name; {text.split()[0].upper()} "
+                f"the source must be a SELECT or a table name; {statement.group(1).upper()} "
                 "statements are never run"
             )
         close = difflib.get_close_matches(parts[-1], _user_tables(con), n=1)
