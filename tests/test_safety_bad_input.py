@@ -480,8 +480,6 @@ def test_disk_fills_during_the_write_rlimit(big_templates, tmp_path, place):
 # -- exit codes and --debug -----------------------------------------------------------------------
 
 def test_exit_codes_and_debug_traceback(bad_db):
-    ok = run_segdb_process(["list"], bad_db)
-    assert ok.returncode == 0 and ok.stderr == ""
     plain = run_segdb_process(["refresh", "nope"], bad_db)
     assert plain.returncode == 1 and plain.stdout == ""
     assert plain.stderr.startswith("Error: no segmentation named 'nope'; known: ")

@@ -79,7 +79,7 @@ def test_second_refresh_waits_for_the_first(live_db, tmp_path):
         # The second process starts while the first holds the file, waits, and goes on after it.
         second = start_segdb_process(["--lock-timeout", "120", "refresh", "live"], live_db)
         wait_for_file(tmp_path / "marker", second)
-        time.sleep(3)  # let the second process reach its lock wait (it is slow to start)
+        time.sleep(2)  # let the second process reach its lock wait (it is slow to start)
         assert second.poll() is None
     finally:
         release()
