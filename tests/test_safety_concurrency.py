@@ -169,3 +169,42 @@ def test_reader_sees_old_or_new_run_never_a_mix(live_db, monkeypatch):
         assert reader.con.execute("SELECT count(*), min(run_id), max(run_id) FROM live_segments"
                                   ).fetchall() == [(ROWS + 300, 2, 2)]
         reader.close()
+
+
+def test_two_refreshes_in_one_process_one_wins(live_db, monkeypatch):
+    """Two threads refresh the same segmentation on two connections, both inside the write
+    transaction at once: one commits, the other fails with one line and writes nothing."""
+    both_writing = threading.Barrier(2)
+
+    def hook(stage):
+        if stage == "write_labels":
+            both_writing.wait(60)
+
+    monkeypatch.setattr(segdb.refresh, "_test_hook", hook)
+    outcomes = {}
+    with segdb.connect(live_db) as db:
+        cursors = [db.cursor(), db.cursor()]
+
+        def refresh(i):
+            try:
+                outcomes[i] = cursors[i].refresh("live").run_id
+            except segdb.SegdbError as exc:
+                outcomes[i] = exc.message
+        threads = [threading.Thread(target=refresh, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        won = [v for v in outcomes.values() if isinstance(v, int)]
+        lost = [v for v in outcomes.values() if isinstance(v, str)]
+        assert len(won) == 1 and lost == [
+            "writing the new run of 'live' failed: another connection wrote the same rows or views "
+            "at the same time and committed first; nothing was changed; run it again"]
+        assert [(r["run_id"], r["is_current"]) for r in db.runs("live")] == [(won[0], True), (1, False)]
+        assert db.sql("SELECT run_id, count(*) AS n FROM segdb.live_labels GROUP BY ALL "
+                      "ORDER BY run_id").to_pylist() == [{"run_id": 1, "n": ROWS},
+                                                         {"run_id": won[0], "n": ROWS + 300}]
+        assert db.sql("SELECT count(*) AS n, max(run_id) AS r FROM live_segments").to_pylist() == [
+            {"n": ROWS + 300, "r": won[0]}]
+        for c in cursors:
+            c.close()
