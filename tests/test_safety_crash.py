@@ -9,6 +9,7 @@ leave the new run complete.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -59,6 +60,12 @@ def centroids_of(path: str) -> list[tuple]:
         con.close()
 
 
+# A refresh that does not pause at all: killed as soon as it reports reaching COMMIT, the kill
+# lands just before, during or after the COMMIT (or after the process exited); which one is left
+# to chance, and every outcome must be a complete run.
+RACE = "commit_race"
+
+
 @pytest.fixture(scope="module")
 def template_db(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("crash") / "template.duckdb")
@@ -76,18 +83,21 @@ def killed(template_db, tmp_path_factory):
     folder = tmp_path_factory.mktemp("killed")
     procs = {}
     try:
-        for stage in STAGES_BEFORE_COMMIT + ["committed"]:
+        for stage in STAGES_BEFORE_COMMIT + ["committed", RACE]:
             path = str(folder / f"{stage}.duckdb")
             shutil.copyfile(template_db, path)  # closed cleanly: the file holds everything
             marker = folder / f"marker-{stage}"
-            # One thread each: nine processes share the machine's cores.
-            env = {**pause_env(stage, marker), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+            # One thread each: ten processes share the machine's cores.
+            pause = pause_env("commit", marker, seconds=0) if stage == RACE else pause_env(stage, marker)
+            env = {**pause, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
             procs[stage] = (path, marker, start_segdb_process(["refresh", "crash"], path, env))
         for stage, (path, marker, proc) in procs.items():
-            assert wait_for_file(marker, proc) == stage
-            os.kill(proc.pid, signal.SIGKILL)
+            assert wait_for_file(marker, proc) == ("commit" if stage == RACE else stage)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
-            assert proc.returncode == -signal.SIGKILL
+            if stage != RACE:  # the racing refresh may have finished before the kill landed
+                assert proc.returncode == -signal.SIGKILL
     finally:
         for _, _, proc in procs.values():
             if proc.poll() is None:
@@ -152,3 +162,18 @@ def test_kill_after_commit_keeps_the_new_run(killed):
         assert fresh["segment_id"] == survived["segment_id"]
         assert fresh["distance"] == pytest.approx(survived["distance"], rel=1e-12, abs=1e-12)
         assert again.run_id > run_ids[0]
+
+
+def test_kill_racing_the_commit_leaves_one_complete_run(template_db, killed):
+    path = killed[RACE]
+    count, _, run_ids = view_checksum(path, "crash_segments")
+    if run_ids == [1]:  # the kill came first: exactly the previous state
+        assert table_checksums(path) == table_checksums(template_db)
+        assert view_checksum(path, "crash_segments") == view_checksum(template_db, "crash_segments")
+    else:               # the COMMIT came first: the new run, complete and current
+        assert count == ROWS + 500 and len(run_ids) == 1
+        with segdb.connect(path, read_only=True) as db:
+            assert [(r["run_id"], r["is_current"]) for r in db.runs("crash")] == [
+                (run_ids[0], True), (1, False)]
+            assert db.sql("SELECT count(*) AS n FROM segdb.crash_labels WHERE run_id = ?",
+                          [run_ids[0]]).to_pylist() == [{"n": ROWS + 500}]
