@@ -87,6 +87,8 @@ def _check_int(value, what: str, minimum: int) -> int:
 
 
 def _features(features) -> tuple[Feature, ...]:
+    if isinstance(features, (str, Feature, dict)):  # one feature, not its characters
+        features = [features]
     out = []
     for f in features:
         if isinstance(f, Feature):

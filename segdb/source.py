@@ -134,7 +134,8 @@ def source_columns(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, 
         rows = con.execute(f"DESCRIBE SELECT * FROM {source.relation} AS segdb_source").fetchall()
     except duckdb.Error as exc:
         detail = str(exc).strip().splitlines()[0]
-        raise DefinitionError(f"cannot read {source.describe()}: {detail}") from exc
+        raise DefinitionError(f"cannot read {source.describe()}: {detail}; fix the query or the "
+                              "tables it reads") from exc
     return {r[0]: r[1] for r in rows}
 
 

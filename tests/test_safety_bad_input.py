@@ -183,7 +183,7 @@ CASES = {
     "select naming a missing column": (
         ["create", "new", "--source", "SELECT nope FROM customers", "--key", "customer_id", *FEATS],
         "cannot read the source SELECT: Binder Error: Referenced column \"nope\" not found in FROM "
-        "clause!"),
+        "clause!; fix the query or the tables it reads"),
     "delete as a source": (
         ["create", "new", "--source", "DELETE FROM customers", "--key", "customer_id", *FEATS],
         "the source must be a SELECT or a table name; DELETE statements are never run"),
@@ -205,10 +205,10 @@ CASES = {
     # -- refresh: the data -----------------------------------------------------------------
     "null keys": (["refresh", "nk"],
                   "key 'nullkey' is NULL on 1 of 20 rows of table odd of 'nk'; fill or filter them "
-                  "(WHERE nullkey IS NOT NULL)"),
+                  "(WHERE \"nullkey\" IS NOT NULL)"),
     "null keys from a select": (["refresh", "nullkeysel"],
                                 "key 'cid' is NULL on 1 of 200 rows of the source SELECT of "
-                                "'nullkeysel'; fill or filter them (WHERE cid IS NOT NULL)"),
+                                "'nullkeysel'; fill or filter them (WHERE \"cid\" IS NOT NULL)"),
     "duplicate keys": (["refresh", "dk"],
                        "key 'dupkey' is not unique in table odd of 'dk': 17 duplicate rows; "
                        "deduplicate the source or choose another key"),
@@ -491,3 +491,10 @@ def test_exit_codes_and_debug_traceback(bad_db):
     usage = run_segdb_process(["refresh", "--no-such-option"], bad_db)
     # click's own usage errors exit 2 (its convention), also with one "Error:" line
     assert usage.returncode == 2 and "Error: No such option '--no-such-option'." in usage.stderr
+
+
+def test_one_feature_given_as_a_string_is_one_feature(bad_db):
+    """features="spend" means the column spend, not the columns 's', 'p', 'e', 'n', 'd'."""
+    with segdb.connect(bad_db) as db:
+        d = db.create("single", source="customers", key="customer_id", features="spend", k=2)
+        assert [f.name for f in d.features] == ["spend"]
