@@ -9,6 +9,7 @@ parse under that dialect is reported with its first offending line.
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import duckdb
@@ -21,7 +22,6 @@ STRICT_OPTIONS = "delim = ?, quote = '\"', escape = '\"', header = true, skip = 
 
 def _first_line(path: Path) -> str:
     try:
-        import gzip
         opener = gzip.open if path.name.lower().endswith(".gz") else open
         with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
             return fh.readline()
@@ -51,7 +51,8 @@ def problem(con: duckdb.DuckDBPyConnection, path: Path, delim: str) -> str:
         con.execute(
             "SELECT count(*) FROM read_csv(?, delim = ?, quote = '\"', escape = '\"', header = true, "
             "skip = 0, store_rejects = true)", [str(path), delim]).fetchall()
-        rows = con.execute("SELECT line, error_message FROM reject_errors ORDER BY line LIMIT 1").fetchall()
+        rows = con.execute("SELECT line, error_message FROM reject_errors WHERE scan_id = "
+                           "(SELECT max(scan_id) FROM reject_errors) ORDER BY line LIMIT 1").fetchall()
     except duckdb.Error:
         # Not even the sniffer with our dialect copes: typically an unbalanced quote.
         return f"{what} (an unbalanced quote, or rows of different lengths)"
