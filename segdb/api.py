@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from . import definitions, importer, migrations, refresh as refresh_mod, results
 from .database import DEFAULT_LOCK_TIMEOUT, open_duckdb, translate
-from .errors import NotFoundError, SegdbError
+from .errors import DatabaseError, NotFoundError, SegdbError
 
 DEFAULT_DATABASE = "segdb.duckdb"
 
@@ -113,6 +113,7 @@ class Database:
         fields (``expr``, ``kind`` likert/category, ``scale_min``/``scale_max``, ``codes``,
         ``reverse``, ``weight``; see docs/features.md); ``weight`` names a survey-weight column.
         ``k="auto"`` lets each refresh choose k in ``k_range`` (default (2, 10)); see segdb.kselect."""
+        self._require_writable(f"define {name!r}")
         d = definitions.validate(self.con, name=name, source=source, key=key, features=features, k=k,
                                  scale=scale, nulls=nulls, seed=seed, n_init=n_init,
                                  max_fit_rows=max_fit_rows, weight=weight, k_range=k_range)
@@ -142,8 +143,15 @@ class Database:
     def refresh(self, name: str, *, triggered_by: str | None = None,
                 progress=None, scan: bool = False) -> refresh_mod.RunResult:
         """Re-segment ``name``; ``scan=True`` also stores the k scan for a fixed k."""
+        self._require_writable(f"refresh {name!r}")
         return refresh_mod.refresh(self.con, name, triggered_by=triggered_by, progress=progress,
                                    scan=scan)
+
+    def _require_writable(self, what: str) -> None:
+        # Fail before any work rather than at the final write.
+        if self.read_only:
+            raise DatabaseError(f"cannot {what}: database {self.path} is open read-only; "
+                                "open it with segdb.connect(path) to write")
 
     def refresh_all(self, **kwargs) -> list[refresh_mod.RunResult]:
         return [self.refresh(n, **kwargs) for n in self.names()]

@@ -74,7 +74,11 @@ def translate(exc: duckdb.Error, what: str) -> SegdbError:
     text = _first_line(exc)
     if "No space left on device" in str(exc) or "Could not write" in str(exc):
         return DatabaseError(f"{what} failed: the disk is full or not writable ({text}); "
-                             "nothing was changed")
+                             "nothing was changed; free space there (or move the database) and retry")
+    if "write-write conflict" in str(exc) or "Conflict on " in str(exc):
+        # Another connection of this process wrote the same rows or views and committed first.
+        return DatabaseError(f"{what} failed: another connection wrote the same rows or views at "
+                             "the same time and committed first; nothing was changed; run it again")
     return DatabaseError(f"{what} failed: {text}")
 
 

@@ -138,6 +138,8 @@ def check_k(k, k_range) -> tuple[int | None, int | None, int | None]:
 
 
 def _features(features) -> tuple[Feature, ...]:
+    if isinstance(features, (str, Feature, dict)):  # one feature, not its characters
+        features = [features]
     out = []
     for f in features:
         if isinstance(f, Feature):

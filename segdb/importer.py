@@ -6,6 +6,7 @@ from pathlib import Path
 
 import duckdb
 
+from . import csvstrict
 from .database import transaction
 from .errors import DataError, DefinitionError, NotFoundError
 from .quoting import quote_identifier
@@ -44,14 +45,19 @@ def import_file(con: duckdb.DuckDBPyConnection, path, table: str, *, replace: bo
     if exists and not replace:
         raise DefinitionError(f"table {table!r} already exists; pass --replace to overwrite it")
     verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
+    options, params = "", [str(path)]
+    if reader == "read_csv":  # a fixed dialect: a malformed file is refused, not half-read
+        options, params = ", " + csvstrict.STRICT_OPTIONS, [str(path), csvstrict.delimiter_for(path)]
     try:
         with transaction(con, f"importing {path.name}"):
-            con.execute(f"{verb} {quote_identifier(table)} AS SELECT * FROM {reader}(?)", [str(path)])
+            con.execute(f"{verb} {quote_identifier(table)} AS SELECT * FROM {reader}(?{options})", params)
             rows = con.execute(f"SELECT count(*) FROM {quote_identifier(table)}").fetchall()[0][0]
     except Exception as exc:
         detail = str(exc)
         if detail.startswith("importing"):
             detail = detail.split(" failed: ", 1)[-1]
+        if reader == "read_csv":
+            detail = csvstrict.problem(con, path, params[1])
         raise DataError(f"cannot read {path.name} as {reader.split('_')[1].upper()}: {detail}; "
                         "fix the file (nothing was imported)") from None
     return int(rows)

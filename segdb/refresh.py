@@ -19,7 +19,7 @@ import numpy as np
 from . import definitions, stats as stats_mod, matrix
 from . import living
 from . import kselect, quality, quality_store
-from .errors import DefinitionError
+from .errors import DefinitionError, NotFoundError
 from .fit import fit_kmeans
 from .prepare import prepare
 from .source import find_column, is_numeric_type, resolve_source, source_columns
@@ -54,7 +54,11 @@ def default_trigger(kind: str = "api") -> str:
 
 def check_source_unchanged(con: duckdb.DuckDBPyConnection, d: definitions.Definition):
     """The source must still have the key and features, with compatible types."""
-    src = resolve_source(con, d.source)
+    try:
+        src = resolve_source(con, d.source)
+    except NotFoundError:
+        raise NotFoundError(f"the source table {d.source!r} of {d.name!r} no longer exists; restore "
+                            "it, or redefine the segmentation with `segdb create --replace`") from None
     columns = source_columns(con, src)
     where = f"the source of {d.name} ({src.describe()})"
     try:
@@ -83,7 +87,11 @@ def _test_hook(stage: str) -> None:
         if marker:
             with open(marker, "w", encoding="utf-8") as fh:
                 fh.write(stage)
-        time.sleep(float(os.environ.get("SEGDB_TEST_PAUSE_SECONDS", "30")))
+        seconds = float(os.environ.get("SEGDB_TEST_PAUSE_SECONDS", "30"))
+        release = os.environ.get("SEGDB_TEST_PAUSE_RELEASE")  # go on as soon as this file exists
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not (release and os.path.exists(release)):
+            time.sleep(0.02)
 
 
 def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | None = None,
@@ -105,6 +113,7 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
 
             def __exit__(self_inner, *exc):
                 timings[label] = round(time.perf_counter() - self_inner.t, 4)
+                _test_hook(label + "_done")  # the stage's work is done, its result not yet used
                 report(label, "done")
         return _Stage()
 

@@ -115,10 +115,11 @@ def resolve_source(con: duckdb.DuckDBPyConnection, text: str) -> Source:
     parts = _split_table_name(text)
     found = _find_table(con, parts)
     if found is None:
-        if len(parts) == 1 and re.search(r"\b(delete|drop|insert|update|create|alter|attach|copy)\b",
-                                         text, re.IGNORECASE):
+        statement = re.search(r"\b(delete|drop|insert|update|create|alter|attach|copy)\b", text,
+                              re.IGNORECASE)
+        if len(parts) == 1 and statement:
             raise DefinitionError(
-                f"the source must be a SELECT or a table name; {text.split()[0].upper()} "
+                f"the source must be a SELECT or a table name; {statement.group(1).upper()} "
                 "statements are never run"
             )
         if len(parts) == 1 and len(text.split()) > 1:
@@ -140,7 +141,8 @@ def source_columns(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, 
         rows = con.execute(f"DESCRIBE SELECT * FROM {source.relation} AS segdb_source").fetchall()
     except duckdb.Error as exc:
         detail = str(exc).strip().splitlines()[0]
-        raise DefinitionError(f"cannot read {source.describe()}: {detail}") from exc
+        raise DefinitionError(f"cannot read {source.describe()}: {detail}; fix the query or the "
+                              "tables it reads") from exc
     return {r[0]: r[1] for r in rows}
 
 

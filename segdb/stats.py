@@ -14,6 +14,7 @@ import duckdb
 from .database import translate
 from .definitions import Definition
 from .errors import DataError
+from .quoting import quote_identifier
 from .sqlgen import stats_query
 
 
@@ -70,7 +71,7 @@ def compute(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, where:
         raise DataError(f"{where} has no rows; load data before refreshing")
     if keys_present < rows_total:
         raise DataError(f"key {d.key!r} is NULL on {rows_total - keys_present} of {rows_total} rows "
-                        f"of {where}; fill or filter them (WHERE {d.key} IS NOT NULL)")
+                        f"of {where}; fill or filter them (WHERE {quote_identifier(d.key)} IS NOT NULL)")
     if keys_distinct < keys_present:
         raise DataError(f"key {d.key!r} is not unique in {where}: {keys_present - keys_distinct} "
                         "duplicate rows; deduplicate the source or choose another key")

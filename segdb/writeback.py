@@ -7,6 +7,7 @@ before COMMIT leaves nothing of the new run behind (DuckDB rolls the transaction
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from datetime import datetime, timezone
@@ -70,7 +71,11 @@ def write_run(con: duckdb.DuckDBPyConnection, d: Definition, *, run_row: dict, s
                 f"INSERT INTO {d.labels_table} (run_id, segdb_key, segment_id, distance) "
                 f"SELECT ?, segdb_key, segment_id, distance FROM {LABELS_RELATION}", [run_id])
         finally:
-            con.unregister(LABELS_RELATION)
+            # After a failed INSERT (e.g. a full disk) the transaction is aborted and unregister
+            # fails too; that second error must not hide the first.
+            with contextlib.suppress(duckdb.Error):
+                con.unregister(LABELS_RELATION)
+        hook("labels_written")
         con.executemany(load_sql("insert_feature_stats"), [
             [run_id, s.feature_no, s.feature, s.n_rows, s.n_null, s.mean, s.stddev, s.min, s.max,
              s.center, s.scale] for s in stats])
@@ -92,4 +97,5 @@ def write_run(con: duckdb.DuckDBPyConnection, d: Definition, *, run_row: dict, s
             json.dumps(r["stage_seconds"]), None])
         con.execute(load_sql("set_current_run"), [run_id, d.name])
         hook("commit")
+    hook("committed")
     return int(run_id)

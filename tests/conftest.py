@@ -77,3 +77,52 @@ def table_checksums(path: str) -> dict[str, tuple]:
         return out
     finally:
         con.close()
+
+
+# -- helpers added for crash, lock and bad-input tests (issue 5) --------------------------------
+
+def segdb_env(env_extra=None) -> dict:
+    """The environment run_segdb_process uses: this checkout first on PYTHONPATH."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(env_extra or {})
+    return env
+
+
+def start_segdb_process(args, db_path, env_extra=None) -> subprocess.Popen:
+    """The real `segdb` command started in the background (to be paused, killed or raced)."""
+    return subprocess.Popen([sys.executable, "-m", "segdb", "--db", db_path, *args],
+                            env=segdb_env(env_extra), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_file(path, proc: subprocess.Popen | None = None, timeout: float = 60.0) -> str:
+    """Wait until ``path`` exists and is non-empty; fail early if ``proc`` exits first."""
+    import time
+    deadline = time.monotonic() + timeout
+    p = Path(path)
+    while time.monotonic() < deadline:
+        if p.exists() and p.stat().st_size:
+            return p.read_text(encoding="utf-8")
+        if proc is not None and proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"process exited with {proc.returncode} before {path}: {out}{err}")
+        time.sleep(0.02)
+    raise AssertionError(f"{path} did not appear within {timeout} s")
+
+
+def pause_env(stage: str, marker, seconds: float = 60.0) -> dict:
+    """Environment that makes a refresh stop at ``stage`` (see segdb.refresh._test_hook)."""
+    return {"SEGDB_TEST_PAUSE_AT": stage, "SEGDB_TEST_PAUSE_MARKER": str(marker),
+            "SEGDB_TEST_PAUSE_SECONDS": str(seconds)}
+
+
+def view_checksum(path: str, view: str) -> tuple:
+    """(row count, order-independent checksum, distinct run ids) of a view, read-only."""
+    con = duckdb.connect(path, read_only=True)
+    try:
+        count, digest = con.execute(f"SELECT count(*), bit_xor(hash(t)) FROM {view} AS t").fetchall()[0]
+        runs = [r[0] for r in con.execute(f"SELECT DISTINCT run_id FROM {view} ORDER BY 1").fetchall()]
+        return count, digest, runs
+    finally:
+        con.close()
