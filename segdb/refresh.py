@@ -16,14 +16,14 @@ from datetime import datetime, timezone
 import duckdb
 import numpy as np
 
-from . import definitions, stats as stats_mod, matrix
+from . import definitions, fitplan, scalable, stats as stats_mod, matrix
 from .errors import DefinitionError
 from .fit import fit_kmeans
 from .source import find_column, is_numeric_type, resolve_source, source_columns
 from .versions import package_versions
 from .writeback import write_run
 
-STAGES = ("check", "stats", "fetch", "fit", "write")
+STAGES = ("check", "stats", "fetch", "fit", "score", "write")  # "score": bounded fits only
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,10 +106,23 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
         src, where = check_source_unchanged(con, d)
     with stage("stats"):
         st = stats_mod.compute(con, d, src.relation, where)
+    plan = fitplan.choose(st.rows_used, len(d.features), d.max_fit_rows)
+    labels_writer = None
     with stage("fetch"):
-        keys, X = matrix.fetch(con, d, src.relation, st.features, where)
+        if plan.mode == "exact":
+            keys, X = matrix.fetch(con, d, src.relation, st.features, where)
+        else:  # many rows: segdb.scalable (no sort; bounded: a seeded sample only)
+            keys, X, init_X = scalable.fetch(con, d, src.relation, st, plan, where)
     with stage("fit"):
-        fit = fit_kmeans(X, k=d.k, seed=d.seed, n_init=d.n_init, where=where)
+        if plan.mode == "exact":
+            fit = fit_kmeans(X, k=d.k, seed=d.seed, n_init=d.n_init, where=where)
+        else:
+            fit = scalable.fit(X, init_X, d, st, where)
+            del init_X
+    if plan.mode == "bounded":  # every row is labelled in SQL; inertia is then over all of them
+        with stage("score"):
+            fit = scalable.renumber_by_all_rows(con, d, src.relation, st, fit, where)
+            labels_writer = scalable.labels_writer(d, src.relation, st, fit, plan)
     inertia = float(np.dot(fit.distances, fit.distances))
     run_row = dict(
         triggered_by=triggered_by or default_trigger(), started_at=started_at,
@@ -122,6 +135,7 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
     del X
     report("write", "start")
     run_id = write_run(con, d, run_row=run_row, stats=st.features, keys=keys, fit=fit, hook=_test_hook,
-                       extra_writers=extra_writers)
+                       extra_writers=extra_writers, labels_writer=labels_writer)
     report("write", "done")
+    inertia = run_row["inertia"]  # over every row, also when the labels were written in SQL
     return RunResult(run_id, d.name, d.k, st.rows_used, st.rows_skipped, inertia, dict(timings))

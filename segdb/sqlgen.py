@@ -82,19 +82,20 @@ def scaled_params(d: Definition, stats) -> list[float]:
     return params
 
 
-def matrix_query(d: Definition, relation: str) -> str:
+def matrix_query(d: Definition, relation: str, *, ordered: bool = True) -> str:
     """Keys and the standardised features as one DOUBLE[d] array per row, ordered by key.
 
     Fetched through Arrow, the array column's values are already one C-contiguous float64 matrix.
-    Ordering by key makes the fit independent of the order rows are stored in.
+    Ordering by key makes the fit independent of the order rows are stored in; the fast fit
+    (segdb.fitplan) does not depend on row order and skips the sort (``ordered=False``).
     """
     exprs, _ = scaled_expressions(d)
     return (
         f"SELECT {q(d.key)} AS segdb_key,\n"
         f"       [{', '.join(exprs)}]::DOUBLE[{len(d.features)}] AS segdb_z\n"
         f"FROM {relation} AS segdb_source\n"
-        f"WHERE {used_condition(d)}\n"
-        f"ORDER BY segdb_key"
+        f"WHERE {used_condition(d)}"
+        + ("\nORDER BY segdb_key" if ordered else "")
     )
 
 

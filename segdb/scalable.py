@@ -1,0 +1,107 @@
+"""The fast and bounded refresh paths (see segdb.fitplan): fetch, fit, and labelling in SQL.
+
+fast     every used row is fetched (unordered, streamed into one writable matrix), fitted with
+         segdb.fastfit, and written from memory like the exact path.
+bounded  only a seeded sample of at most max_fit_rows rows is fetched and fitted; every row is then
+         labelled in SQL with segdb.scoring.labelling_query, twice: once to count the segments (so
+         they are numbered largest first over all rows, as everywhere else), and once inside the
+         write transaction as ``INSERT INTO <labels> SELECT ...``. Sizes, SSE and the run's inertia
+         are then read back from the inserted labels, so they agree with them exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import duckdb
+import numpy as np
+
+from . import fitplan, matrix_stream, sampling
+from .database import translate
+from .definitions import Definition
+from .fastfit import fit_sampled_init
+from .fit import FitResult, canonical_order
+from .quoting import quote_identifier as q
+from .quoting import sql_literal
+from .scoring import labelling_query
+from .sqlgen import used_condition
+
+
+def fetch(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, st, plan: fitplan.FitPlan,
+          where: str):
+    """(keys or None, X, initialisation sample) for the fast or bounded plan."""
+    init_rows = min(fitplan.INIT_SAMPLE_ROWS, plan.rows_used)
+    init = sampling.init_sample(con, d, relation, st.features, init_rows, where)
+    if plan.mode == "bounded":
+        X = sampling.fit_sample(con, d, relation, st.features, plan.max_fit_rows, plan.rows_used, where)
+        return None, X, init
+    keys, X = matrix_stream.fetch_all(con, d, relation, st.features, plan.rows_used, where)
+    return keys, X, init
+
+
+def fit(X: np.ndarray, init: np.ndarray, d: Definition, st, where: str) -> FitResult:
+    return fit_sampled_init(X, init, d=d, stats=st.features, rows_used=st.rows_used, where=where)
+
+
+def _feature_sql(d: Definition, stats) -> list[str]:
+    """Each feature as the labelling query reads it (filled with its mean under nulls=mean)."""
+    out = []
+    for f, s in zip(d.features, stats):
+        x = f"CAST({q(f.name)} AS DOUBLE)"
+        out.append(f"coalesce({x}, {sql_literal(float(s.mean))})" if d.nulls == "mean" else x)
+    return out
+
+
+def _labelling(d: Definition, relation: str, stats, centers: np.ndarray) -> str:
+    return labelling_query(
+        q(d.key), _feature_sql(d, stats), relation,
+        centers=[s.center for s in stats], scales=[s.scale for s in stats],
+        centroids=centers.tolist(), segment_ids=range(1, centers.shape[0] + 1),
+        where=used_condition(d))
+
+
+def count_segments(con, d: Definition, relation: str, stats, centers: np.ndarray, where: str) -> np.ndarray:
+    """Rows nearest to each centre (in the given order), over every used row, in SQL."""
+    query = f"SELECT segment_id, count(*) FROM ({_labelling(d, relation, stats, centers)}) GROUP BY segment_id"
+    try:
+        rows = con.execute(query).fetchall()
+    except duckdb.Error as exc:
+        raise translate(exc, f"labelling every row of {where}") from exc
+    sizes = np.zeros(centers.shape[0], dtype=np.int64)
+    for segment_id, count in rows:
+        sizes[int(segment_id) - 1] = int(count)
+    return sizes
+
+
+def renumber_by_all_rows(con, d: Definition, relation: str, st, fit: FitResult, where: str) -> FitResult:
+    """The sample fit, its segments renumbered largest first by their size over every row."""
+    sizes = count_segments(con, d, relation, st.features, fit.centers, where)
+    order = canonical_order(fit.centers, sizes)
+    position = np.empty(len(order), dtype=np.int32)
+    position[order] = np.arange(len(order), dtype=np.int32)
+    centers = np.ascontiguousarray(fit.centers[order])
+    labels = position.take(fit.labels - 1) + 1
+    # the sample rows keep their centres, so their distances do not change
+    return dataclasses.replace(fit, labels=labels.astype(np.int32), centers=centers)
+
+
+def labels_writer(d: Definition, relation: str, st, fit: FitResult, plan: fitplan.FitPlan):
+    """``writer(con, run_id) -> (sizes, sse)`` inserting every row's label in SQL.
+
+    ``fitted`` marks the rows of the fit sample (same hash rule as segdb.sampling).
+    """
+    threshold = sampling.threshold_for(plan.max_fit_rows, plan.rows_used)
+    insert = (f"INSERT INTO {d.labels_table} (run_id, segdb_key, segment_id, distance, fitted)\n"
+              f"SELECT ?, segdb_key, segment_id, distance, hash(segdb_key, ?::BIGINT) < ?::UBIGINT\n"
+              f"FROM ({_labelling(d, relation, st.features, fit.centers)})")
+
+    def write(con, run_id):
+        con.execute(insert, [run_id, d.seed, threshold])
+        rows = con.execute(f"SELECT segment_id, count(*), sum(distance * distance) FROM {d.labels_table} "
+                           "WHERE run_id = ? GROUP BY segment_id", [run_id]).fetchall()
+        k = fit.centers.shape[0]
+        sizes, sse = np.zeros(k, dtype=np.int64), np.zeros(k)
+        for segment_id, count, total in rows:
+            sizes[int(segment_id) - 1], sse[int(segment_id) - 1] = int(count), float(total)
+        return sizes, sse
+    return write
