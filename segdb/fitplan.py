@@ -3,7 +3,7 @@
 exact    (fewer than FAST_MIN_ROWS rows) every row, ordered by key, into
          ``KMeans(n_clusters=k, n_init=n_init, random_state=seed)``: the reference result.
 fast     every row is fitted, but the n_init restarts of k-means++ and Lloyd run on a seeded sample of
-         INIT_SAMPLE_ROWS rows; one Lloyd pass over all rows then starts from the best sample centres.
+         init_sample_rows() rows; one Lloyd pass over all rows then starts from the best sample centres.
          The tolerance comes from the variances the database already computed, the matrix is
          fetched once into a writable buffer and never copied.
 bounded  (more rows than max_fit_rows) the fast fit runs on a seeded sample of at most
@@ -18,7 +18,8 @@ from __future__ import annotations
 import dataclasses
 
 FAST_MIN_ROWS = 200_000
-INIT_SAMPLE_ROWS = 100_000
+INIT_SAMPLE_ROWS = 20_000          # at least; and INIT_ROWS_PER_SEGMENT per segment
+INIT_ROWS_PER_SEGMENT = 4_000
 DEFAULT_FIT_MATRIX_BYTES = 640 * 2 ** 20
 
 
@@ -32,6 +33,12 @@ class FitPlan:
     def ordered(self) -> bool:
         """Only the exact mode needs rows in key order (k-means++ draws row positions)."""
         return self.mode == "exact"
+
+
+def init_sample_rows(rows_used: int, k: int) -> int:
+    """Rows of the sample the restarts run on: enough per segment for k-means++ to find each
+    group, few enough that ten restarts cost a fraction of one pass over ten million rows."""
+    return min(rows_used, max(INIT_SAMPLE_ROWS, INIT_ROWS_PER_SEGMENT * k))
 
 
 def default_max_fit_rows(n_features: int) -> int:

@@ -33,7 +33,7 @@ def fetch(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, st, plan
     # DuckDB keeps the pages its statistics' hash table freed (about 400 MB at 10M keys) unless its
     # allocator's background threads return them to the system; the matrix comes on top of that.
     con.execute("SET allocator_background_threads = true")
-    init_rows = min(fitplan.INIT_SAMPLE_ROWS, plan.rows_used)
+    init_rows = fitplan.init_sample_rows(plan.rows_used, d.k)
     init = sampling.init_sample(con, d, relation, st.features, init_rows, where, plan.rows_used)
     if plan.mode == "bounded":
         X = sampling.fit_sample(con, d, relation, st.features, plan.max_fit_rows, plan.rows_used, where)

@@ -21,6 +21,7 @@ FEATURES = ["a", "b", "c"]
 def small_thresholds(monkeypatch):
     monkeypatch.setattr(fitplan, "FAST_MIN_ROWS", 10)
     monkeypatch.setattr(fitplan, "INIT_SAMPLE_ROWS", 400)
+    monkeypatch.setattr(fitplan, "INIT_ROWS_PER_SEGMENT", 100)
 
 
 def blobs(n=3000, seed=1, nulls=False):
