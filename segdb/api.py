@@ -120,7 +120,9 @@ class Database:
 
     def refresh(self, name: str, *, triggered_by: str | None = None,
                 progress=None) -> refresh_mod.RunResult:
-        return refresh_mod.refresh(self.con, name, triggered_by=triggered_by, progress=progress)
+        from .scalable import duckdb_memory_bound
+        with duckdb_memory_bound(self.con):  # bounded memory at any table size (segdb.scalable)
+            return refresh_mod.refresh(self.con, name, triggered_by=triggered_by, progress=progress)
 
     def refresh_all(self, **kwargs) -> list[refresh_mod.RunResult]:
         return [self.refresh(n, **kwargs) for n in self.names()]

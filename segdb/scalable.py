@@ -11,6 +11,7 @@ bounded  only a seeded sample of at most max_fit_rows rows is fetched and fitted
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import duckdb
@@ -108,3 +109,42 @@ def labels_writer(d: Definition, relation: str, st, fit: FitResult, plan: fitpla
             sizes[int(segment_id) - 1], sse[int(segment_id) - 1] = int(count), float(total)
         return sizes, sse
     return write
+
+
+DUCKDB_MEMORY_LIMIT = "1GiB"
+
+
+@contextlib.contextmanager
+def duckdb_memory_bound(con: duckdb.DuckDBPyConnection, limit: str = DUCKDB_MEMORY_LIMIT):
+    """Run a refresh with DuckDB's memory limit lowered to ``limit`` (never raised), then restore it.
+
+    DuckDB's default limit is 80% of RAM, and it keeps scanned blocks cached up to that limit: at
+    100M rows the statistics' DISTINCT count and the cached table alone would exceed a 2.5 GiB
+    budget. Under the limit DuckDB spills its hash tables to its temporary directory instead.
+    """
+    previous = str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+    current, wanted = _parse_size(previous), _parse_size(limit)
+    lowered = current is not None and wanted is not None and wanted < current
+    if lowered:
+        con.execute(f"SET memory_limit = {sql_literal(limit)}")
+    try:
+        yield
+    finally:
+        if lowered:
+            with contextlib.suppress(duckdb.Error):
+                con.execute(f"SET memory_limit = {sql_literal(previous)}")
+
+
+_UNITS = {"b": 1, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3, "tb": 1000 ** 4,
+          "kib": 1024, "mib": 1024 ** 2, "gib": 1024 ** 3, "tib": 1024 ** 4}
+
+
+def _parse_size(text: str) -> int | None:
+    """'18.8 GiB' / '1GiB' / '134217728B' -> bytes (None if unreadable)."""
+    t = text.strip().lower().replace(" ", "")
+    number = t.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = t[len(number):] or "b"
+    try:
+        return int(float(number) * _UNITS[unit])
+    except (ValueError, KeyError):
+        return None

@@ -200,3 +200,18 @@ def test_stage_bars_draw_one_bar_per_stage():
     assert "stats" in text and "fetch" in text
     full = "|" + "#" * 20 + "|"  # tqdm draws with ASCII on a file that is not a terminal
     assert text.count(full) == 2 and text.index("stats") < text.index(full) < text.index("fetch")
+
+
+@pytest.mark.parametrize("user_limit, during", [("4GiB", "1.0 GiB"), ("500MiB", "500.0 MiB")])
+def test_refresh_lowers_duckdb_memory_limit_and_restores_it(db, user_limit, during):
+    load(db, blobs(n=300))
+    db.create("m", source="pts", key="id", features=FEATURES, k=3)
+    db.con.execute(f"SET memory_limit = '{user_limit}'")
+    before = db.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    seen = []
+
+    def report(stage, state):
+        seen.append(db.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+    db.refresh("m", progress=report)
+    assert set(seen) == {during}
+    assert db.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == before
