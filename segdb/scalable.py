@@ -34,6 +34,9 @@ def fetch(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, st, plan
     # DuckDB keeps the pages its statistics' hash table freed (about 400 MB at 10M keys) unless its
     # allocator's background threads return them to the system; the matrix comes on top of that.
     con.execute("SET allocator_background_threads = true")
+    # DuckDB keeps scanned blocks cached up to its limit: 1.5 GiB of a 3 GB table beside the matrix
+    # would break the budget, so the rest of the refresh runs under a lower one (restored after).
+    lower_memory_limit(con, DUCKDB_FETCH_MEMORY_LIMIT)
     init_rows = fitplan.init_sample_rows(plan.rows_used, d.k)
     init = sampling.init_sample(con, d, relation, st.features, init_rows, where, plan.rows_used)
     if plan.mode == "bounded":
@@ -111,7 +114,18 @@ def labels_writer(d: Definition, relation: str, st, fit: FitResult, plan: fitpla
     return write
 
 
-DUCKDB_MEMORY_LIMIT = "1GiB"
+DUCKDB_MEMORY_LIMIT = "1.5GiB"   # for the statistics: 100M distinct keys spill under 1.5 GiB, not 1
+DUCKDB_FETCH_MEMORY_LIMIT = "768MiB"  # afterwards: DuckDB then only caches blocks and streams
+
+
+def lower_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> bool:
+    """Lower DuckDB's memory limit to ``limit`` if it is higher (DuckDB evicts cached blocks)."""
+    current = _parse_size(str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]))
+    wanted = _parse_size(limit)
+    if current is None or wanted is None or wanted >= current:
+        return False
+    con.execute(f"SET memory_limit = {sql_literal(limit)}")
+    return True
 
 
 @contextlib.contextmanager
@@ -119,14 +133,13 @@ def duckdb_memory_bound(con: duckdb.DuckDBPyConnection, limit: str = DUCKDB_MEMO
     """Run a refresh with DuckDB's memory limit lowered to ``limit`` (never raised), then restore it.
 
     DuckDB's default limit is 80% of RAM, and it keeps scanned blocks cached up to that limit: at
-    100M rows the statistics' DISTINCT count and the cached table alone would exceed a 2.5 GiB
+    100M rows the statistics' distinct-key count and the cached table alone would exceed a 2.5 GiB
     budget. Under the limit DuckDB spills its hash tables to its temporary directory instead.
+    The fast and bounded paths lower it further after the statistics (see :func:`fetch`); whatever
+    the refresh lowered is restored to the limit it found.
     """
     previous = str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
-    current, wanted = _parse_size(previous), _parse_size(limit)
-    lowered = current is not None and wanted is not None and wanted < current
-    if lowered:
-        con.execute(f"SET memory_limit = {sql_literal(limit)}")
+    lowered = lower_memory_limit(con, limit)
     try:
         yield
     finally:

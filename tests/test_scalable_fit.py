@@ -202,7 +202,7 @@ def test_stage_bars_draw_one_bar_per_stage():
     assert text.count(full) == 2 and text.index("stats") < text.index(full) < text.index("fetch")
 
 
-@pytest.mark.parametrize("user_limit, during", [("4GiB", "1.0 GiB"), ("500MiB", "500.0 MiB")])
+@pytest.mark.parametrize("user_limit, during", [("4GiB", "1.5 GiB"), ("500MiB", "500.0 MiB")])
 def test_refresh_lowers_duckdb_memory_limit_and_restores_it(db, user_limit, during):
     load(db, blobs(n=300))
     db.create("m", source="pts", key="id", features=FEATURES, k=3)
