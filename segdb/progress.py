@@ -7,13 +7,20 @@ not given; the stage timings themselves are stored in the run's ``stage_seconds`
 
 from __future__ import annotations
 
+import shutil
 import sys
 import threading
 
 from tqdm import tqdm
 
-BAR_FORMAT = "  {desc:<6} |{bar:20}| {elapsed}"
+BAR_FORMAT = "  {desc:<6} |{bar:20}| {elapsed_s:6.2f}s"
 TICK_SECONDS = 0.5
+
+
+def _size() -> tuple[int, int]:
+    """(columns, rows) for tqdm, never below 1: some terminals report -1, and tqdm then draws nothing."""
+    size = shutil.get_terminal_size((60, 20))
+    return (min(60, size.columns) if size.columns > 0 else 60), (size.lines if size.lines > 0 else 20)
 
 
 def stage_bars(file=None):
@@ -37,7 +44,8 @@ def stage_bars(file=None):
     def report(stage: str, what: str) -> None:
         if what == "start":
             _finish(False)  # a stage that never said "done" (an error) ends its bar here
-            bar = tqdm(total=1, desc=stage, bar_format=BAR_FORMAT, file=out, leave=True)
+            bar = tqdm(total=1, desc=stage, bar_format=BAR_FORMAT, file=out, leave=True,
+                       ncols=_size()[0], nrows=_size()[1])
             stop = threading.Event()
             threading.Thread(target=_tick, args=(bar, stop), daemon=True).start()
             state["bar"], state["stop"] = bar, stop
