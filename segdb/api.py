@@ -144,8 +144,10 @@ class Database:
                 progress=None, scan: bool = False) -> refresh_mod.RunResult:
         """Re-segment ``name``; ``scan=True`` also stores the k scan for a fixed k."""
         self._require_writable(f"refresh {name!r}")
-        return refresh_mod.refresh(self.con, name, triggered_by=triggered_by, progress=progress,
-                                   scan=scan)
+        from .scalable import duckdb_memory_bound
+        with duckdb_memory_bound(self.con):  # bounded memory at any table size (segdb.scalable)
+            return refresh_mod.refresh(self.con, name, triggered_by=triggered_by, progress=progress,
+                                       scan=scan)
 
     def _require_writable(self, what: str) -> None:
         # Fail before any work rather than at the final write.

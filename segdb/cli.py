@@ -154,16 +154,19 @@ def sql(settings: Settings, query: str, fmt: str):
               help="Rows with a NULL feature: leave out and count, fail, or use the feature's mean.")
 @click.option("--seed", default="0", show_default=True, help="Random seed of the fit.")
 @click.option("--n-init", default="10", show_default=True, help="k-means restarts; the best is kept.")
+@click.option("--max-fit-rows", default=None,
+              help="Fit on a seeded sample of at most this many rows and label every row in SQL "
+                   "[default: 640 MiB of matrix, 10,485,760 rows at 8 features].")
 @click.option("--replace", is_flag=True, help="Store a new version of an existing definition.")
 @pass_settings
 def create(settings: Settings, name, source, key, features, category_features, weight, k, scale,
-           nulls, seed, n_init, replace, k_range):
+           nulls, seed, n_init, max_fit_rows, replace, k_range):
     """Define a segmentation (stored in the database; checked against the source now)."""
     features = list(features) + [{"name": c, "kind": "category"} for c in category_features]
     with settings.connect() as db:
         d = db.create(name, source=source, key=key, features=features, k=k, scale=scale,
-                      nulls=nulls, seed=seed, n_init=n_init, replace=replace, weight=weight,
-                      k_range=k_range)
+                      nulls=nulls, seed=seed, n_init=n_init, max_fit_rows=max_fit_rows,
+                      replace=replace, weight=weight, k_range=k_range)
     n = len(d.features)
     k_text = d.k if d.k is not None else f"auto ({d.k_min}..{d.k_max})"
     click.echo(f"defined {d.name} (version {d.version}): {n} feature{'s' if n != 1 else ''}, k={k_text}, "
@@ -173,15 +176,8 @@ def create(settings: Settings, name, source, key, features, category_features, w
 def _progress_reporter(settings: Settings):
     if settings.quiet or not sys.stderr.isatty():
         return None
-    started = {}
-
-    def report(stage, state):
-        if state == "start":
-            started[stage] = time.perf_counter()
-            click.echo(f"  {stage} ...", err=True, nl=False)
-        else:
-            click.echo(f" {time.perf_counter() - started.get(stage, time.perf_counter()):.2f}s", err=True)
-    return report
+    from .progress import stage_bars
+    return stage_bars()
 
 
 @cli.command()

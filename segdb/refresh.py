@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 import duckdb
 import numpy as np
 
-from . import definitions, stats as stats_mod, matrix
+from . import definitions, fitplan, scalable, stats as stats_mod, matrix
 from . import living
 from . import kselect, quality, quality_store
 from .errors import DefinitionError, NotFoundError
@@ -24,9 +24,10 @@ from .fit import fit_kmeans
 from .prepare import prepare
 from .source import find_column, is_numeric_type, resolve_source, source_columns
 from .versions import package_versions
+from .weights import weight_column
 from .writeback import write_run
 
-STAGES = ("check", "stats", "fetch", "fit", "write")
+STAGES = ("check", "stats", "fetch", "fit", "score", "write")  # "score": bounded fits only
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,18 +126,37 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
     with stage("stats"):
         st = prepared.adjust_stats(stats_mod.compute(
             con, d if d.k else dataclasses.replace(d, k=d.k_min), src.relation, where))
+    plan = fitplan.choose(st.rows_used, len(d.features), d.max_fit_rows)
+    if weight_column(d) is not None and plan.mode != "exact":
+        # the fast and bounded fits do not take survey weights yet: fit every row exactly
+        plan = dataclasses.replace(plan, mode="exact")
+    labels_writer, w = None, None
     with stage("fetch"):
-        keys, X, w = matrix.fetch(con, d, src.relation, st.features, where, weights=True)
+        if plan.mode == "exact":
+            keys, X, w = matrix.fetch(con, d, src.relation, st.features, where, weights=True)
+        else:  # many rows: segdb.scalable (no sort; bounded: a seeded sample only)
+            sized = d if d.k else dataclasses.replace(d, k=d.k_max)  # init sample sized for the largest k
+            keys, X, init_X = scalable.fetch(con, sized, src.relation, st, plan, where)
     k_settings = dict(k=d.k, k_min=d.k_min, k_max=d.k_max, seed=d.seed, n_init=d.n_init)
     if d.k is None or scan:
         with stage("scan"):
             choice, scan_rows = kselect.select(X, **k_settings, scan_requested=True)
     else:
         choice, scan_rows = kselect.select(X, **k_settings)  # the fixed k, no work
+    d_fit = dataclasses.replace(d, k=choice.k)
     with stage("fit"):
-        fit = fit_kmeans(X, k=choice.k, seed=d.seed, n_init=d.n_init, where=where, sample_weight=w)
+        if plan.mode == "exact":
+            fit = fit_kmeans(X, k=choice.k, seed=d.seed, n_init=d.n_init, where=where, sample_weight=w)
+        else:
+            fit = scalable.fit(X, init_X, d_fit, st, where)
+            del init_X
+    if plan.mode == "bounded":  # every row is labelled in SQL; inertia is then over all of them
+        with stage("score"):
+            fit = scalable.renumber_by_all_rows(con, d_fit, src.relation, st, fit, where)
     fit, living_writer = living.prepare(con, d, st.features, fit)  # keep the current run's segment ids
-    with stage("quality"):
+    if plan.mode == "bounded":
+        labels_writer = scalable.labels_writer(d_fit, src.relation, st, fit, plan)
+    with stage("quality"):  # on the fitted rows (the sample, in bounded mode)
         run_quality = quality.evaluate(X, fit.labels, choice.k, seed=d.seed, choice=choice, scan=scan_rows)
     inertia = float(np.dot(fit.distances, fit.distances))
     run_row = dict(
@@ -154,6 +174,7 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
     del X
     report("write", "start")
     run_id = write_run(con, d, run_row=run_row, stats=st.features, keys=keys, fit=fit, hook=_test_hook,
-                       extra_writers=extra_writers)
+                       extra_writers=extra_writers, labels_writer=labels_writer)
     report("write", "done")
+    inertia = run_row["inertia"]  # over every row, also when the labels were written in SQL
     return RunResult(run_id, d.name, choice.k, st.rows_used, st.rows_skipped, inertia, dict(timings))

@@ -37,54 +37,61 @@ def stats_query(d: Definition, relation: str) -> str:
 
     Per feature i the columns are n_i, nonfinite_i, mean_i, stddev_i, min_i, max_i. Mean and
     standard deviation are taken over the rows used for the fit (complete rows under nulls=skip,
-    every non-NULL value otherwise), as StandardScaler would on the fitted matrix.
+    every non-NULL value otherwise), as StandardScaler would on the fitted matrix; with a survey
+    weight w they are weighted (sum(w x) / sum(w), and the population sd around that mean).
+    Measured at 10M rows: the features are cast once in a subquery and the aggregates pick rows
+    with CASE rather than FILTER (one FILTER per aggregate made the scan 2.6 times slower), and the
+    key counts run as their own subqueries (sharing a scan with the distinct count raised the peak
+    memory from 0.7 GB to 2 GB).
     """
     key = q(d.key)
-    used = complete_condition(d) if d.nulls == "skip" else "TRUE"
+    used = "segdb_complete" if d.nulls == "skip" else "TRUE"
+    weighted = weight_column(d) is not None
+    keys = (f"SELECT count(*) AS rows_total, count({key}) AS keys_present FROM {relation} AS segdb_source")
+    # GROUP BY rather than count(DISTINCT): under a memory limit its hash table spills to disk,
+    # count(DISTINCT)'s does not (out of memory at 100M keys even with 2 GiB).
+    distinct = (f"SELECT count(*) AS keys_distinct FROM (SELECT {key} FROM {relation} AS segdb_source "
+                f"WHERE {key} IS NOT NULL GROUP BY {key}) AS segdb_distinct_keys")
+    inner = [f"{key} AS segdb_k"] + [
+        f"{feature_sql(f)} AS segdb_v{i}" for i, f in enumerate(d.features, start=1)
+    ] + [
+        f"{_as_double(f)} AS segdb_x{i}" for i, f in enumerate(d.features, start=1)
+    ] + [f"({complete_condition(d)}) AS segdb_complete"]
+    if weighted:
+        inner.append(f"{weight_sql(d)} AS segdb_w")
+    values = ", ".join(f"segdb_v{i}" for i in range(1, len(d.features) + 1))
     cols = [
-        "count(*) AS rows_total",
-        f"count({key}) AS keys_present",
-        f"count(DISTINCT {key}) AS keys_distinct",
-        f"count(*) FILTER (WHERE {key} IS NOT NULL AND {complete_condition(d)}) AS rows_complete",
-        # Order-independent fingerprint of keys and features: xor of row hashes (keys are unique).
-        f"bit_xor(hash({key}, {', '.join(feature_sql(f) for f in d.features)})) AS fingerprint",
+        "count(CASE WHEN segdb_k IS NOT NULL AND segdb_complete THEN 1 END) AS rows_complete",
+        # Order-independent fingerprint of keys and feature values: xor of row hashes (keys are unique).
+        f"bit_xor(hash(segdb_k, {values})) AS fingerprint",
     ]
-    if weight_column(d) is not None:
-        return _weighted_stats_query(d, relation, cols, used)
-    for i, f in enumerate(d.features, start=1):
-        x = _as_double(f)
-        cols += [
-            f"count({feature_sql(f)}) AS n_{i}",
-            f"count(*) FILTER (WHERE {feature_sql(f)} IS NOT NULL AND NOT isfinite({x})) AS nonfinite_{i}",
-            f"avg({x}) FILTER (WHERE {used} AND isfinite({x})) AS mean_{i}",
-            f"stddev_pop({x}) FILTER (WHERE {used} AND isfinite({x})) AS stddev_{i}",
-            f"min({x}) FILTER (WHERE {used}) AS min_{i}",
-            f"max({x}) FILTER (WHERE {used}) AS max_{i}",
-        ]
-    return "SELECT\n    " + ",\n    ".join(cols) + f"\nFROM {relation} AS segdb_source"
-
-
-def _weighted_stats_query(d: Definition, relation: str, cols: list[str], used: str) -> str:
-    """The statistics with survey weights w: mean = sum(w x) / sum(w) and population standard
-    deviation sqrt(sum(w (x - mean)^2) / sum(w)); two passes (the means first) for accuracy."""
-    w = weight_sql(d)
     means = []
-    for i, f in enumerate(d.features, start=1):
-        x = _as_double(f)
+    for i in range(1, len(d.features) + 1):
+        x = f"segdb_x{i}"
         ok = f"{used} AND isfinite({x})"
-        means.append(f"sum({w} * {x}) FILTER (WHERE {ok}) / sum({w}) FILTER (WHERE {ok}) AS segdb_mean_{i}")
-        cols += [
-            f"count({feature_sql(f)}) AS n_{i}",
-            f"count(*) FILTER (WHERE {feature_sql(f)} IS NOT NULL AND NOT isfinite({x})) AS nonfinite_{i}",
-            f"any_value(segdb_mean_{i}) AS mean_{i}",
-            f"sqrt(sum({w} * ({x} - segdb_mean_{i}) * ({x} - segdb_mean_{i})) FILTER (WHERE {ok}) "
-            f"/ sum({w}) FILTER (WHERE {ok})) AS stddev_{i}",
-            f"min({x}) FILTER (WHERE {used}) AS min_{i}",
-            f"max({x}) FILTER (WHERE {used}) AS max_{i}",
-        ]
-    return (f"WITH segdb_means AS (SELECT {', '.join(means)} FROM {relation} AS segdb_source)\n"
-            "SELECT\n    " + ",\n    ".join(cols)
-            + f"\nFROM {relation} AS segdb_source CROSS JOIN segdb_means")
+        cols += [f"count(segdb_v{i}) AS n_{i}",
+                 f"count(CASE WHEN NOT isfinite({x}) THEN 1 END) AS nonfinite_{i}"]
+        if weighted:  # two passes (the means first) for accuracy
+            means.append(f"sum(CASE WHEN {ok} THEN segdb_w * {x} END) / "
+                         f"sum(CASE WHEN {ok} THEN segdb_w END) AS segdb_mean_{i}")
+            dev = f"({x} - segdb_mean_{i})"
+            cols += [f"any_value(segdb_mean_{i}) AS mean_{i}",
+                     f"sqrt(sum(CASE WHEN {ok} THEN segdb_w * {dev} * {dev} END) / "
+                     f"sum(CASE WHEN {ok} THEN segdb_w END)) AS stddev_{i}"]
+        else:
+            cols += [f"avg(CASE WHEN {ok} THEN {x} END) AS mean_{i}",
+                     f"stddev_pop(CASE WHEN {ok} THEN {x} END) AS stddev_{i}"]
+        cols += [f"min(CASE WHEN {used} THEN {x} END) AS min_{i}",
+                 f"max(CASE WHEN {used} THEN {x} END) AS max_{i}"]
+    cast = f"(SELECT {', '.join(inner)} FROM {relation} AS segdb_source)"
+    if weighted:
+        source = (f"(SELECT * FROM {cast} AS segdb_c CROSS JOIN "
+                  f"(SELECT {', '.join(means)} FROM {cast} AS segdb_m) AS segdb_means)")
+    else:
+        source = cast
+    features = "SELECT\n    " + ",\n    ".join(cols) + f"\nFROM {source} AS segdb_cast"
+    return (f"SELECT *\nFROM ({keys}) AS segdb_keys,\n({distinct}) AS segdb_distinct,\n"
+            f"({features}) AS segdb_features")
 
 
 def scaled_expressions(d: Definition) -> tuple[list[str], int]:
@@ -109,11 +116,12 @@ def scaled_params(d: Definition, stats) -> list[float]:
     return params
 
 
-def matrix_query(d: Definition, relation: str) -> str:
+def matrix_query(d: Definition, relation: str, *, ordered: bool = True) -> str:
     """Keys and the standardised features as one DOUBLE[d] array per row, ordered by key.
 
     Fetched through Arrow, the array column's values are already one C-contiguous float64 matrix.
-    Ordering by key makes the fit independent of the order rows are stored in.
+    Ordering by key makes the fit independent of the order rows are stored in; the fast fit
+    (segdb.fitplan) does not depend on row order and skips the sort (``ordered=False``).
     """
     exprs, _ = scaled_expressions(d)
     weight = f",\n       {weight_sql(d)} AS segdb_w" if weight_column(d) is not None else ""
@@ -121,8 +129,8 @@ def matrix_query(d: Definition, relation: str) -> str:
         f"SELECT {q(d.key)} AS segdb_key,\n"
         f"       [{', '.join(exprs)}]::DOUBLE[{len(d.features)}] AS segdb_z{weight}\n"
         f"FROM {relation} AS segdb_source\n"
-        f"WHERE {used_condition(d)}\n"
-        f"ORDER BY segdb_key"
+        f"WHERE {used_condition(d)}"
+        + ("\nORDER BY segdb_key" if ordered else "")
     )
 
 

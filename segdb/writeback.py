@@ -26,13 +26,14 @@ from . import sqlgen
 LABELS_RELATION = "segdb_new_labels"
 
 
-def segment_rows(d: Definition, stats, fit) -> tuple[list[tuple], list[tuple]]:
-    """(segments rows, centroids rows) without the run id."""
+def segment_rows(d: Definition, stats, fit, sizes=None, sse=None) -> tuple[list[tuple], list[tuple]]:
+    """(segments rows, centroids rows) without the run id; sizes and SSE from ``fit`` unless given."""
     k = fit.centers.shape[0]
     ids = fit_segment_ids(fit)  # ascending; labels hold ids, so their row is found by search
-    labels0 = np.searchsorted(ids, fit.labels.astype(np.int64))
-    sizes = np.bincount(labels0, minlength=k)
-    sse = np.bincount(labels0, weights=fit.distances ** 2, minlength=k)
+    if sizes is None:
+        labels0 = np.searchsorted(ids, fit.labels.astype(np.int64))
+        sizes = np.bincount(labels0, minlength=k)
+        sse = np.bincount(labels0, weights=fit.distances ** 2, minlength=k)
     total = int(sizes.sum())
     centers_raw = fit.centers * np.array([s.scale for s in stats]) + np.array([s.center for s in stats])
     segments, centroids = [], []
@@ -48,33 +49,41 @@ def segment_rows(d: Definition, stats, fit) -> tuple[list[tuple], list[tuple]]:
 
 
 def write_run(con: duckdb.DuckDBPyConnection, d: Definition, *, run_row: dict, stats, keys: pa.Array,
-              fit, hook=lambda stage: None, extra_writers=()) -> int:
+              fit, hook=lambda stage: None, extra_writers=(), labels_writer=None) -> int:
     """Write everything in one transaction; returns the new run id.
 
     ``extra_writers`` are callables ``writer(con, run_id)`` run inside the same transaction after
     the core rows and before the views switch, so whatever they write (quality, profiles, k scans,
     transitions, ...) appears atomically with the run, or not at all.
+    ``labels_writer(con, run_id) -> (sizes, sse)``, when given, writes the labels instead of ``keys``
+    and ``fit.labels`` (a bounded fit labels every row in SQL); the run's inertia becomes sum(sse).
     """
-    segments, centroids = segment_rows(d, stats, fit)
-    labels = pa.table({
-        "segdb_key": keys,
-        "segment_id": pa.array(fit.labels, type=pa.int32()),
-        "distance": pa.array(fit.distances, type=pa.float64()),
-    })
+    if labels_writer is None:
+        segments, centroids = segment_rows(d, stats, fit)
+        labels = pa.table({
+            "segdb_key": keys,
+            "segment_id": pa.array(fit.labels, type=pa.int32()),
+            "distance": pa.array(fit.distances, type=pa.float64()),
+        })
     started = time.perf_counter()
     with transaction(con, f"writing the new run of {d.name!r}"):
         run_id = con.execute(load_sql("next_run_id")).fetchall()[0][0]
         hook("write_labels")
-        con.register(LABELS_RELATION, labels)
-        try:
-            con.execute(
-                f"INSERT INTO {d.labels_table} (run_id, segdb_key, segment_id, distance) "
-                f"SELECT ?, segdb_key, segment_id, distance FROM {LABELS_RELATION}", [run_id])
-        finally:
-            # After a failed INSERT (e.g. a full disk) the transaction is aborted and unregister
-            # fails too; that second error must not hide the first.
-            with contextlib.suppress(duckdb.Error):
-                con.unregister(LABELS_RELATION)
+        if labels_writer is not None:
+            sizes, sse = labels_writer(con, run_id)
+            segments, centroids = segment_rows(d, stats, fit, sizes=sizes, sse=sse)
+            run_row["inertia"] = float(np.sum(sse))
+        else:
+            con.register(LABELS_RELATION, labels)
+            try:
+                con.execute(
+                    f"INSERT INTO {d.labels_table} (run_id, segdb_key, segment_id, distance) "
+                    f"SELECT ?, segdb_key, segment_id, distance FROM {LABELS_RELATION}", [run_id])
+            finally:
+                # After a failed INSERT (e.g. a full disk) the transaction is aborted and unregister
+                # fails too; that second error must not hide the first.
+                with contextlib.suppress(duckdb.Error):
+                    con.unregister(LABELS_RELATION)
         hook("labels_written")
         con.executemany(load_sql("insert_feature_stats"), [
             [run_id, s.feature_no, s.feature, s.n_rows, s.n_null, s.mean, s.stddev, s.min, s.max,

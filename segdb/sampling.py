@@ -1,0 +1,81 @@
+"""Seeded samples of the standardised matrix, drawn in SQL.
+
+Both samples are defined by a hash of the key and the seed, not by where rows are stored, so the
+same data give the same sample whatever order the source returns rows in:
+
+* the initialisation sample: the ``m`` rows with the smallest ``hash(key, seed)`` (ties by key),
+  in that order, among the rows a streaming hash filter keeps (about 5% more than ``m``);
+* the bounded fit sample: every row with ``hash(key, seed) < threshold``, a streaming filter that
+  keeps each row with probability ``fraction`` (no sort, memory = the sample).
+
+``hash`` is DuckDB's 64-bit hash; another database would use its own (e.g. PostgreSQL's
+``hashtextextended(key::text, seed)``) -- the sample differs, the method does not.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .definitions import Definition
+from .matrix_stream import read_matrix
+from .quoting import quote_identifier as q
+from .sqlgen import scaled_expressions, scaled_params, used_condition
+
+HASH_RANGE = 2 ** 64
+
+
+def _z_list(d: Definition) -> str:
+    exprs, _ = scaled_expressions(d)
+    return f"[{', '.join(exprs)}]::DOUBLE[{len(d.features)}]"
+
+
+def init_sample_query(d: Definition, relation: str) -> str:
+    """Parameters: the scaling parameters, the seed, a hash threshold, the seed, m.
+
+    The threshold filter streams (it keeps about 5% more than m rows) and only those are sorted:
+    a plain ORDER BY hash LIMIT m over ten million rows took 5.6 s and 1.4 GB here.
+    """
+    h = f"hash({q(d.key)}, ?::BIGINT)"
+    return (
+        f"SELECT {_z_list(d)} AS segdb_z\n"
+        f"FROM {relation} AS segdb_source\n"
+        f"WHERE {used_condition(d)} AND {h} < ?::UBIGINT\n"
+        f"ORDER BY {h}, {q(d.key)}\n"
+        f"LIMIT ?"
+    )
+
+
+def fit_sample_query(d: Definition, relation: str) -> str:
+    """Parameters: the scaling parameters, then the seed, then the hash threshold."""
+    return (
+        f"SELECT {_z_list(d)} AS segdb_z\n"
+        f"FROM {relation} AS segdb_source\n"
+        f"WHERE {used_condition(d)} AND hash({q(d.key)}, ?::BIGINT) < ?::UBIGINT"
+    )
+
+
+def threshold_for(target_rows: int, rows_used: int) -> int:
+    """A hash threshold keeping about ``target_rows`` rows, 4 standard deviations below the target
+    so that the sample exceeds it essentially never (it is cut to ``target_rows`` if it does)."""
+    p = target_rows / rows_used
+    expected = max(1.0, target_rows - 4.0 * math.sqrt(target_rows * (1 - p)))
+    return min(HASH_RANGE - 1, int(expected / rows_used * HASH_RANGE))
+
+
+def init_sample(con, d: Definition, relation: str, stats, rows: int, where: str,
+                rows_used: int | None = None) -> np.ndarray:
+    """The ``rows`` used rows of smallest ``hash(key, seed)`` (about: see init_sample_query)."""
+    share = 1.0 if not rows_used else min(1.0, 1.05 * rows / rows_used + 1e-3)
+    threshold = min(HASH_RANGE - 1, int(share * HASH_RANGE))
+    params = scaled_params(d, stats) + [d.seed, threshold, d.seed, rows]
+    return read_matrix(con, init_sample_query(d, relation), params, len(d.features), rows,
+                       f"drawing the initialisation sample of {where}")
+
+
+def fit_sample(con, d: Definition, relation: str, stats, max_rows: int, rows_used: int,
+               where: str) -> np.ndarray:
+    params = scaled_params(d, stats) + [d.seed, threshold_for(max_rows, rows_used)]
+    return read_matrix(con, fit_sample_query(d, relation), params, len(d.features), max_rows,
+                       f"drawing the fit sample of {where}")

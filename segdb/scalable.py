@@ -1,0 +1,168 @@
+"""The fast and bounded refresh paths (see segdb.fitplan): fetch, fit, and labelling in SQL.
+
+fast     every used row is fetched (unordered, streamed into one writable matrix), fitted with
+         segdb.fastfit, and written from memory like the exact path.
+bounded  only a seeded sample of at most max_fit_rows rows is fetched and fitted; every row is then
+         labelled in SQL with segdb.scoring.labelling_query, twice: once to count the segments (so
+         they are numbered largest first over all rows, as everywhere else), and once inside the
+         write transaction as ``INSERT INTO <labels> SELECT ...``. Sizes, SSE and the run's inertia
+         are then read back from the inserted labels, so they agree with them exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+
+import duckdb
+import numpy as np
+
+from . import fitplan, matrix_stream, sampling
+from .database import translate
+from .definitions import Definition
+from .fastfit import fit_sampled_init
+from .fit import FitResult, canonical_order
+from .quoting import quote_identifier as q
+from .quoting import sql_literal
+from .features import feature_sql
+from .identity import fit_segment_ids
+from .scoring import labelling_query
+from .sqlgen import used_condition
+
+
+def fetch(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, st, plan: fitplan.FitPlan,
+          where: str):
+    """(keys or None, X, initialisation sample) for the fast or bounded plan."""
+    # DuckDB keeps the pages its statistics' hash table freed (about 400 MB at 10M keys) unless its
+    # allocator's background threads return them to the system; the matrix comes on top of that.
+    con.execute("SET allocator_background_threads = true")
+    # DuckDB keeps scanned blocks cached up to its limit: 1.5 GiB of a 3 GB table beside the matrix
+    # would break the budget, so the rest of the refresh runs under a lower one (restored after).
+    lower_memory_limit(con, DUCKDB_FETCH_MEMORY_LIMIT)
+    init_rows = fitplan.init_sample_rows(plan.rows_used, d.k)
+    init = sampling.init_sample(con, d, relation, st.features, init_rows, where, plan.rows_used)
+    if plan.mode == "bounded":
+        X = sampling.fit_sample(con, d, relation, st.features, plan.max_fit_rows, plan.rows_used, where)
+        return None, X, init
+    keys, X = matrix_stream.fetch_all(con, d, relation, st.features, plan.rows_used, where)
+    return keys, X, init
+
+
+def fit(X: np.ndarray, init: np.ndarray, d: Definition, st, where: str) -> FitResult:
+    return fit_sampled_init(X, init, d=d, stats=st.features, rows_used=st.rows_used, where=where)
+
+
+def _feature_sql(d: Definition, stats) -> list[str]:
+    """Each feature as the labelling query reads it (filled with its mean under nulls=mean)."""
+    out = []
+    for f, s in zip(d.features, stats):
+        x = f"CAST({feature_sql(f)} AS DOUBLE)"
+        out.append(f"coalesce({x}, {sql_literal(float(s.mean))})" if d.nulls == "mean" else x)
+    return out
+
+
+def _labelling(d: Definition, relation: str, stats, centers: np.ndarray, segment_ids=None) -> str:
+    return labelling_query(
+        q(d.key), _feature_sql(d, stats), relation,
+        centers=[s.center for s in stats], scales=[s.scale for s in stats],
+        centroids=centers.tolist(),
+        segment_ids=range(1, centers.shape[0] + 1) if segment_ids is None else segment_ids,
+        where=used_condition(d))
+
+
+def count_segments(con, d: Definition, relation: str, stats, centers: np.ndarray, where: str) -> np.ndarray:
+    """Rows nearest to each centre (in the given order), over every used row, in SQL."""
+    query = f"SELECT segment_id, count(*) FROM ({_labelling(d, relation, stats, centers)}) GROUP BY segment_id"
+    try:
+        rows = con.execute(query).fetchall()
+    except duckdb.Error as exc:
+        raise translate(exc, f"labelling every row of {where}") from exc
+    sizes = np.zeros(centers.shape[0], dtype=np.int64)
+    for segment_id, count in rows:
+        sizes[int(segment_id) - 1] = int(count)
+    return sizes
+
+
+def renumber_by_all_rows(con, d: Definition, relation: str, st, fit: FitResult, where: str) -> FitResult:
+    """The sample fit, its segments renumbered largest first by their size over every row."""
+    sizes = count_segments(con, d, relation, st.features, fit.centers, where)
+    order = canonical_order(fit.centers, sizes)
+    position = np.empty(len(order), dtype=np.int32)
+    position[order] = np.arange(len(order), dtype=np.int32)
+    centers = np.ascontiguousarray(fit.centers[order])
+    labels = position.take(fit.labels - 1) + 1
+    # the sample rows keep their centres, so their distances do not change
+    return dataclasses.replace(fit, labels=labels.astype(np.int32), centers=centers)
+
+
+def labels_writer(d: Definition, relation: str, st, fit: FitResult, plan: fitplan.FitPlan):
+    """``writer(con, run_id) -> (sizes, sse)`` inserting every row's label in SQL.
+
+    ``fitted`` marks the rows of the fit sample (same hash rule as segdb.sampling).
+    """
+    threshold = sampling.threshold_for(plan.max_fit_rows, plan.rows_used)
+    ids = fit_segment_ids(fit)  # ascending; the ids issue-4 matching gave, or 1..k
+    insert = (f"INSERT INTO {d.labels_table} (run_id, segdb_key, segment_id, distance, fitted)\n"
+              f"SELECT ?, segdb_key, segment_id, distance, hash(segdb_key, ?::BIGINT) < ?::UBIGINT\n"
+              f"FROM ({_labelling(d, relation, st.features, fit.centers, ids.tolist())})")
+
+    def write(con, run_id):
+        con.execute(insert, [run_id, d.seed, threshold])
+        rows = con.execute(f"SELECT segment_id, count(*), sum(distance * distance) FROM {d.labels_table} "
+                           "WHERE run_id = ? GROUP BY segment_id", [run_id]).fetchall()
+        k = fit.centers.shape[0]
+        sizes, sse = np.zeros(k, dtype=np.int64), np.zeros(k)
+        for segment_id, count, total in rows:
+            j = int(np.searchsorted(ids, int(segment_id)))
+            sizes[j], sse[j] = int(count), float(total)
+        return sizes, sse
+    return write
+
+
+DUCKDB_MEMORY_LIMIT = "1.5GiB"   # for the statistics: 100M distinct keys spill under 1.5 GiB, not 1
+DUCKDB_FETCH_MEMORY_LIMIT = "768MiB"  # afterwards: DuckDB then only caches blocks and streams
+
+
+def lower_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> bool:
+    """Lower DuckDB's memory limit to ``limit`` if it is higher (DuckDB evicts cached blocks)."""
+    current = _parse_size(str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]))
+    wanted = _parse_size(limit)
+    if current is None or wanted is None or wanted >= current:
+        return False
+    con.execute(f"SET memory_limit = {sql_literal(limit)}")
+    return True
+
+
+@contextlib.contextmanager
+def duckdb_memory_bound(con: duckdb.DuckDBPyConnection, limit: str = DUCKDB_MEMORY_LIMIT):
+    """Run a refresh with DuckDB's memory limit lowered to ``limit`` (never raised), then restore it.
+
+    DuckDB's default limit is 80% of RAM, and it keeps scanned blocks cached up to that limit: at
+    100M rows the statistics' distinct-key count and the cached table alone would exceed a 2.5 GiB
+    budget. Under the limit DuckDB spills its hash tables to its temporary directory instead.
+    The fast and bounded paths lower it further after the statistics (see :func:`fetch`); whatever
+    the refresh lowered is restored to the limit it found.
+    """
+    previous = str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+    lowered = lower_memory_limit(con, limit)
+    try:
+        yield
+    finally:
+        if lowered:
+            with contextlib.suppress(duckdb.Error):
+                con.execute(f"SET memory_limit = {sql_literal(previous)}")
+
+
+_UNITS = {"b": 1, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3, "tb": 1000 ** 4,
+          "kib": 1024, "mib": 1024 ** 2, "gib": 1024 ** 3, "tib": 1024 ** 4}
+
+
+def _parse_size(text: str) -> int | None:
+    """'18.8 GiB' / '1GiB' / '134217728B' -> bytes (None if unreadable)."""
+    t = text.strip().lower().replace(" ", "")
+    number = t.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = t[len(number):] or "b"
+    try:
+        return int(float(number) * _UNITS[unit])
+    except (ValueError, KeyError):
+        return None
