@@ -63,3 +63,28 @@ def test_macros_assign_and_explain_typed_features(tmp_path):
         assert all(p is None or p.stat().st_size > 1000 for p in paths.values())
         html = db.report("typed", tmp_path / "r.html").read_text()
         assert "data:image/png;base64," in html
+
+
+def test_bounded_fit_with_typed_features_keeps_ids_and_matches_macros(tmp_path):
+    """A bounded refresh (fit on a sample, every row labelled in SQL) of typed features, twice:
+    the second run keeps the first run's ids, and the stored labels equal the macros."""
+    with segdb.connect(str(tmp_path / "b.duckdb")) as db:
+        make_survey(db, n=3000, seed=11)
+        db.create("big", source="survey", key="id", features=FEATURES, k=2, max_fit_rows=1000)
+        first = db.refresh("big")
+        assert db.sql("SELECT fit_rows FROM segdb.runs WHERE run_id = ?", [first.run_id]).to_pylist() \
+            == [{"fit_rows": db.sql("SELECT count(*) AS n FROM segdb.big_labels WHERE fitted").to_pylist()[0]["n"]}]
+        before = {r["id"]: r["segment_id"] for r in db.sql("SELECT id, segment_id FROM big_segments").to_pylist()}
+        db.sql("UPDATE survey SET q2 = 8 - q2 WHERE id % 50 = 0")   # a few answers change
+        second = db.refresh("big")
+        after = {r["id"]: r["segment_id"] for r in db.sql("SELECT id, segment_id FROM big_segments").to_pylist()}
+        kept = sum(before[i] == after[i] for i in before) / len(before)
+        assert kept > 0.95, kept          # ids follow the groups, not the fit's arbitrary order
+        assert second.rows_used == first.rows_used == len(after)
+        agree = db.sql("SELECT count(*) FILTER (WHERE big_assign(s.q1, s.q2, s.region) = l.segment_id) AS same, "
+                       "count(*) AS n FROM survey s JOIN big_segments l ON l.id = s.id").to_pylist()[0]
+        assert agree["same"] == agree["n"] == len(after)
+        # Sizes and inertia are read back from every labelled row.
+        sizes = db.sql("SELECT sum(size) AS n, sum(sse) AS sse FROM segdb.segments WHERE run_id = ?",
+                       [second.run_id]).to_pylist()[0]
+        assert sizes["n"] == len(after) and sizes["sse"] == __import__("pytest").approx(second.inertia)
