@@ -21,7 +21,9 @@ def summary_lines(summary) -> list[str]:
     sil_where = (f"all {sil_rows} rows" if sil_rows == rows_used else f"a seeded sample of {sil_rows} rows")
     lines = [
         "",
-        f"k={r['k']} ({r['k_rule']}): {r['k_reason']}",
+        # a fixed k without a scan has nothing more to say than its reason
+        r["k_reason"] if r["k_rule"] == "fixed" and r["k_reason"].startswith(f"k={r['k']} ")
+        else f"k={r['k']} ({r['k_rule']}): {r['k_reason']}",
         f"silhouette {_num(r['silhouette'])} (on {sil_where}); Calinski-Harabasz "
         f"{_num(r['calinski_harabasz'], 1)}; Davies-Bouldin {_num(r['davies_bouldin'])} (lower is better)",
         f"stability {_num(r['stability_ari'])} mean adjusted Rand index (min {_num(r['stability_ari_min'])}) "
