@@ -69,6 +69,13 @@ def open_duckdb(path: str | os.PathLike, *, read_only: bool = False,
             time.sleep(0.2)
 
 
+def dict_rows(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> list[dict]:
+    """Every row of ``sql`` as a dict keyed by column name (all fetched: no unfinished result)."""
+    rel = con.execute(sql, list(params))
+    names = [c[0] for c in rel.description]
+    return [dict(zip(names, r)) for r in rel.fetchall()]
+
+
 def translate(exc: duckdb.Error, what: str) -> SegdbError:
     """Wrap a DuckDB error raised while doing ``what`` into one line."""
     text = _first_line(exc)

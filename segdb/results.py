@@ -9,6 +9,7 @@ import duckdb
 import pyarrow as pa
 
 from . import definitions
+from .database import dict_rows as _rows
 from .errors import NotFoundError
 from .sqlfiles import load_sql
 
@@ -33,12 +34,6 @@ class RunSummary:
         for row in self.centroids:
             out.setdefault(row["segment_id"], []).append(row[column])
         return out
-
-
-def _rows(con, sql: str, params) -> list[dict]:
-    rel = con.execute(sql, params)
-    names = [c[0] for c in rel.description]
-    return [dict(zip(names, r)) for r in rel.fetchall()]
 
 
 def current_run_id(con: duckdb.DuckDBPyConnection, name: str) -> int | None:
