@@ -17,7 +17,7 @@ from .database import transaction
 from .errors import DefinitionError, NotFoundError
 from .quoting import check_segmentation_name, quote_identifier
 from .features import check_against_source, check_spec
-from .source import Source, find_column, is_numeric_type, resolve_source, source_columns
+from .source import Source, find_column, resolve_source, source_columns
 from .weights import check_weight_column
 
 SCALES = ("zscore", "minmax", "none")
