@@ -13,7 +13,7 @@ import numpy as np
 
 import segdb
 from conftest import run_cli
-from living_helpers import FEATURES, blobs, write_table
+from living_helpers import FEATURES, blobs, small_segmentation, write_table
 
 ARGS = ", ".join('"' + f.replace('"', '""') + '"' for f in FEATURES)
 
@@ -71,10 +71,7 @@ def test_rollback_default_and_explicit_then_refresh_matches_the_current_run(db, 
 
 
 def test_rollback_errors(db, db_path):
-    rng = np.random.default_rng(3)
-    X, _ = blobs(rng, [30, 20])
-    write_table(db.con, "t", np.arange(1, 51), X)
-    db.create("s", source="t", key="customer_id", features=FEATURES, k=2)
+    small_segmentation(db, 3)
     db.create("o", source="t", key="customer_id", features=FEATURES, k=2)
     db.close()
     r = run_cli(["rollback", "s"], db_path)
