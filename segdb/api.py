@@ -162,6 +162,11 @@ class Database:
     def show(self, name: str, run_id: int | None = None) -> results.RunSummary:
         return results.run_summary(self.con, name, run_id)
 
+    def show_sql(self, name: str) -> str:
+        """Every statement a refresh of ``name`` runs, as a script to run by hand (segdb.showsql)."""
+        from . import showsql
+        return showsql.script(self.con, name)
+
     def runs(self, name: str) -> list[dict]:
         return results.run_history(self.con, name)
 

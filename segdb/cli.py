@@ -277,22 +277,11 @@ def list_(settings: Settings):
 @click.argument("name")
 @pass_settings
 def show_sql(settings: Settings, name):
-    """Print the generated SQL of a segmentation (statistics, matrix, views), to run by hand."""
-    from . import sqlgen
+    """Print every statement a refresh runs, to run by hand.
+
+    Statistics, matrix, labelling, profiles, views and macros, with the current run's values."""
     with settings.connect(read_only=True) as db:
-        d = db.definition(name)
-        src = d.resolve(db.con)
-        from .prepare import definition_for_run, prepare
-        from .results import current_run_id
-        run_id = current_run_id(db.con, name)  # a category has one column per level of its run
-        d = definition_for_run(db.con, d, run_id) if run_id else prepare(db.con, d, src, name).definition
-    click.echo("-- statistics (one scan of the source)")
-    click.echo(sqlgen.stats_query(d, src.relation) + ";\n")
-    click.echo("-- standardised matrix: each ? is a feature's center / scale from segdb.feature_stats")
-    click.echo(sqlgen.matrix_query(d, src.relation) + ";\n")
-    click.echo("-- views (run id 0 stands for the current run)")
-    click.echo(sqlgen.segments_view(d, 0) + ";\n")
-    click.echo(sqlgen.centroids_view(d, 0) + ";")
+        click.echo(db.show_sql(name), nl=False)
 
 
 @cli.command("demo")
