@@ -31,14 +31,15 @@ def default_path() -> str:
 
 
 def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
-            lock_timeout: float = DEFAULT_LOCK_TIMEOUT, migrate: bool = True) -> "Database":
-    """Open (or, unless ``read_only``, create) a DuckDB database for segdb.
+            lock_timeout: float = DEFAULT_LOCK_TIMEOUT, migrate: bool = True,
+            create: bool = True) -> "Database":
+    """Open (or, unless ``read_only`` or ``create=False``, create) a DuckDB database for segdb.
 
     Writers bring segdb's own schema up to date (``migrate=False`` to refuse instead); readers
     require it to be current and never write.
     """
     path = str(path) if path is not None else default_path()
-    con = open_duckdb(path, read_only=read_only, lock_timeout=lock_timeout)
+    con = open_duckdb(path, read_only=read_only, lock_timeout=lock_timeout, create=create)
     db = Database(con, path, read_only=read_only)
     try:
         if read_only or not migrate:

@@ -13,8 +13,10 @@ from .cli import Settings, cli, pass_settings
               help="Refresh every segmentation the file created or changed.")
 @pass_settings
 def apply(settings: Settings, file: str, refresh_after: bool):
-    """Create or update the segmentations declared in a TOML file (see docs/features.md)."""
-    with settings.connect() as db:
+    """Create or update segmentations declared in a TOML file.
+
+    See docs/features.md for the keys of the file."""
+    with settings.connect(create=True) as db:
         applied = db.apply(file)
         for a in applied:
             what = {"created": "created", "updated": "updated to", "unchanged": "unchanged at"}[a.action]

@@ -200,7 +200,11 @@ def parse(path) -> list[Declared]:
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"file {path} not found")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not a UTF-8 text file (byte {exc.start} is 0x{exc.object[exc.start]:02x}); "
+                          "give a TOML declaration file") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -258,8 +262,8 @@ def apply(con, path) -> list[Applied]:
     """Create or update every segmentation declared in ``path``; unchanged ones keep their version.
 
     All declarations are checked against the database before any is stored."""
-    loc = _Locator(Path(path).read_text(encoding="utf-8")) if Path(path).is_file() else None
-    declared = parse(path)
+    declared = parse(path)  # checks the file exists and is UTF-8 TOML
+    loc = _Locator(Path(path).read_text(encoding="utf-8"))
     checked = [_validate(con, path, loc, decl) for decl in declared]
     for d in checked:  # the one refusal of store(), checked before anything is stored
         before = definitions.get(con, d.name, missing_ok=True)

@@ -89,7 +89,12 @@ class Definition:
         return quote_identifier(self.name + "_centroids")
 
     def resolve(self, con: duckdb.DuckDBPyConnection) -> Source:
-        return resolve_source(con, self.source)
+        """The stored source now; a dropped table is named with the segmentation that needs it."""
+        try:
+            return resolve_source(con, self.source)
+        except NotFoundError:
+            raise NotFoundError(f"the source table {self.source!r} of {self.name!r} no longer exists; restore "
+                                "it, or redefine the segmentation with `segdb create --replace`") from None
 
 
 def _check_int(value, what: str, minimum: int) -> int:

@@ -129,7 +129,7 @@ def test_prune_keeps_current_and_newest_runs_and_every_run_row(db, db_path):
     assert (r.exit_code, r.output) == (0, f"s: nothing to prune; runs {r1}, {r3} keep their rows\n")
     r = run_cli(["rollback", "s", str(r3)], db_path)
     r = run_cli(["prune", "s", "--keep", "1"], db_path)
-    assert r.output == f"s: pruned runs {r1} (750 labels deleted); runs {r3} keep their rows\n"
+    assert r.output == f"s: pruned run {r1} (750 labels deleted); run {r3} keeps its rows\n"
     r = run_cli(["runs", "s"], db_path)
     lines = r.output.splitlines()[2:]
     assert [line.split()[:2] for line in lines] == [[str(r3), "*"], [str(r2), "succeeded"],

@@ -338,9 +338,9 @@ def test_read_commands_do_not_create_a_missing_database(tmp_path, command):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_refresh_into_a_missing_folder(tmp_path):
+def test_create_into_a_missing_folder(tmp_path):
     path = tmp_path / "no" / "such.duckdb"
-    result = invoke(str(path), ["refresh", "shop"])
+    result = invoke(str(path), ["create", "shop", "--source", "t", "--key", "id", "--feature", "x"])
     assert (result.exit_code, result.stderr) == (
         1, f"Error: cannot create database {path}: folder {path.parent} does not exist\n")
     assert list(tmp_path.iterdir()) == []
