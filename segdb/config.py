@@ -246,12 +246,9 @@ def _key_of(message: str) -> str | None:
 
 
 def _validate(con, path, loc, decl: Declared) -> definitions.Definition:
-    if decl.k_auto is not None:
-        # Automatic k is the job of the k-selection feature; until it is merged, say so clearly.
-        _fail(path, loc, "k = \"auto\" (automatic choice of k) is not available in this segdb; "
-                         "set k to a whole number", decl.name, "k")
+    kwargs = decl.kwargs if decl.k_auto is None else dict(decl.kwargs, k_range=decl.k_auto)
     try:
-        return definitions.validate(con, **decl.kwargs)
+        return definitions.validate(con, **kwargs)
     except SegdbError as exc:
         i, fname = _feature_index(decl, exc.message)
         key = "name" if i is not None else _key_of(exc.message)
