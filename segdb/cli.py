@@ -218,7 +218,8 @@ def print_summary(summary) -> None:
     d, run = summary.definition, summary.run
     click.echo(f"{d.name}: run {run['run_id']}, definition version {d.version}, "
                f"refreshed {cell(run['finished_at'])} ({run['triggered_by']})")
-    click.echo(f"source {d.source}, key {d.key}, k={run['k']}, scale {d.scale}, nulls {d.nulls}, "
+    source = " ".join(d.source.split())  # a multi-line SELECT on one line
+    click.echo(f"source {source}, key {d.key}, k={run['k']}, scale {d.scale}, nulls {d.nulls}, "
                f"seed {run['seed']}, n_init {run['n_init']}")
     per = run["inertia"] / run["rows_used"] if run["rows_used"] else float("nan")
     click.echo(f"rows used {run['rows_used']}, skipped {run['rows_skipped']}; inertia "

@@ -159,3 +159,14 @@ def test_help_lists_every_command_with_a_whole_sentence():
     for line in commands:
         assert not line.endswith("..."), f"summary cut off: {line.strip()}"
         assert line.rstrip().endswith("."), line
+
+
+def test_show_prints_a_multi_line_source_select_on_one_line(db, db_path):
+    X, _ = blobs(np.random.default_rng(1), [30, 20])
+    write_table(db.con, "t", np.arange(1, 51), X)
+    db.create("s", source="SELECT *\nFROM t\nWHERE customer_id > 0", key="customer_id", features=FEATURES, k=2)
+    db.refresh("s")
+    db.close()
+    lines = run_cli(["show", "s"], db_path).output.splitlines()
+    assert lines[1] == ("source SELECT * FROM t WHERE customer_id > 0, key customer_id, k=2, scale zscore, "
+                        "nulls skip, seed 0, n_init 10")
