@@ -1,8 +1,8 @@
 """Segmentation definitions: what to segment, by which features, with which settings.
 
 A definition is validated against the source when it is created (the source, key and features must
-exist; features must be numeric) and stored as a new version, so every run records exactly which
-definition it used.
+exist; a feature is numeric, a Likert item or a category, a column or an expression: see
+segdb.features) and stored as a new version, so every run records exactly which definition it used.
 """
 
 from __future__ import annotations
