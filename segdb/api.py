@@ -124,6 +124,7 @@ class Database:
         """Create or update the segmentations declared in a TOML file (see :mod:`segdb.config`);
         returns one ``Applied(name, action, version)`` per segmentation, in file order."""
         from . import config
+        self._require_writable(f"apply {path}")
         return config.apply(self.con, path)
 
     def category_shares(self, name: str, run_id: int | None = None) -> duckdb.DuckDBPyRelation:
@@ -197,6 +198,7 @@ class Database:
     def name_segment(self, name: str, segment_id: int, label: str | None) -> None:
         """Name segment ``segment_id`` (``label=None`` removes the name); names follow the id."""
         from . import ledger
+        self._require_writable(f"name segment {segment_id} of {name!r}")
         ledger.set_name(self.con, name, int(segment_id), label)
 
     def segment_ids(self, name: str) -> list[dict]:
@@ -213,22 +215,27 @@ class Database:
     def assign(self, name: str):
         """Label the source's customers the current run has not labelled (SQL, no refit)."""
         from . import assign
+        self._require_writable(f"assign new customers of {name!r}")
         return assign.assign_new(self.con, name)
 
     def drift(self, name: str, *, limits: dict | None = None, record: bool = True,
               triggered_by: str | None = None):
         """Compare the source now with the current run; ``.refresh_advised`` applies the rule."""
         from . import drift
+        if record:
+            self._require_writable(f"record a drift check of {name!r} (record=False reads only)")
         return drift.check(self.con, name, limits=limits, record=record, triggered_by=triggered_by)
 
     def rollback(self, name: str, run_id: int | None = None, *, triggered_by: str | None = None):
         """Make an earlier succeeded run current again (views and macros follow)."""
         from . import history
+        self._require_writable(f"roll back {name!r}")
         return history.rollback(self.con, name, run_id, triggered_by=triggered_by)
 
     def prune(self, name: str, keep: int):
         """Delete the rows of all but the ``keep`` newest runs; the current run always stays."""
         from . import history
+        self._require_writable(f"prune {name!r}")
         return history.prune(self.con, name, keep)
 
     # -- quality, profiles, pictures (segdb.quality_store, segdb.profiles, segdb.plots, segdb.report)

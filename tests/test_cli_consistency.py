@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import segdb
-from conftest import run_cli
+import segdb.errors
+from conftest import run_cli, table_checksums
 from living_helpers import FEATURES, blobs, write_table
 
 READ_MISSING = "(segdb does not create a database for a read command)"
@@ -170,3 +171,22 @@ def test_show_prints_a_multi_line_source_select_on_one_line(db, db_path):
     lines = run_cli(["show", "s"], db_path).output.splitlines()
     assert lines[1] == ("source SELECT * FROM t WHERE customer_id > 0, key customer_id, k=2, scale zscore, "
                         "nulls skip, seed 0, n_init 10")
+
+
+@pytest.mark.parametrize("call, what", [
+    (lambda db: db.name_segment("s", 1, "x"), "name segment 1 of 's'"),
+    (lambda db: db.assign("s"), "assign new customers of 's'"),
+    (lambda db: db.drift("s"), "record a drift check of 's' (record=False reads only)"),
+    (lambda db: db.rollback("s"), "roll back 's'"),
+    (lambda db: db.prune("s", 1), "prune 's'"),
+    (lambda db: db.apply("segdb.toml"), "apply segdb.toml"),
+])
+def test_read_only_api_refuses_writes_before_any_work(call, what, shop):
+    before = table_checksums(shop)
+    with segdb.connect(shop, read_only=True) as db:
+        with pytest.raises(segdb.errors.DatabaseError) as info:
+            call(db)
+        assert db.drift("s", record=False).check_id is None  # reading still works
+    assert str(info.value) == (f"cannot {what}: database {shop} is open read-only; "
+                               "open it with segdb.connect(path) to write")
+    assert table_checksums(shop) == before
