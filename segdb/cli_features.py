@@ -16,6 +16,8 @@ def apply(settings: Settings, file: str, refresh_after: bool):
     """Create or update segmentations declared in a TOML file.
 
     See docs/features.md for the keys of the file."""
+    from .config import parse
+    parse(file)  # a missing or malformed file is refused before any database is opened or created
     with settings.connect(create=True) as db:
         applied = db.apply(file)
         for a in applied:

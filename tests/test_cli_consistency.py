@@ -190,3 +190,9 @@ def test_read_only_api_refuses_writes_before_any_work(call, what, shop):
     assert str(info.value) == (f"cannot {what}: database {shop} is open read-only; "
                                "open it with segdb.connect(path) to write")
     assert table_checksums(shop) == before
+
+
+def test_apply_of_a_missing_file_creates_no_database(tmp_path):
+    path = tmp_path / "new.duckdb"
+    assert _error(["apply", str(tmp_path / "none.toml")], str(path)) == f"Error: file {tmp_path / 'none.toml'} not found\n"
+    assert not path.exists()
