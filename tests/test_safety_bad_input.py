@@ -15,11 +15,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from click.testing import CliRunner
 
 import segdb
-from segdb.cli import cli
-from conftest import run_segdb_process, table_checksums, view_checksum
+from conftest import run_cli, run_segdb_process, table_checksums, view_checksum
 
 INJECTION = 'x"; DROP TABLE customers; --'
 
@@ -98,7 +96,7 @@ def bad_db(template, tmp_path):
 
 
 def invoke(db_path, args):
-    return CliRunner().invoke(cli, ["--db", db_path, *args])
+    return run_cli(args, db_path)
 
 
 CREATE = ["create", "new", "--source", "customers", "--key", "customer_id"]
