@@ -6,16 +6,11 @@ import dataclasses
 import json
 
 import duckdb
-import pyarrow as pa
 
 from . import definitions
 from .database import dict_rows as _rows
 from .errors import NotFoundError
 from .sqlfiles import load_sql
-
-
-def query_arrow(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> pa.Table:
-    return con.sql(sql, params=params).to_arrow_table() if params else con.sql(sql).to_arrow_table()
 
 
 @dataclasses.dataclass
