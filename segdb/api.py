@@ -31,14 +31,15 @@ def default_path() -> str:
 
 
 def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
-            lock_timeout: float = DEFAULT_LOCK_TIMEOUT, migrate: bool = True) -> "Database":
-    """Open (or, unless ``read_only``, create) a DuckDB database for segdb.
+            lock_timeout: float = DEFAULT_LOCK_TIMEOUT, migrate: bool = True,
+            create: bool = True) -> "Database":
+    """Open (or, unless ``read_only`` or ``create=False``, create) a DuckDB database for segdb.
 
     Writers bring segdb's own schema up to date (``migrate=False`` to refuse instead); readers
     require it to be current and never write.
     """
     path = str(path) if path is not None else default_path()
-    con = open_duckdb(path, read_only=read_only, lock_timeout=lock_timeout)
+    con = open_duckdb(path, read_only=read_only, lock_timeout=lock_timeout, create=create)
     db = Database(con, path, read_only=read_only)
     try:
         if read_only or not migrate:
@@ -123,6 +124,7 @@ class Database:
         """Create or update the segmentations declared in a TOML file (see :mod:`segdb.config`);
         returns one ``Applied(name, action, version)`` per segmentation, in file order."""
         from . import config
+        self._require_writable(f"apply {path}")
         return config.apply(self.con, path)
 
     def category_shares(self, name: str, run_id: int | None = None) -> duckdb.DuckDBPyRelation:
@@ -162,6 +164,11 @@ class Database:
     def show(self, name: str, run_id: int | None = None) -> results.RunSummary:
         return results.run_summary(self.con, name, run_id)
 
+    def show_sql(self, name: str) -> str:
+        """Every statement a refresh of ``name`` runs, as a script to run by hand (segdb.showsql)."""
+        from . import showsql
+        return showsql.script(self.con, name)
+
     def runs(self, name: str) -> list[dict]:
         return results.run_history(self.con, name)
 
@@ -191,6 +198,7 @@ class Database:
     def name_segment(self, name: str, segment_id: int, label: str | None) -> None:
         """Name segment ``segment_id`` (``label=None`` removes the name); names follow the id."""
         from . import ledger
+        self._require_writable(f"name segment {segment_id} of {name!r}")
         ledger.set_name(self.con, name, int(segment_id), label)
 
     def segment_ids(self, name: str) -> list[dict]:
@@ -207,22 +215,27 @@ class Database:
     def assign(self, name: str):
         """Label the source's customers the current run has not labelled (SQL, no refit)."""
         from . import assign
+        self._require_writable(f"assign new customers of {name!r}")
         return assign.assign_new(self.con, name)
 
     def drift(self, name: str, *, limits: dict | None = None, record: bool = True,
               triggered_by: str | None = None):
         """Compare the source now with the current run; ``.refresh_advised`` applies the rule."""
         from . import drift
+        if record:
+            self._require_writable(f"record a drift check of {name!r} (record=False reads only)")
         return drift.check(self.con, name, limits=limits, record=record, triggered_by=triggered_by)
 
     def rollback(self, name: str, run_id: int | None = None, *, triggered_by: str | None = None):
         """Make an earlier succeeded run current again (views and macros follow)."""
         from . import history
+        self._require_writable(f"roll back {name!r}")
         return history.rollback(self.con, name, run_id, triggered_by=triggered_by)
 
     def prune(self, name: str, keep: int):
         """Delete the rows of all but the ``keep`` newest runs; the current run always stays."""
         from . import history
+        self._require_writable(f"prune {name!r}")
         return history.prune(self.con, name, keep)
 
     # -- quality, profiles, pictures (segdb.quality_store, segdb.profiles, segdb.plots, segdb.report)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -43,8 +42,9 @@ class Settings:
     def db(self) -> str:
         return self.db_given or api.default_path()
 
-    def connect(self, *, read_only: bool = False) -> api.Database:
-        return api.connect(self.db, read_only=read_only, lock_timeout=self.lock_timeout)
+    def connect(self, *, read_only: bool = False, create: bool = False) -> api.Database:
+        """Commands that work on an existing segmentation never create the database file."""
+        return api.connect(self.db, read_only=read_only, lock_timeout=self.lock_timeout, create=create)
 
 
 pass_settings = click.make_pass_decorator(Settings)
@@ -69,7 +69,9 @@ def cli(ctx, db, lock_timeout, quiet, debug):
 @cli.command()
 @pass_settings
 def init(settings: Settings):
-    """Create or upgrade segdb's own schema (applies migrations/ in order)."""
+    """Create or upgrade segdb's own schema.
+
+    Applies the pending files of migrations/ in order."""
     db = api.open_without_schema(settings.db, lock_timeout=settings.lock_timeout)
     with db:
         applied = db.init()
@@ -103,7 +105,9 @@ def migrate(settings: Settings, list_only: bool):
 @click.option("--replace", is_flag=True, help="Overwrite the table if it exists.")
 @pass_settings
 def import_(settings: Settings, file: str, table_name: str, replace: bool):
-    """Load a CSV, Parquet or JSON file into a table (DuckDB's own readers)."""
+    """Load a CSV, Parquet or JSON file into a table.
+
+    DuckDB's own readers; a CSV is checked strictly (a bad row is an error)."""
     with api.open_without_schema(settings.db, lock_timeout=settings.lock_timeout) as db:
         rows = db.import_file(file, table_name, replace=replace)
     click.echo(f"imported {rows} rows into {table_name}")
@@ -161,9 +165,11 @@ def sql(settings: Settings, query: str, fmt: str):
 @pass_settings
 def create(settings: Settings, name, source, key, features, category_features, weight, k, scale,
            nulls, seed, n_init, max_fit_rows, replace, k_range):
-    """Define a segmentation (stored in the database; checked against the source now)."""
+    """Define a segmentation, checked against the source now.
+
+    The definition is stored in the database; `segdb refresh NAME` segments it."""
     features = list(features) + [{"name": c, "kind": "category"} for c in category_features]
-    with settings.connect() as db:
+    with settings.connect(create=True) as db:
         d = db.create(name, source=source, key=key, features=features, k=k, scale=scale,
                       nulls=nulls, seed=seed, n_init=n_init, max_fit_rows=max_fit_rows,
                       replace=replace, weight=weight, k_range=k_range)
@@ -186,7 +192,9 @@ def _progress_reporter(settings: Settings):
 @click.option("--scan", is_flag=True, help="Also scan k (stored in segdb.k_scan) for a fixed k.")
 @pass_settings
 def refresh(settings: Settings, names, all_, scan):
-    """Re-segment from the current data; the new run becomes current only when fully written."""
+    """Re-segment from the current data, atomically.
+
+    The new run becomes current only when it is fully written."""
     if not names and not all_:
         raise DefinitionError("name a segmentation to refresh, or pass --all")
     with settings.connect() as db:
@@ -210,7 +218,8 @@ def print_summary(summary) -> None:
     d, run = summary.definition, summary.run
     click.echo(f"{d.name}: run {run['run_id']}, definition version {d.version}, "
                f"refreshed {cell(run['finished_at'])} ({run['triggered_by']})")
-    click.echo(f"source {d.source}, key {d.key}, k={run['k']}, scale {d.scale}, nulls {d.nulls}, "
+    source = " ".join(d.source.split())  # a multi-line SELECT on one line
+    click.echo(f"source {source}, key {d.key}, k={run['k']}, scale {d.scale}, nulls {d.nulls}, "
                f"seed {run['seed']}, n_init {run['n_init']}")
     per = run["inertia"] / run["rows_used"] if run["rows_used"] else float("nan")
     click.echo(f"rows used {run['rows_used']}, skipped {run['rows_skipped']}; inertia "
@@ -240,7 +249,9 @@ def print_summary(summary) -> None:
 @click.option("--run", "run_id", type=int, default=None, help="Show this run instead of the current one.")
 @pass_settings
 def show(settings: Settings, name, run_id):
-    """The current run: sizes, shares, centroids, inertia, rows used and skipped."""
+    """The current run: sizes, shares, centroids, inertia.
+
+    Also rows used and skipped, quality and (for typed features) weighted sizes and category shares."""
     with settings.connect(read_only=True) as db:
         print_summary(db.show(name, run_id))
         cli_features.print_feature_extras(db, name, run_id)  # weighted sizes, category shares
@@ -278,28 +289,19 @@ def list_(settings: Settings):
 @click.argument("name")
 @pass_settings
 def show_sql(settings: Settings, name):
-    """Print the generated SQL of a segmentation (statistics, matrix, views), to run by hand."""
-    from . import sqlgen
+    """Print every statement a refresh runs, to run by hand.
+
+    Statistics, matrix, labelling, profiles, views and macros, with the current run's values."""
     with settings.connect(read_only=True) as db:
-        d = db.definition(name)
-        src = d.resolve(db.con)
-        from .prepare import definition_for_run, prepare
-        from .results import current_run_id
-        run_id = current_run_id(db.con, name)  # a category has one column per level of its run
-        d = definition_for_run(db.con, d, run_id) if run_id else prepare(db.con, d, src, name).definition
-    click.echo("-- statistics (one scan of the source)")
-    click.echo(sqlgen.stats_query(d, src.relation) + ";\n")
-    click.echo("-- standardised matrix: each ? is a feature's center / scale from segdb.feature_stats")
-    click.echo(sqlgen.matrix_query(d, src.relation) + ";\n")
-    click.echo("-- views (run id 0 stands for the current run)")
-    click.echo(sqlgen.segments_view(d, 0) + ";\n")
-    click.echo(sqlgen.centroids_view(d, 0) + ";")
+        click.echo(db.show_sql(name), nl=False)
 
 
 @cli.command("demo")
 @pass_settings
 def demo_cmd(settings: Settings):
-    """Build a demo database: a 150-respondent insurance survey, segmented into k=2."""
+    """Build a demo database: an insurance survey, segmented.
+
+    150 survey responses in survey_responses, segmentation insurance with k=2."""
     path = settings.db_given or "segdb-demo.duckdb"
     with api.connect(path, lock_timeout=settings.lock_timeout) as db:
         rows = demo_mod.load_survey(db.con)

@@ -13,8 +13,12 @@ from .cli import Settings, cli, pass_settings
               help="Refresh every segmentation the file created or changed.")
 @pass_settings
 def apply(settings: Settings, file: str, refresh_after: bool):
-    """Create or update the segmentations declared in a TOML file (see docs/features.md)."""
-    with settings.connect() as db:
+    """Create or update segmentations declared in a TOML file.
+
+    See docs/features.md for the keys of the file."""
+    from .config import parse
+    parse(file)  # a missing or malformed file is refused before any database is opened or created
+    with settings.connect(create=True) as db:
         applied = db.apply(file)
         for a in applied:
             what = {"created": "created", "updated": "updated to", "unchanged": "unchanged at"}[a.action]

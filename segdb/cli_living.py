@@ -22,7 +22,9 @@ DRIFT_EXIT_REFRESH_ADVISED = 3
 @click.option("--clear", is_flag=True, help="Remove the segment's name.")
 @pass_settings
 def name_cmd(settings: Settings, name, segment_id, label, clear):
-    """Name a segment; the name follows its id through refreshes (segment_name in the views)."""
+    """Name a segment; the name follows its id through refreshes.
+
+    The name is the segment_name column of the views."""
     if clear == (label is not None):
         raise DefinitionError("give either a name or --clear, e.g. "
                               f"`segdb name {name} {segment_id} \"Budget seekers\"`")
@@ -35,7 +37,9 @@ def name_cmd(settings: Settings, name, segment_id, label, clear):
 @click.argument("name")
 @pass_settings
 def ids_cmd(settings: Settings, name):
-    """Every segment id a segmentation ever used: name, first run, retiring run."""
+    """Every segment id a segmentation ever used.
+
+    With its name, the run that first used it and the run that retired it."""
     with settings.connect(read_only=True) as db:
         rows = db.segment_ids(name)
     click.echo(table(["segment_id", "name", "first_run", "retired_in_run"],
@@ -48,7 +52,9 @@ def ids_cmd(settings: Settings, name):
 @click.option("--run", "run_id", type=int, default=None, help="This run instead of the current one.")
 @pass_settings
 def transitions_cmd(settings: Settings, name, run_id):
-    """Customers that moved between segments from the previous run (empty = new / gone)."""
+    """Customers moved between segments since the previous run.
+
+    An empty from_segment is a new customer, an empty to_segment a gone one."""
     with settings.connect(read_only=True) as db:
         summary = db.show(name, run_id)
         rows = db.transitions(name, run_id)
@@ -62,7 +68,9 @@ def transitions_cmd(settings: Settings, name, run_id):
 @click.argument("name")
 @pass_settings
 def assign_cmd(settings: Settings, name):
-    """Label the source's new customers with the current run, in SQL, without refitting."""
+    """Label the source's new customers with the current run.
+
+    In SQL, without refitting: customers already labelled keep their labels."""
     with settings.connect() as db:
         result = db.assign(name)
     click.echo(result.sentence(name))
@@ -123,7 +131,9 @@ def drift_cmd(settings: Settings, name, limits, no_record):
 @click.argument("run_id", type=int, required=False)
 @pass_settings
 def rollback_cmd(settings: Settings, name, run_id):
-    """Make an earlier run current again (default: the run before the current); views and macros follow."""
+    """Make an earlier run current again (default: the previous).
+
+    The views and macros follow the run."""
     with settings.connect() as db:
         result = db.rollback(name, run_id, triggered_by=api_trigger())
     click.echo(f"{name}: run {result.to_run_id} is current again (was run {result.from_run_id})")
@@ -131,16 +141,22 @@ def rollback_cmd(settings: Settings, name, run_id):
 
 @cli.command("prune")
 @click.argument("name")
-@click.option("--keep", required=True, help="How many of the newest runs keep their rows.")
+@click.option("--keep", required=True, metavar="N", help="How many of the newest runs keep their rows.")
 @pass_settings
 def prune_cmd(settings: Settings, name, keep):
-    """Delete old runs' labels, centroids, statistics; the current run and every run row stay."""
+    """Delete old runs' rows; the current run always stays.
+
+    Labels, centroids and statistics of the older runs go; every run's row in segdb.runs stays."""
     with settings.connect() as db:
         result = db.prune(name, keep)
+    kept = _run_list(result.kept_run_ids)
+    kept = f"{kept} keeps its rows" if len(result.kept_run_ids) == 1 else f"{kept} keep their rows"
     if not result.pruned_run_ids:
-        kept = ", ".join(map(str, result.kept_run_ids))
-        click.echo(f"{name}: nothing to prune; runs {kept} keep their rows")
+        click.echo(f"{name}: nothing to prune; " + (kept if result.kept_run_ids else "it has no run yet"))
         return
-    click.echo(f"{name}: pruned runs {', '.join(map(str, result.pruned_run_ids))} "
-               f"({result.labels_deleted} labels deleted); runs "
-               f"{', '.join(map(str, result.kept_run_ids))} keep their rows")
+    click.echo(f"{name}: pruned {_run_list(result.pruned_run_ids)} ({result.labels_deleted} labels deleted); "
+               f"{kept}")
+
+
+def _run_list(run_ids) -> str:
+    return ("run " if len(run_ids) == 1 else "runs ") + ", ".join(map(str, run_ids))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from .cli import cli, pass_settings, Settings
+from .errors import DefinitionError
 from .textformat import table, to_csv, to_json
 
 PROFILE_HEADERS = ["segment", "rank", "feature", "mean_raw", "z_diff", "effect_size"]
@@ -19,7 +20,11 @@ PROFILE_HEADERS = ["segment", "rank", "feature", "mean_raw", "z_diff", "effect_s
               show_default=True)
 @pass_settings
 def profile(settings: Settings, name, run_id, top, fmt):
-    """Per segment and feature: mean, difference from the population (sd), Cohen's d, rank."""
+    """What sets each segment apart, feature by feature.
+
+    Per segment and feature: mean, difference from the population (sd), Cohen's d, rank."""
+    if top is not None and top < 1:
+        raise DefinitionError(f"--top={top} should be >= 1")
     with settings.connect(read_only=True) as db:
         rows = db.profiles(name, run_id)
         summary = db.show(name, run_id)
@@ -46,7 +51,7 @@ def profile(settings: Settings, name, run_id, top, fmt):
 @click.option("--run", "run_id", type=int, default=None, help="Plot this run instead of the current one.")
 @pass_settings
 def plot(settings: Settings, name, out_dir, run_id):
-    """PNGs: elbow, customers by segment, profile heatmap, segment sizes."""
+    """PNGs: elbow, customers, profile heatmap, segment sizes."""
     with settings.connect(read_only=True) as db:
         paths = db.plot(name, out_dir, run_id)
     for kind, path in paths.items():
@@ -63,7 +68,9 @@ def plot(settings: Settings, name, out_dir, run_id):
 @click.option("--run", "run_id", type=int, default=None, help="Report this run instead of the current one.")
 @pass_settings
 def report(settings: Settings, name, out_path, run_id):
-    """One self-contained HTML report: k selection, quality, profiles, pictures, join SQL."""
+    """One self-contained HTML report of a run.
+
+    k selection, quality, profiles, pictures and the SQL to join the segments."""
     with settings.connect(read_only=True) as db:
         path = db.report(name, out_path, run_id)
     click.echo(f"wrote {path}")

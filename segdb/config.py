@@ -200,7 +200,11 @@ def parse(path) -> list[Declared]:
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"file {path} not found")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not a UTF-8 text file (byte {exc.start} is 0x{exc.object[exc.start]:02x}); "
+                          "give a TOML declaration file") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -242,12 +246,9 @@ def _key_of(message: str) -> str | None:
 
 
 def _validate(con, path, loc, decl: Declared) -> definitions.Definition:
-    if decl.k_auto is not None:
-        # Automatic k is the job of the k-selection feature; until it is merged, say so clearly.
-        _fail(path, loc, "k = \"auto\" (automatic choice of k) is not available in this segdb; "
-                         "set k to a whole number", decl.name, "k")
+    kwargs = decl.kwargs if decl.k_auto is None else dict(decl.kwargs, k_range=decl.k_auto)
     try:
-        return definitions.validate(con, **decl.kwargs)
+        return definitions.validate(con, **kwargs)
     except SegdbError as exc:
         i, fname = _feature_index(decl, exc.message)
         key = "name" if i is not None else _key_of(exc.message)
@@ -258,8 +259,8 @@ def apply(con, path) -> list[Applied]:
     """Create or update every segmentation declared in ``path``; unchanged ones keep their version.
 
     All declarations are checked against the database before any is stored."""
-    loc = _Locator(Path(path).read_text(encoding="utf-8")) if Path(path).is_file() else None
-    declared = parse(path)
+    declared = parse(path)  # checks the file exists and is UTF-8 TOML
+    loc = _Locator(Path(path).read_text(encoding="utf-8"))
     checked = [_validate(con, path, loc, decl) for decl in declared]
     for d in checked:  # the one refusal of store(), checked before anything is stored
         before = definitions.get(con, d.name, missing_ok=True)

@@ -49,8 +49,9 @@ def open_duckdb(path: str | os.PathLike, *, read_only: bool = False,
     if path != ":memory:":
         p = Path(path)
         if (read_only or not create) and not p.exists():
-            raise NotFoundError(f"database {path} does not exist; check --db or $SEGDB_DATABASE "
-                                "(segdb does not create a database for a read command)")
+            why = ("segdb does not create a database for a read command" if read_only else
+                   "only init, import, create, apply and demo create a database")
+            raise NotFoundError(f"database {path} does not exist; check --db or $SEGDB_DATABASE ({why})")
         if not read_only and p.exists() and not os.access(p, os.W_OK):
             raise DatabaseError(f"database {path} is read-only for this user; "
                                 "fix its permissions or copy it somewhere writable")
@@ -67,6 +68,13 @@ def open_duckdb(path: str | os.PathLike, *, read_only: bool = False,
             if time.monotonic() >= deadline:
                 raise LockedError(locked) from exc
             time.sleep(0.2)
+
+
+def dict_rows(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> list[dict]:
+    """Every row of ``sql`` as a dict keyed by column name (all fetched: no unfinished result)."""
+    rel = con.execute(sql, list(params))
+    names = [c[0] for c in rel.description]
+    return [dict(zip(names, r)) for r in rel.fetchall()]
 
 
 def translate(exc: duckdb.Error, what: str) -> SegdbError:

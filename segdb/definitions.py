@@ -1,8 +1,8 @@
 """Segmentation definitions: what to segment, by which features, with which settings.
 
 A definition is validated against the source when it is created (the source, key and features must
-exist; features must be numeric) and stored as a new version, so every run records exactly which
-definition it used.
+exist; a feature is numeric, a Likert item or a category, a column or an expression: see
+segdb.features) and stored as a new version, so every run records exactly which definition it used.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from .database import transaction
 from .errors import DefinitionError, NotFoundError
 from .quoting import check_segmentation_name, quote_identifier
 from .features import check_against_source, check_spec
-from .source import Source, find_column, is_numeric_type, resolve_source, source_columns
+from .source import Source, find_column, resolve_source, source_columns
 from .weights import check_weight_column
 
 SCALES = ("zscore", "minmax", "none")
@@ -89,7 +89,12 @@ class Definition:
         return quote_identifier(self.name + "_centroids")
 
     def resolve(self, con: duckdb.DuckDBPyConnection) -> Source:
-        return resolve_source(con, self.source)
+        """The stored source now; a dropped table is named with the segmentation that needs it."""
+        try:
+            return resolve_source(con, self.source)
+        except NotFoundError:
+            raise NotFoundError(f"the source table {self.source!r} of {self.name!r} no longer exists; restore "
+                                "it, or redefine the segmentation with `segdb create --replace`") from None
 
 
 def _check_int(value, what: str, minimum: int) -> int:

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import duckdb
 
 from . import definitions, ledger, macros, runmodel, sqlgen
-from .database import transaction
+from .database import dict_rows, transaction
 from .errors import NotFoundError, SegdbError
 from .quoting import quote_identifier as q
 from .refresh import default_trigger
@@ -37,10 +37,8 @@ def _now() -> datetime:
 
 
 def _runs(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
-    rel = con.execute("SELECT run_id, status, definition_version, pruned_at FROM segdb.runs "
-                      "WHERE segmentation = ? ORDER BY run_id", [name])
-    cols = [c[0] for c in rel.description]
-    return [dict(zip(cols, r)) for r in rel.fetchall()]
+    return dict_rows(con, "SELECT run_id, status, definition_version, pruned_at FROM segdb.runs "
+                          "WHERE segmentation = ? ORDER BY run_id", [name])
 
 
 @dataclasses.dataclass(frozen=True)

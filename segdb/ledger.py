@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import duckdb
 
 from . import definitions
-from .database import transaction
+from .database import dict_rows, transaction
 from .errors import DefinitionError, NotFoundError
 from .identity import Matching
 from .sqlfiles import load_sql
@@ -92,6 +92,4 @@ def _set_name(con, name: str, current: int, segment_id: int, label: str | None) 
 
 def segment_ids(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
     """Every id ``name`` ever used: segment_id, name, first_run_id, retired_run_id, named_at."""
-    rel = con.execute(load_sql("segment_ids"), [name])
-    cols = [c[0] for c in rel.description]
-    return [dict(zip(cols, r)) for r in rel.fetchall()]
+    return dict_rows(con, load_sql("segment_ids"), [name])

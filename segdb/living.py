@@ -15,6 +15,7 @@ import duckdb
 import numpy as np
 
 from . import identity, ledger, macros
+from .database import dict_rows
 from .definitions import Definition
 from .sqlfiles import load_sql
 
@@ -123,6 +124,4 @@ def transition_summary(con: duckdb.DuckDBPyConnection, run_id: int) -> Transitio
 
 
 def transitions(con: duckdb.DuckDBPyConnection, run_id: int) -> list[dict]:
-    rel = con.execute(load_sql("run_transitions"), [run_id])
-    cols = [c[0] for c in rel.description]
-    return [dict(zip(cols, r)) for r in rel.fetchall()]
+    return dict_rows(con, load_sql("run_transitions"), [run_id])

@@ -122,10 +122,6 @@ def check(con: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = N
     return [m for m in migrations if m.version not in applied]
 
 
-def pending(con: duckdb.DuckDBPyConnection) -> list[Migration]:
-    return check(con)
-
-
 def apply(con: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = None,
           up_to: int | None = None) -> list[Migration]:
     """Apply every pending migration (or those up to ``up_to``), each in its own transaction."""

@@ -24,7 +24,6 @@ from .features import keyed_values_relation  # noqa: E402
 from .prepare import column_labels, definition_for_run  # noqa: E402
 
 SCATTER_MAX_POINTS = 5_000
-PLOT_NAMES = ("elbow", "segments", "profile_heatmap", "sizes")
 
 
 def segment_colors(segment_ids) -> dict:

@@ -12,6 +12,7 @@ import dataclasses
 import duckdb
 
 from . import profiles
+from .database import dict_rows
 from .quality import RunQuality
 from .sqlfiles import load_sql
 
@@ -51,9 +52,7 @@ def profiles_writer(d, relation: str, stats):
 
 
 def _rows(con, name: str, params) -> list[dict]:
-    rel = con.execute(load_sql(name), params)
-    names = [c[0] for c in rel.description]
-    return [dict(zip(names, r)) for r in rel.fetchall()]
+    return dict_rows(con, load_sql(name), params)
 
 
 def load(con: duckdb.DuckDBPyConnection, run_id: int) -> QualityRecord | None:

@@ -27,11 +27,6 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def quote_qualified(parts: list[str] | tuple[str, ...]) -> str:
-    """Quote a dotted name given as its parts, e.g. ("segdb", "runs") -> "segdb"."runs"."""
-    return ".".join(quote_identifier(p) for p in parts)
-
-
 def sql_literal(value) -> str:
     """Render a number or string as a SQL literal, for DDL bodies where parameters cannot be bound."""
     if isinstance(value, bool):

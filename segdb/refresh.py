@@ -19,10 +19,10 @@ import numpy as np
 from . import definitions, fitplan, scalable, stats as stats_mod, matrix
 from . import living
 from . import kselect, quality, quality_store
-from .errors import DefinitionError, NotFoundError
+from .errors import DefinitionError
 from .fit import fit_kmeans
 from .prepare import prepare
-from .source import find_column, is_numeric_type, resolve_source, source_columns
+from .source import find_column, is_numeric_type, source_columns
 from .versions import package_versions
 from .weights import weight_column
 from .writeback import write_run
@@ -55,11 +55,7 @@ def default_trigger(kind: str = "api") -> str:
 
 def check_source_unchanged(con: duckdb.DuckDBPyConnection, d: definitions.Definition):
     """The source must still have the key and features, with compatible types."""
-    try:
-        src = resolve_source(con, d.source)
-    except NotFoundError:
-        raise NotFoundError(f"the source table {d.source!r} of {d.name!r} no longer exists; restore "
-                            "it, or redefine the segmentation with `segdb create --replace`") from None
+    src = d.resolve(con)
     columns = source_columns(con, src)
     where = f"the source of {d.name} ({src.describe()})"
     try:

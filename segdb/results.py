@@ -6,15 +6,11 @@ import dataclasses
 import json
 
 import duckdb
-import pyarrow as pa
 
 from . import definitions
+from .database import dict_rows as _rows
 from .errors import NotFoundError
 from .sqlfiles import load_sql
-
-
-def query_arrow(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> pa.Table:
-    return con.sql(sql, params=params).to_arrow_table() if params else con.sql(sql).to_arrow_table()
 
 
 @dataclasses.dataclass
@@ -33,12 +29,6 @@ class RunSummary:
         for row in self.centroids:
             out.setdefault(row["segment_id"], []).append(row[column])
         return out
-
-
-def _rows(con, sql: str, params) -> list[dict]:
-    rel = con.execute(sql, params)
-    names = [c[0] for c in rel.description]
-    return [dict(zip(names, r)) for r in rel.fetchall()]
 
 
 def current_run_id(con: duckdb.DuckDBPyConnection, name: str) -> int | None:

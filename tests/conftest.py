@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -12,12 +11,22 @@ import duckdb
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from threadpoolctl import threadpool_limits
 
 import segdb
 from segdb.cli import cli
 
 DATA = Path(__file__).parent / "data"
 WHOLESALE_COLUMNS = ["Fresh", "Milk", "Grocery", "Frozen", "Detergents_Paper", "Delicassen"]
+
+
+@pytest.fixture
+def one_blas_thread():
+    """Speed only: on the shared 2-core machine OpenMP/BLAS threads make small fits 10-80x
+    slower; the results do not depend on the thread count. Use with
+    ``pytestmark = pytest.mark.usefixtures("one_blas_thread")``."""
+    with threadpool_limits(1):
+        yield
 
 
 @pytest.fixture

@@ -33,3 +33,12 @@ def write_table(con, table: str, keys, X, features=FEATURES) -> None:
 def labels(db, name: str) -> dict:
     rows = db.sql(f"SELECT customer_id, segment_id FROM {name}_segments").to_pylist()
     return {r["customer_id"]: r["segment_id"] for r in rows}
+
+
+def small_segmentation(db, seed: int, name: str = "s", table: str = "t"):
+    """Table ``table`` of 50 customers in two blobs (30 + 20) and segmentation ``name`` (k=2) on it,
+    not yet refreshed; returns the feature matrix."""
+    X, _ = blobs(np.random.default_rng(seed), [30, 20])
+    write_table(db.con, table, np.arange(1, 51), X)
+    db.create(name, source=table, key="customer_id", features=FEATURES, k=2)
+    return X

@@ -116,10 +116,17 @@ CASES = [
     ('"price", {name', '"prize", {name',
      "line 30, key segmentation.plain.features[1].name: feature column 'prize' not found in the source "
      "SELECT; did you mean 'price'?"),
-    ("k = 3", 'k = "auto"\nk_range = [2, 6]',
-     'line 5, key segmentation.survey.k: k = "auto" (automatic choice of k) is not available in this '
-     "segdb; set k to a whole number"),
+    ("k = 3", 'k = "auto"\nk_range = [2, 60]',
+     "line 5, key segmentation.survey.k: k range 2..60 goes above 50; scan at most up to k=50"),
 ]
+
+
+def test_k_auto_with_a_range_is_stored(survey_db, tmp_path):
+    path = write(tmp_path, GOOD.replace("k = 3", 'k = "auto"\nk_range = [2, 6]', 1))
+    with segdb.connect(survey_db) as db:
+        db.apply(path)
+        d = db.definition("survey")
+    assert (d.k, d.k_min, d.k_max) == (None, 2, 6)
 
 
 @pytest.mark.parametrize("old,new,expected", CASES)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from conftest import run_cli
-from living_helpers import FEATURES, blobs, write_table
+from living_helpers import FEATURES, blobs, small_segmentation, write_table
 from test_living_macros import python_nearest, stored_model
 
 COLS = ", ".join('"' + f.replace('"', '""') + '"' for f in FEATURES)
@@ -74,10 +74,7 @@ def test_assign_under_nulls_mean_uses_the_runs_mean(db):
 
 
 def test_assign_errors(db, db_path):
-    rng = np.random.default_rng(10)
-    X, _ = blobs(rng, [30, 20])
-    write_table(db.con, "t", np.arange(1, 51), X)
-    db.create("s", source="t", key="customer_id", features=FEATURES, k=2)
+    small_segmentation(db, 10)
     db.close()
     r = run_cli(["assign", "s"], db_path)
     assert r.output == "Error: segmentation 's' has no run yet; run `segdb refresh s`\n"

@@ -13,7 +13,7 @@ import numpy as np
 
 import segdb
 from conftest import run_cli
-from living_helpers import FEATURES, blobs, write_table
+from living_helpers import FEATURES, blobs, small_segmentation, write_table
 
 ARGS = ", ".join('"' + f.replace('"', '""') + '"' for f in FEATURES)
 
@@ -71,10 +71,7 @@ def test_rollback_default_and_explicit_then_refresh_matches_the_current_run(db, 
 
 
 def test_rollback_errors(db, db_path):
-    rng = np.random.default_rng(3)
-    X, _ = blobs(rng, [30, 20])
-    write_table(db.con, "t", np.arange(1, 51), X)
-    db.create("s", source="t", key="customer_id", features=FEATURES, k=2)
+    small_segmentation(db, 3)
     db.create("o", source="t", key="customer_id", features=FEATURES, k=2)
     db.close()
     r = run_cli(["rollback", "s"], db_path)
@@ -132,7 +129,7 @@ def test_prune_keeps_current_and_newest_runs_and_every_run_row(db, db_path):
     assert (r.exit_code, r.output) == (0, f"s: nothing to prune; runs {r1}, {r3} keep their rows\n")
     r = run_cli(["rollback", "s", str(r3)], db_path)
     r = run_cli(["prune", "s", "--keep", "1"], db_path)
-    assert r.output == f"s: pruned runs {r1} (750 labels deleted); runs {r3} keep their rows\n"
+    assert r.output == f"s: pruned run {r1} (750 labels deleted); run {r3} keeps its rows\n"
     r = run_cli(["runs", "s"], db_path)
     lines = r.output.splitlines()[2:]
     assert [line.split()[:2] for line in lines] == [[str(r3), "*"], [str(r2), "succeeded"],

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import WHOLESALE_COLUMNS, load_wholesale, run_cli
-from living_helpers import FEATURES, blobs, labels, write_table
+from living_helpers import FEATURES, blobs, labels, small_segmentation, write_table
 
 
 def _blob_ids(lab: dict, keys, blob) -> dict:
@@ -97,10 +97,7 @@ def test_perturbed_source_keeps_ids_names_and_transitions_add_up(db):
 
 
 def test_first_run_transitions_are_all_new(db):
-    rng = np.random.default_rng(1)
-    X, _ = blobs(rng, [30, 20])
-    write_table(db.con, "t", np.arange(1, 51), X)
-    db.create("s", source="t", key="customer_id", features=FEATURES, k=2)
+    small_segmentation(db, 1)
     run = db.refresh("s")
     rows = db.transitions("s")
     assert [(r["from_segment_id"], r["to_segment_id"], r["customers"]) for r in rows] == [
@@ -191,10 +188,7 @@ def test_k3_to_k4_keeps_the_three_ids_and_adds_one_never_reused(db):
 
 
 def test_views_keep_their_columns_and_add_name_and_fitted(db):
-    rng = np.random.default_rng(2)
-    X, _ = blobs(rng, [30, 20])
-    write_table(db.con, "t", np.arange(1, 51), X)
-    db.create("s", source="t", key="customer_id", features=FEATURES, k=2)
+    small_segmentation(db, 2)
     db.refresh("s")
     seg_cols = db.sql("SELECT * FROM s_segments LIMIT 0").column_names
     assert seg_cols == ["customer_id", "segment_id", "distance", "run_id", "segment_name", "fitted"]
@@ -204,10 +198,7 @@ def test_views_keep_their_columns_and_add_name_and_fitted(db):
 
 
 def test_name_cli_and_errors(db, db_path):
-    rng = np.random.default_rng(4)
-    X, _ = blobs(rng, [30, 20])
-    write_table(db.con, "t", np.arange(1, 51), X)
-    db.create("s", source="t", key="customer_id", features=FEATURES, k=2)
+    small_segmentation(db, 4)
     db.close()
     r = run_cli(["name", "s", "1", "Budget seekers"], db_path)
     assert r.exit_code == 1

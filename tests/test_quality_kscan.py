@@ -15,12 +15,7 @@ from segdb import kselect
 from segdb.errors import DefinitionError
 from segdb.kselect import ScanRow
 
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    """Speed only: on the shared 2-core machine OpenMP/BLAS threads make these small fits 10-80x
-    slower; the results do not depend on the thread count."""
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")  # see conftest
 
 
 SYN_FEATURES = ["premium_savings", "agent_contact", "online_usage", "claims", "noise_a", "noise_b"]

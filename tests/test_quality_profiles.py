@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 from conftest import WHOLESALE_COLUMNS, load_wholesale, wholesale_matrix
 from segdb.describe import describe_profile
 
 
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    """Speed only: on the shared 2-core machine OpenMP/BLAS threads make these small fits 10-80x
-    slower; the results do not depend on the thread count."""
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")  # see conftest
 
 
 def cohens_d(a: np.ndarray, b: np.ndarray) -> float:

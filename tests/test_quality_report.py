@@ -7,17 +7,11 @@ import re
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 import segdb
 from conftest import WHOLESALE_COLUMNS, load_wholesale, run_cli
 
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    """Speed only: on the shared 2-core machine OpenMP/BLAS threads make these small fits 10-80x
-    slower; the results do not depend on the thread count."""
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")  # see conftest
 
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

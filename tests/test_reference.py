@@ -9,7 +9,6 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
-import segdb
 from conftest import WHOLESALE_COLUMNS, load_wholesale, wholesale_matrix
 
 

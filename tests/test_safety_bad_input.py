@@ -15,11 +15,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from click.testing import CliRunner
 
 import segdb
-from segdb.cli import cli
-from conftest import run_segdb_process, table_checksums, view_checksum
+from conftest import run_cli, run_segdb_process, table_checksums, view_checksum
 
 INJECTION = 'x"; DROP TABLE customers; --'
 
@@ -98,7 +96,7 @@ def bad_db(template, tmp_path):
 
 
 def invoke(db_path, args):
-    return CliRunner().invoke(cli, ["--db", db_path, *args])
+    return run_cli(args, db_path)
 
 
 CREATE = ["create", "new", "--source", "customers", "--key", "customer_id"]
@@ -338,9 +336,9 @@ def test_read_commands_do_not_create_a_missing_database(tmp_path, command):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_refresh_into_a_missing_folder(tmp_path):
+def test_create_into_a_missing_folder(tmp_path):
     path = tmp_path / "no" / "such.duckdb"
-    result = invoke(str(path), ["refresh", "shop"])
+    result = invoke(str(path), ["create", "shop", "--source", "t", "--key", "id", "--feature", "x"])
     assert (result.exit_code, result.stderr) == (
         1, f"Error: cannot create database {path}: folder {path.parent} does not exist\n")
     assert list(tmp_path.iterdir()) == []

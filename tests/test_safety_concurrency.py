@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 
-import duckdb
 import pytest
 
 import segdb

@@ -15,13 +15,11 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import segdb
 from segdb import migrations
-from segdb.cli import cli
 from segdb.errors import SchemaError, SegdbError
-from conftest import DATA, WHOLESALE_COLUMNS, load_wholesale, table_checksums
+from conftest import DATA, WHOLESALE_COLUMNS, load_wholesale, run_cli, table_checksums
 
 
 def newest_version() -> int:
@@ -105,14 +103,14 @@ def test_first_schema_upgrades_with_every_row_intact(first_schema_db):
 
     # `migrate --list` names what is pending and writes nothing.
     files_before = table_checksums(path)
-    listed = CliRunner().invoke(cli, ["--db", path, "migrate", "--list"])
+    listed = run_cli(["migrate", "--list"], path)
     assert listed.exit_code == 0, listed.output
     rows = [line.split()[:3] for line in listed.stdout.splitlines()[2:]]
     assert rows == [[f"{m.version:04d}", m.name, "applied" if m.version == 1 else "pending"]
                     for m in migrations.available_migrations()]
     assert table_checksums(path) == files_before
 
-    upgraded = CliRunner().invoke(cli, ["--db", path, "init"])
+    upgraded = run_cli(["init"], path)
     assert upgraded.exit_code == 0, upgraded.output
     assert upgraded.stdout.endswith(f"segdb schema at version {newest_version()} in {path}\n")
 
@@ -211,7 +209,7 @@ def test_a_newer_schema_is_refused(current_db, command):
                 [newest + 1, "from_the_future", "0" * 64])
     con.close()
     before = table_checksums(current_db)
-    result = CliRunner().invoke(cli, ["--db", current_db, *command])
+    result = run_cli(command, current_db)
     assert (result.exit_code, result.stdout) == (1, "")
     assert result.stderr == (
         f"Error: the database's segdb schema is at version {newest + 1}, newer than this segdb "
@@ -229,7 +227,7 @@ def test_an_applied_migration_edited_afterwards_is_refused(current_db, command):
                 ["f" * 64])
     con.close()
     before = table_checksums(current_db)
-    result = CliRunner().invoke(cli, ["--db", current_db, *command])
+    result = run_cli(command, current_db)
     assert (result.exit_code, result.stdout) == (1, "")
     assert result.stderr == (
         "Error: migration 0001_initial_schema.sql was edited after it was applied to this database "

@@ -1,0 +1,198 @@
+"""Every command's error path: one `Error:` line, exit 1, no traceback, no database file created."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import segdb
+import segdb.errors
+from conftest import run_cli, table_checksums
+from living_helpers import FEATURES, blobs, write_table
+
+READ_MISSING = "(segdb does not create a database for a read command)"
+WRITE_MISSING = "(only init, import, create, apply and demo create a database)"
+
+# command -> arguments with NAME standing for the segmentation; the opening each one uses
+COMMANDS = {
+    "assign": (["assign", "NAME"], WRITE_MISSING),
+    "drift": (["drift", "NAME"], WRITE_MISSING),
+    "drift --no-record": (["drift", "NAME", "--no-record"], READ_MISSING),
+    "ids": (["ids", "NAME"], READ_MISSING),
+    "name": (["name", "NAME", "1", "Budget"], WRITE_MISSING),
+    "plot": (["plot", "NAME", "--out", "OUT/plots"], READ_MISSING),
+    "profile": (["profile", "NAME"], READ_MISSING),
+    "prune": (["prune", "NAME", "--keep", "1"], WRITE_MISSING),
+    "refresh": (["refresh", "NAME"], WRITE_MISSING),
+    "report": (["report", "NAME", "--out", "OUT/r.html"], READ_MISSING),
+    "rollback": (["rollback", "NAME"], WRITE_MISSING),
+    "show": (["show", "NAME"], READ_MISSING),
+    "show-sql": (["show-sql", "NAME"], READ_MISSING),
+    "transitions": (["transitions", "NAME"], READ_MISSING),
+}
+NOT_REFRESHED = {
+    "assign": "segmentation 'fresh' has no run yet; run `segdb refresh fresh`",
+    "drift": "segmentation 'fresh' has no run yet; run `segdb refresh fresh`",
+    "drift --no-record": "segmentation 'fresh' has no run yet; run `segdb refresh fresh`",
+    "name": "segmentation 'fresh' has no run yet, so no segment to name; run `segdb refresh fresh` first",
+    "plot": "segmentation 'fresh' has no run yet; run `segdb refresh fresh`",
+    "profile": "segmentation 'fresh' has no run yet; run `segdb refresh fresh`",
+    "report": "segmentation 'fresh' has no run yet; run `segdb refresh fresh`",
+    "rollback": "segmentation 'fresh' has no run yet; run `segdb refresh fresh`",
+    "show": "segmentation 'fresh' has no run yet; run `segdb refresh fresh`",
+    "transitions": "segmentation 'fresh' has no run yet; run `segdb refresh fresh`",
+}
+
+
+def _args(command: str, name: str, out) -> list[str]:
+    return [a.replace("OUT", str(out)) if a.startswith("OUT") else (name if a == "NAME" else a)
+            for a in COMMANDS[command][0]]
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    """Segmentation s (refreshed once) and fresh (never refreshed) on a 50-row table t."""
+    path = str(tmp_path_factory.mktemp("consistency") / "shop.duckdb")
+    with segdb.connect(path) as db:
+        X, _ = blobs(np.random.default_rng(1), [30, 20])
+        write_table(db.con, "t", np.arange(1, 51), X)
+        db.create("s", source="t", key="customer_id", features=FEATURES, k=2)
+        db.create("fresh", source="t", key="customer_id", features=FEATURES, k=2)
+        db.refresh("s")
+    return path
+
+
+def _error(args, path) -> str:
+    r = run_cli(args, path)
+    assert r.exit_code == 1, r.output
+    return r.output
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_missing_database_is_named_and_not_created(command, tmp_path):
+    path = str(tmp_path / "typo.duckdb")
+    assert _error(_args(command, "s", tmp_path), path) == (
+        f"Error: database {path} does not exist; check --db or $SEGDB_DATABASE {COMMANDS[command][1]}\n")
+    assert not os.path.exists(path)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_unknown_segmentation(command, shop, tmp_path):
+    assert _error(_args(command, "nosuch", tmp_path), shop) == (
+        "Error: no segmentation named 'nosuch'; known: fresh, s\n")
+
+
+@pytest.mark.parametrize("command", sorted(NOT_REFRESHED))
+def test_segmentation_without_a_run(command, shop, tmp_path):
+    assert _error(_args(command, "fresh", tmp_path), shop) == f"Error: {NOT_REFRESHED[command]}\n"
+
+
+def test_commands_that_need_no_run(shop, tmp_path):
+    assert run_cli(["prune", "fresh", "--keep", "1"], shop).output == "fresh: nothing to prune; it has no run yet\n"
+    assert run_cli(["ids", "fresh"], shop).exit_code == 0
+    assert run_cli(["show-sql", "fresh"], shop).output.startswith("-- statistics (one scan of the source)\n")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["prune", "s", "--keep", "0"], "--keep=0 should be >= 1"),
+    (["prune", "s", "--keep", "x"], "--keep must be a whole number, not 'x'"),
+    (["drift", "s", "--limit", "foo"], "--limit 'foo' is not KEY=VALUE, e.g. --limit changed_share=0.1"),
+    (["drift", "s", "--limit", "nosuch=1"], "unknown drift limit 'nosuch'; use one of max_mean_shift, "
+     "max_sd_change, changed_share, inertia_ratio, new_share, gone_share"),
+    (["drift", "s", "--limit", "changed_share=abc"], "drift limit changed_share must be a number, not 'abc'"),
+    (["drift", "s", "--limit", "changed_share=-1"], "drift limit changed_share=-1.0 should be >= 0"),
+    (["rollback", "s", "99"], "segmentation 's' has no run 99; see `segdb runs s`"),
+    (["rollback", "s"], "segmentation 's' has no earlier run than run 1 to roll back to; see `segdb runs s`"),
+    (["rollback", "s", "1"], "run 1 is already the current run of 's'; name another run to roll back to"),
+    (["name", "s", "9", "x"], "segmentation 's' has no segment 9; its current segments are 1, 2 "
+     "(see `segdb show s`)"),
+    (["name", "s", "1"], 'give either a name or --clear, e.g. `segdb name s 1 "Budget seekers"`'),
+    (["name", "s", "1", "x", "--clear"], 'give either a name or --clear, e.g. `segdb name s 1 "Budget seekers"`'),
+    (["name", "s", "1", ""], "the name of segment 1 of 's' is empty; give a name, or use --clear to remove it"),
+    (["transitions", "s", "--run", "99"], "segmentation 's' has no run 99; see `segdb runs s`"),
+    (["profile", "s", "--run", "99"], "segmentation 's' has no run 99; see `segdb runs s`"),
+    (["profile", "s", "--top", "0"], "--top=0 should be >= 1"),
+    (["plot", "s", "--run", "99", "--out", "OUT"], "segmentation 's' has no run 99; see `segdb runs s`"),
+    (["report", "s", "--run", "99", "--out", "OUT/r.html"], "segmentation 's' has no run 99; see `segdb runs s`"),
+    (["report", "s", "--out", "OUT/no/r.html"], "cannot write OUT/no/r.html: folder OUT/no does not exist"),
+    (["report", "s", "--out", "OUT"], "--out OUT is a folder; give a file name such as OUT/report.html"),
+    (["apply", "OUT/none.toml"], "file OUT/none.toml not found"),
+])
+def test_bad_option_values(args, message, shop, tmp_path):
+    args = [a.replace("OUT", str(tmp_path)) for a in args]
+    assert _error(args, shop) == f"Error: {message.replace('OUT', str(tmp_path))}\n"
+
+
+def test_plot_out_is_a_file(shop, tmp_path):
+    f = tmp_path / "x.png"
+    f.write_bytes(b"")
+    assert _error(["plot", "s", "--out", str(f)], shop) == (
+        f"Error: --out {f} is a file, not a folder; give a folder for the PNGs\n")
+
+
+def test_apply_of_a_binary_file(shop, tmp_path):
+    f = tmp_path / "not.toml"
+    f.write_bytes(b"\x83DUCK\x00")
+    assert _error(["apply", str(f)], shop) == (
+        f"Error: {f} is not a UTF-8 text file (byte 0 is 0x83); give a TOML declaration file\n")
+
+
+@pytest.mark.parametrize("args", [["assign", "s"], ["drift", "s"], ["show-sql", "s"], ["plot", "s", "--out", "OUT"],
+                                  ["report", "s", "--out", "OUT/r.html"], ["refresh", "s"]])
+def test_dropped_source_is_named_with_its_segmentation(args, db, db_path, tmp_path):
+    X, _ = blobs(np.random.default_rng(1), [30, 20])
+    write_table(db.con, "t", np.arange(1, 51), X)
+    db.create("s", source="t", key="customer_id", features=FEATURES, k=2)
+    db.refresh("s")
+    db.sql("DROP TABLE t")
+    db.close()
+    args = [a.replace("OUT", str(tmp_path)) for a in args]
+    assert _error(args, db_path) == ("Error: the source table 't' of 's' no longer exists; restore it, or "
+                                     "redefine the segmentation with `segdb create --replace`\n")
+
+
+def test_help_lists_every_command_with_a_whole_sentence():
+    text = run_cli(["--help"]).output
+    commands = text.split("Commands:\n", 1)[1].splitlines()
+    assert len(commands) >= 22
+    for line in commands:
+        assert not line.endswith("..."), f"summary cut off: {line.strip()}"
+        assert line.rstrip().endswith("."), line
+
+
+def test_show_prints_a_multi_line_source_select_on_one_line(db, db_path):
+    X, _ = blobs(np.random.default_rng(1), [30, 20])
+    write_table(db.con, "t", np.arange(1, 51), X)
+    db.create("s", source="SELECT *\nFROM t\nWHERE customer_id > 0", key="customer_id", features=FEATURES, k=2)
+    db.refresh("s")
+    db.close()
+    lines = run_cli(["show", "s"], db_path).output.splitlines()
+    assert lines[1] == ("source SELECT * FROM t WHERE customer_id > 0, key customer_id, k=2, scale zscore, "
+                        "nulls skip, seed 0, n_init 10")
+
+
+@pytest.mark.parametrize("call, what", [
+    (lambda db: db.name_segment("s", 1, "x"), "name segment 1 of 's'"),
+    (lambda db: db.assign("s"), "assign new customers of 's'"),
+    (lambda db: db.drift("s"), "record a drift check of 's' (record=False reads only)"),
+    (lambda db: db.rollback("s"), "roll back 's'"),
+    (lambda db: db.prune("s", 1), "prune 's'"),
+    (lambda db: db.apply("segdb.toml"), "apply segdb.toml"),
+])
+def test_read_only_api_refuses_writes_before_any_work(call, what, shop):
+    before = table_checksums(shop)
+    with segdb.connect(shop, read_only=True) as db:
+        with pytest.raises(segdb.errors.DatabaseError) as info:
+            call(db)
+        assert db.drift("s", record=False).check_id is None  # reading still works
+    assert str(info.value) == (f"cannot {what}: database {shop} is open read-only; "
+                               "open it with segdb.connect(path) to write")
+    assert table_checksums(shop) == before
+
+
+def test_apply_of_a_missing_file_creates_no_database(tmp_path):
+    path = tmp_path / "new.duckdb"
+    assert _error(["apply", str(tmp_path / "none.toml")], str(path)) == f"Error: file {tmp_path / 'none.toml'} not found\n"
+    assert not path.exists()
