@@ -95,8 +95,7 @@ def evaluate(X: np.ndarray, labels: np.ndarray, k: int, *, seed: int, choice: KC
         sil_rows = values.shape[0]
     else:
         sil, per_segment, sil_rows = None, {}, 0
-    ch = metrics.calinski_harabasz(X, labels)
-    db = metrics.davies_bouldin(X, labels)
+    ch, db = metrics.calinski_harabasz_and_davies_bouldin(X, labels)
     stab = bootstrap_stability(X, labels, k, seed=seed)
     sil = _finite(sil)
     return RunQuality(choice=choice, scan=tuple(scan), silhouette=sil, silhouette_sample_size=sil_rows,

@@ -65,21 +65,22 @@ def bootstrap_stability(X: np.ndarray, labels: np.ndarray, k: int, *, seed: int,
     segment_ids = sorted(set(np.asarray(labels).tolist()))
     rng = np.random.default_rng(seed + 3)
     aris, jaccards = [], {s: [] for s in segment_ids}
-    for b in range(bootstraps):
-        boot = rng.integers(0, Xs.shape[0], size=Xs.shape[0])
-        model = KMeans(n_clusters=k, n_init=n_init, random_state=seed + 1000 + b)
-        # One thread: on small bounded samples OpenMP start-up and oversubscription cost far more
-        # than they save (measured 10-30x slower on a busy 2-core machine).
-        with warnings.catch_warnings(), threadpool_limits(1):
-            warnings.simplefilter("error", ConvergenceWarning)
-            try:
-                model.fit(Xs[boot])
-            except (ConvergenceWarning, ValueError):
-                continue  # fewer than k distinct rows in this resample
-        refit = model.predict(Xs)
-        aris.append(adjusted_rand_score(ls, refit))
-        for s, j in best_match_jaccard(ls, refit, segment_ids).items():
-            jaccards[s].append(j)
+    # One thread, taken once for all refits: on small bounded samples OpenMP start-up and
+    # oversubscription cost far more than they save (measured 10-30x slower on a busy 2-core machine).
+    with threadpool_limits(1):
+        for b in range(bootstraps):
+            boot = rng.integers(0, Xs.shape[0], size=Xs.shape[0])
+            model = KMeans(n_clusters=k, n_init=n_init, random_state=seed + 1000 + b)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", ConvergenceWarning)
+                try:
+                    model.fit(Xs[boot])
+                except (ConvergenceWarning, ValueError):
+                    continue  # fewer than k distinct rows in this resample
+            refit = model.predict(Xs)
+            aris.append(adjusted_rand_score(ls, refit))
+            for s, j in best_match_jaccard(ls, refit, segment_ids).items():
+                jaccards[s].append(j)
     if not aris:
         return Stability(None, None, 0, int(Xs.shape[0]), {s: None for s in segment_ids})
     return Stability(float(np.mean(aris)), float(np.min(aris)), len(aris), int(Xs.shape[0]),
