@@ -87,7 +87,8 @@ def evaluate(X: np.ndarray, labels: np.ndarray, k: int, *, seed: int, choice: KC
     """Quality of the partition ``labels`` (segment ids, one per row of ``X``) with ``k`` segments."""
     started = time.perf_counter()
     labels = np.asarray(labels)
-    if len(np.unique(labels)) >= 2 and X.shape[0] > len(np.unique(labels)):
+    n_segments = metrics._encode(labels)[1]
+    if n_segments >= 2 and X.shape[0] > n_segments:
         sil, values, idx = metrics.silhouette(X, labels, seed=seed)
         sample_labels = labels if idx is None else labels[idx]
         per_segment = {int(s): (float(np.mean(values[sample_labels == s])), int(np.sum(sample_labels == s)))
