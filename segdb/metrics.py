@@ -32,25 +32,62 @@ def sample_indices(n: int, cap: int, seed: int) -> np.ndarray | None:
     return np.sort(rng.choice(n, size=cap, replace=False))
 
 
+def _small_int_range(labels: np.ndarray) -> tuple[int, np.ndarray] | None:
+    """(lowest value, presence per value from it) when ``labels`` are integers in a range small enough
+    to count (segment ids are): a counting pass instead of np.unique's sort, 10x faster at 1M rows."""
+    if labels.dtype.kind not in "iub" or not labels.size:
+        return None
+    low, high = int(labels.min()), int(labels.max())
+    if high - low > 4 * labels.size + 1024:
+        return None
+    return low, np.bincount((labels - low).astype(np.int64), minlength=high - low + 1) > 0
+
+
+def distinct_values(labels) -> np.ndarray:
+    """The sorted distinct values of ``labels``, as np.unique."""
+    labels = np.asarray(labels).ravel()
+    counted = _small_int_range(labels)
+    if counted is None:
+        return np.unique(labels)
+    low, present = counted
+    return (np.flatnonzero(present) + low).astype(labels.dtype)
+
+
 def _encode(labels) -> tuple[np.ndarray, int]:
     """(codes 0..k-1 in the order of the sorted distinct labels, k), as np.unique(return_inverse)."""
     labels = np.asarray(labels).ravel()
-    if labels.dtype.kind in "iub" and labels.size:
-        # Segment ids are small integers: a counting pass instead of np.unique's sort (10x faster
-        # at a million rows), with the same codes.
-        low, high = int(labels.min()), int(labels.max())
-        if high - low <= 4 * labels.size + 1024:
-            present = np.bincount((labels - low).astype(np.int64), minlength=high - low + 1) > 0
-            code_of = np.cumsum(present) - 1
-            return code_of[labels - low].astype(np.int64), int(present.sum())
+    counted = _small_int_range(labels)
+    if counted is not None:
+        low, present = counted
+        code_of = np.cumsum(present) - 1
+        return code_of[labels - low].astype(np.int64), int(present.sum())
     uniques, codes = np.unique(labels, return_inverse=True)
     return codes.astype(np.int64), len(uniques)
 
 
-def cluster_means(X: np.ndarray, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(sizes, means) per cluster, one bincount per feature (no copy of X)."""
+def cluster_sums(X: np.ndarray, codes: np.ndarray, k: int, chunk: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
+    """(sizes, per-cluster sums of the rows of X), one pass and no copy of X.
+
+    Each block of rows is summed per cluster by a (k x rows) 0/1 matrix times the block: BLAS reads
+    the rows once, where one bincount per feature walks the row-major matrix d times (4.5x slower at
+    10M x 8); the block's 0/1 matrix (3 MiB at k = 6) stays in cache.
+    """
+    n, width = X.shape
     sizes = np.bincount(codes, minlength=k).astype(np.float64)
-    sums = np.column_stack([np.bincount(codes, weights=X[:, j], minlength=k) for j in range(X.shape[1])])
+    sums = np.zeros((k, width))
+    member = np.empty((k, min(chunk, max(n, 1))))
+    cluster_ids = np.arange(k)[:, None]
+    for start in range(0, n, chunk):
+        block = codes[start:start + chunk]
+        m = member[:, :block.size]
+        np.equal(block[None, :], cluster_ids, out=m)
+        sums += m @ X[start:start + chunk]
+    return sizes, sums
+
+
+def cluster_means(X: np.ndarray, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sizes, means) per cluster."""
+    sizes, sums = cluster_sums(X, codes, k)
     return sizes, sums / sizes[:, None]
 
 
@@ -170,10 +207,11 @@ def calinski_harabasz_and_davies_bouldin(X: np.ndarray, labels) -> tuple[float, 
     n = X.shape[0]
     if k < 2 or k >= n:
         return float("nan"), float("nan")
-    sizes, means = cluster_means(X, codes, k)
+    sizes, sums = cluster_sums(X, codes, k)
+    means = sums / sizes[:, None]
     dist = distances_to_own_centroid(X, means, codes)
     # Calinski-Harabasz: between-cluster over within-cluster dispersion.
-    overall = X.mean(axis=0)
+    overall = sums.sum(axis=0) / n  # the overall mean from the cluster sums: no pass over X
     extra = float(np.sum(sizes * np.sum((means - overall) ** 2, axis=1)))
     intra_sq = float(np.dot(dist, dist))
     ch = 1.0 if intra_sq == 0.0 else extra * (n - k) / (intra_sq * (k - 1.0))

@@ -87,7 +87,7 @@ def evaluate(X: np.ndarray, labels: np.ndarray, k: int, *, seed: int, choice: KC
     """Quality of the partition ``labels`` (segment ids, one per row of ``X``) with ``k`` segments."""
     started = time.perf_counter()
     labels = np.asarray(labels)
-    n_segments = metrics._encode(labels)[1]
+    n_segments = len(metrics.distinct_values(labels))
     if n_segments >= 2 and X.shape[0] > n_segments:
         sil, values, idx = metrics.silhouette(X, labels, seed=seed)
         sample_labels = labels if idx is None else labels[idx]

@@ -23,7 +23,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
-from .metrics import sample_indices
+from .metrics import distinct_values, sample_indices
 
 STABILITY_MAX_ROWS = 5_000
 BOOTSTRAPS = 20
@@ -62,7 +62,7 @@ def bootstrap_stability(X: np.ndarray, labels: np.ndarray, k: int, *, seed: int,
     """Stability of the partition ``labels`` (one label per row of ``X``) under bootstrap refits."""
     idx = sample_indices(X.shape[0], max_rows, seed + 2)
     Xs, ls = (X, np.asarray(labels)) if idx is None else (X[idx], np.asarray(labels)[idx])
-    segment_ids = [int(v) for v in np.unique(np.asarray(labels))]  # np.unique: 5x faster than set()
+    segment_ids = [int(v) for v in distinct_values(labels)]  # a counting pass: no sort of every label
     rng = np.random.default_rng(seed + 3)
     boots = [rng.integers(0, Xs.shape[0], size=Xs.shape[0]) for _ in range(bootstraps)]
 

@@ -31,10 +31,11 @@ def test_duplicate_rows_take_the_clipped_path_and_match_sklearn():
     np.array([-3, 7, 7, -3, 10**9, 10**9, 7, 7]),           # a wide range: np.unique
     np.array(["b", "a", "a", "c", "b", "c", "a", "b"]),      # not integers: np.unique
 ])
-def test_encode_is_np_unique_inverse(labels):
+def test_encode_and_distinct_values_are_np_unique(labels):
     codes, k = metrics._encode(labels)
     uniques, expected = np.unique(labels, return_inverse=True)
     assert k == len(uniques) and codes.tolist() == expected.tolist()
+    assert metrics.distinct_values(labels).tolist() == uniques.tolist()
 
 
 def test_calinski_harabasz_and_davies_bouldin_together_equal_sklearn():
