@@ -100,66 +100,67 @@ def silhouette_samples_many(X: np.ndarray, labelings, *, chunk_bytes: int = CHUN
     X = np.ascontiguousarray(X, dtype=np.float64)
     n = X.shape[0]
     encoded = [_encode(lab) for lab in labelings]
-    a_sum = [np.zeros(n) for _ in encoded]
-    b_min = [np.empty(n) for _ in encoded]
     left, right = _augmented(X)
     rows_per_chunk = max(1, min(BLOCK_ROWS, int(chunk_bytes // (8 * max(n, 1)))))
     onehots = [_onehot(codes, k) for codes, k in encoded]
     sizes = [np.bincount(codes, minlength=k).astype(np.float64) for codes, k in encoded]
+    sums = [np.zeros((n, k)) for _, k in encoded]  # distance sums of every row to every cluster
     # One BLAS thread: measured 2-4x faster than the default on a busy 2-core machine.
     with threadpool_limits(1):
         for start in range(0, n, rows_per_chunk):
-            stop = min(n, start + rows_per_chunk)
-            _accumulate_block(left, right, start, stop, encoded, onehots, sizes, a_sum, b_min)
+            _accumulate_strip(left, right, start, min(n, start + rows_per_chunk), onehots, sums)
     out = []
+    rows = np.arange(n)
     for m, (codes, k) in enumerate(encoded):
         if k < 2 or k >= n:
             out.append(np.full(n, np.nan))
             continue
         own_size = sizes[m][codes]
+        a_sum = sums[m][rows, codes]
+        means = sums[m] / sizes[m][None, :]
+        means[rows, codes] = np.inf
+        b_min = means.min(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            a = a_sum[m] / (own_size - 1)
-            s = (b_min[m] - a) / np.maximum(a, b_min[m])
+            a = a_sum / (own_size - 1)
+            s = (b_min - a) / np.maximum(a, b_min)
         s[own_size <= 1] = 0.0
         out.append(np.nan_to_num(s))
     return out
 
 
 def _augmented(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(L, R) with ``L[i] @ R[j] = |x_i|^2 - 2 x_i.x_j + |x_j|^2``: the squared distances of a block
-    come out of one matrix product instead of a product and two passes adding the norms."""
+    """(L, R) with ``L[i] @ R[:, j] = |x_i|^2 - 2 x_i.x_j + |x_j|^2``: the squared distances of a
+    block come out of one matrix product instead of a product and two passes adding the norms."""
     sq = np.einsum("ij,ij->i", X, X)[:, None]
     ones = np.ones_like(sq)
     return np.hstack([X, ones, sq]), np.ascontiguousarray(np.hstack([-2.0 * X, sq, ones]).T)
 
 
-def _accumulate_block(left, right, start, stop, encoded, onehots, sizes, a_sum, b_min) -> None:
-    """Distance sums of rows start..stop to every cluster of every labeling."""
-    D = _euclidean_block(left, right, start, stop)
-    idx = np.arange(stop - start)
-    for m, (codes, _k) in enumerate(encoded):
-        sums = D @ onehots[m]                      # (chunk, k): distance sums to each cluster
+def _accumulate_strip(left, right, start, stop, onehots, sums) -> None:
+    """Add the distances between rows start..stop and rows start..n-1 to the per-cluster sums.
+
+    Distances are symmetric, so each pair is computed once: the strip's rows get their sums over
+    columns from ``start`` on, and the columns beyond the strip's own rows get the transposed sums
+    (rows before ``start`` reached them in earlier strips). Half the products and square roots of
+    computing every row against every row.
+    """
+    D = _euclidean_strip(left, right, start, stop)
+    own = stop - start
+    for m, onehot in enumerate(onehots):
+        row_sums = D @ onehot[start:]                # (own, k): sums to each cluster
         if m == 0:
-            # a NaN distance (see _euclidean_block) makes every sum of its row NaN
-            bad = np.flatnonzero(np.isnan(sums[:, 0]))
+            # a NaN distance (see _euclidean_strip) makes every sum of its row NaN
+            bad = np.flatnonzero(np.isnan(row_sums[:, 0]))
             if bad.size:
                 D[bad] = _clipped_rows(left, right, start + bad, start)
-                sums[bad] = D[bad] @ onehots[m]
-        own = codes[start:stop]
-        a_sum[m][start:stop] = sums[idx, own]
-        means = sums / sizes[m][None, :]
-        means[idx, own] = np.inf
-        b_min[m][start:stop] = means.min(axis=1)
+                row_sums[bad] = D[bad] @ onehot[start:]
+        sums[m][start:stop] += row_sums
+        if D.shape[1] > own:
+            sums[m][stop:] += D[:, own:].T @ onehot[start:stop]
 
 
-def _onehot(codes: np.ndarray, k: int) -> np.ndarray:
-    m = np.zeros((codes.shape[0], k))
-    m[np.arange(codes.shape[0]), codes] = 1.0
-    return m
-
-
-def _euclidean_block(left: np.ndarray, right: np.ndarray, start: int, stop: int) -> np.ndarray:
-    """Distances from rows start..stop to every row, as sklearn's euclidean_distances (X with X).
+def _euclidean_strip(left: np.ndarray, right: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Distances from rows start..stop to rows start..n-1, as sklearn's euclidean_distances.
 
     Rounding can make the squared distance of two (nearly) equal rows slightly negative; sklearn
     clips at 0 before the square root. Clipping every entry costs a full pass, as long as the
@@ -167,20 +168,27 @@ def _euclidean_block(left: np.ndarray, right: np.ndarray, start: int, stop: int)
     the clip by :func:`_clipped_rows` (the caller finds them in its per-cluster sums): the same
     numbers, one pass fewer in the usual case.
     """
-    D = left[start:stop] @ right
+    D = left[start:stop] @ right[:, start:]
     with np.errstate(invalid="ignore"):
         np.sqrt(D, out=D)
     # A row's distance to itself is exactly 0 (sklearn sets the diagonal too).
-    D[np.arange(stop - start), np.arange(start, stop)] = 0.0
+    own = np.arange(stop - start)
+    D[own, own] = 0.0
     return D
 
 
 def _clipped_rows(left: np.ndarray, right: np.ndarray, rows: np.ndarray, start: int) -> np.ndarray:
-    """Distances from ``rows`` to every row with the squared distances clipped at 0 (sklearn's way)."""
-    D = left[rows] @ right
+    """Distances from ``rows`` to rows start..n-1 with the squared distances clipped at 0 (sklearn's way)."""
+    D = left[rows] @ right[:, start:]
     np.maximum(D, 0.0, out=D)
-    D[np.arange(rows.size), rows] = 0.0
+    D[np.arange(rows.size), rows - start] = 0.0
     return np.sqrt(D, out=D)
+
+
+def _onehot(codes: np.ndarray, k: int) -> np.ndarray:
+    m = np.zeros((codes.shape[0], k))
+    m[np.arange(codes.shape[0]), codes] = 1.0
+    return m
 
 
 def silhouette(X: np.ndarray, labels, *, max_rows: int = SILHOUETTE_MAX_ROWS,
