@@ -87,7 +87,8 @@ def evaluate(X: np.ndarray, labels: np.ndarray, k: int, *, seed: int, choice: KC
     """Quality of the partition ``labels`` (segment ids, one per row of ``X``) with ``k`` segments."""
     started = time.perf_counter()
     labels = np.asarray(labels)
-    if len(np.unique(labels)) >= 2 and X.shape[0] > len(np.unique(labels)):
+    n_segments = len(metrics.distinct_values(labels))
+    if n_segments >= 2 and X.shape[0] > n_segments:
         sil, values, idx = metrics.silhouette(X, labels, seed=seed)
         sample_labels = labels if idx is None else labels[idx]
         per_segment = {int(s): (float(np.mean(values[sample_labels == s])), int(np.sum(sample_labels == s)))
@@ -95,8 +96,7 @@ def evaluate(X: np.ndarray, labels: np.ndarray, k: int, *, seed: int, choice: KC
         sil_rows = values.shape[0]
     else:
         sil, per_segment, sil_rows = None, {}, 0
-    ch = metrics.calinski_harabasz(X, labels)
-    db = metrics.davies_bouldin(X, labels)
+    ch, db = metrics.calinski_harabasz_and_davies_bouldin(X, labels)
     stab = bootstrap_stability(X, labels, k, seed=seed)
     sil = _finite(sil)
     return RunQuality(choice=choice, scan=tuple(scan), silhouette=sil, silhouette_sample_size=sil_rows,

@@ -23,7 +23,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
-from .metrics import sample_indices
+from .metrics import distinct_values, sample_indices
 
 STABILITY_MAX_ROWS = 5_000
 BOOTSTRAPS = 20
@@ -62,23 +62,30 @@ def bootstrap_stability(X: np.ndarray, labels: np.ndarray, k: int, *, seed: int,
     """Stability of the partition ``labels`` (one label per row of ``X``) under bootstrap refits."""
     idx = sample_indices(X.shape[0], max_rows, seed + 2)
     Xs, ls = (X, np.asarray(labels)) if idx is None else (X[idx], np.asarray(labels)[idx])
-    segment_ids = sorted(set(np.asarray(labels).tolist()))
+    segment_ids = [int(v) for v in distinct_values(labels)]  # a counting pass: no sort of every label
     rng = np.random.default_rng(seed + 3)
-    aris, jaccards = [], {s: [] for s in segment_ids}
-    for b in range(bootstraps):
-        boot = rng.integers(0, Xs.shape[0], size=Xs.shape[0])
+    boots = [rng.integers(0, Xs.shape[0], size=Xs.shape[0]) for _ in range(bootstraps)]
+
+    def refit(b: int):
         model = KMeans(n_clusters=k, n_init=n_init, random_state=seed + 1000 + b)
-        # One thread: on small bounded samples OpenMP start-up and oversubscription cost far more
-        # than they save (measured 10-30x slower on a busy 2-core machine).
-        with warnings.catch_warnings(), threadpool_limits(1):
-            warnings.simplefilter("error", ConvergenceWarning)
-            try:
-                model.fit(Xs[boot])
-            except (ConvergenceWarning, ValueError):
-                continue  # fewer than k distinct rows in this resample
-        refit = model.predict(Xs)
-        aris.append(adjusted_rand_score(ls, refit))
-        for s, j in best_match_jaccard(ls, refit, segment_ids).items():
+        try:
+            model.fit(Xs[boots[b]])
+        except (ConvergenceWarning, ValueError):
+            return None  # fewer than k distinct rows in this resample
+        return model.predict(Xs)
+
+    # One thread, taken once for all refits: on small bounded samples OpenMP start-up and
+    # oversubscription cost far more than they save (measured 10-30x slower on a busy 2-core machine).
+    # Running two refits side by side in threads measured no faster on the shared 2-core machine.
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("error", ConvergenceWarning)
+        refits = [refit(b) for b in range(bootstraps)]
+    aris, jaccards = [], {s: [] for s in segment_ids}
+    for refit_labels in refits:
+        if refit_labels is None:
+            continue
+        aris.append(adjusted_rand_score(ls, refit_labels))
+        for s, j in best_match_jaccard(ls, refit_labels, segment_ids).items():
             jaccards[s].append(j)
     if not aris:
         return Stability(None, None, 0, int(Xs.shape[0]), {s: None for s in segment_ids})
