@@ -74,7 +74,7 @@ def elbow_plot(k_scan: list[dict], chosen_k: int, title: str, path: Path) -> Pat
 
 
 def scatter_plot(sample: CustomerSample, feature_labels: list[str], stats: list[dict],
-                 centroids: dict, title: str, path: Path) -> Path:
+                 centroids: dict, title: str, path: Path, segment_titles: dict | None = None) -> Path:
     """Customers coloured by segment, centroids as black-edged crosses.
 
     Two features: the features themselves, in source units. More: the first two principal
@@ -100,7 +100,7 @@ def scatter_plot(sample: CustomerSample, feature_labels: list[str], stats: list[
     for s in sorted(centroids):
         member = sample.segment_ids == s
         ax.scatter(pts[member, 0], pts[member, 1], s=12, alpha=0.55, color=colors[s],
-                   label=f"segment {s}", edgecolors="none")
+                   label=(segment_titles or {}).get(s, f"segment {s}"), edgecolors="none")
     for s, c in cents.items():
         ax.scatter([c[0]], [c[1]], marker="X", s=220, color=colors[s], edgecolors="black", linewidths=1.5)
     ax.scatter([], [], marker="X", s=120, color="white", edgecolors="black", label="centroid")
@@ -159,14 +159,20 @@ def heatmap_plot(profiles: list[dict], title: str, path: Path, segment_names: di
     return _save(fig, path)
 
 
+def segment_title(segment: dict) -> str:
+    """'segment 2' or, once named with `segdb name`, 'segment 2: Price hunters'."""
+    name = segment.get("name")
+    return f"segment {segment['segment_id']}" + (f": {name}" if name else "")
+
+
 def sizes_plot(segments: list[dict], title: str, path: Path) -> Path:
     colors = segment_colors([s["segment_id"] for s in segments])
     fig, ax = plt.subplots(figsize=(9, max(3, 0.5 * len(segments) + 1.8)))
     ids = [s["segment_id"] for s in segments]
-    bars = ax.barh([f"segment {i}" for i in ids], [s["size"] for s in segments],
-                   color=[colors[i] for i in ids])
-    for bar, i in zip(bars, ids):
-        bar.set_label(f"segment {i}")
+    titles = [segment_title(s) for s in segments]
+    bars = ax.barh(titles, [s["size"] for s in segments], color=[colors[i] for i in ids])
+    for bar, t in zip(bars, titles):
+        bar.set_label(t)
     for y, s in enumerate(segments):
         ax.text(s["size"], y, f" {s['size']:,} ({100 * s['share']:.1f}%)", va="center", fontsize=9)
     ax.invert_yaxis()
@@ -211,9 +217,10 @@ def write_plots(con, name: str, out_dir, run_id: int | None = None) -> dict[str,
     labels = column_labels(run.definition, [s["feature"] for s in run.summary.feature_stats])
     paths["segments"] = scatter_plot(sample, labels, run.summary.feature_stats, centroids,
                                      f"{name}, run {rid}: customers by segment (k = {k})",
-                                     out / f"{stem}_segments.png")
+                                     out / f"{stem}_segments.png",
+                                     {s["segment_id"]: segment_title(s) for s in run.summary.segments})
     if run.profiles:
-        names = {s["segment_id"]: f"segment {s['segment_id']} ({100 * s['share']:.0f}%)"
+        names = {s["segment_id"]: f"{segment_title(s)} ({100 * s['share']:.0f}%)"
                  for s in run.summary.segments}
         paths["profile_heatmap"] = heatmap_plot(
             run.profiles, f"{name}, run {rid}: how each segment differs from the population",
