@@ -18,7 +18,6 @@ import duckdb
 
 from .database import transaction
 from .definitions import Definition
-from .describe import describe_segment, z_differences
 from .identity import fit_segment_ids
 from .sqlfiles import load_sql
 from . import sqlgen
@@ -38,11 +37,10 @@ def segment_rows(d: Definition, stats, fit, sizes=None, sse=None) -> tuple[list[
     centers_raw = fit.centers * np.array([s.scale for s in stats]) + np.array([s.center for s in stats])
     segments, centroids = [], []
     for j in range(k):
-        z = z_differences(centers_raw[j], [s.mean for s in stats], [s.stddev for s in stats])
-        text = describe_segment([f.display for f in d.features], z)
         size = int(sizes[j])
         segments.append((int(ids[j]), size, size / total, float(sse[j]),
-                         float(np.sqrt(sse[j] / size)) if size else 0.0, text))
+                         float(np.sqrt(sse[j] / size)) if size else 0.0,
+                         None))  # the description is written from the profiles (segdb.profiles)
         for i in range(len(stats)):
             centroids.append((int(ids[j]), i + 1, float(centers_raw[j, i]), float(fit.centers[j, i])))
     return segments, centroids
