@@ -20,7 +20,8 @@ import duckdb
 import pyarrow as pa
 
 from . import definitions, importer, migrations, refresh as refresh_mod, results
-from .database import DEFAULT_LOCK_TIMEOUT, open_duckdb, translate
+from .database import DEFAULT_LOCK_TIMEOUT, translate
+from .engines import dialect_of, open_connection
 from .errors import DatabaseError, NotFoundError, SegdbError
 
 DEFAULT_DATABASE = "segdb.duckdb"
@@ -38,8 +39,8 @@ def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
     Writers bring segdb's own schema up to date (``migrate=False`` to refuse instead); readers
     require it to be current and never write.
     """
-    path = str(path) if path is not None else default_path()
-    con = open_duckdb(path, read_only=read_only, lock_timeout=lock_timeout, create=create)
+    target = _target(path)
+    con, path = open_connection(target, read_only=read_only, lock_timeout=lock_timeout, create=create)
     db = Database(con, path, read_only=read_only)
     try:
         if read_only or not migrate:
@@ -55,9 +56,15 @@ def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
 def open_without_schema(path: str | os.PathLike | None = None, *, read_only: bool = False,
                         lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> "Database":
     """Open a database without touching or requiring segdb's schema (import, sql, migrate --list)."""
-    path = str(path) if path is not None else default_path()
-    return Database(open_duckdb(path, read_only=read_only, lock_timeout=lock_timeout), path,
-                    read_only=read_only)
+    con, path = open_connection(_target(path), read_only=read_only, lock_timeout=lock_timeout)
+    return Database(con, path, read_only=read_only)
+
+
+def _target(path):
+    """A DuckDB path (default: $SEGDB_DATABASE or segdb.duckdb), a URL, an Engine or a SparkSession."""
+    if path is None:
+        return default_path()
+    return str(path) if isinstance(path, os.PathLike) else path
 
 
 class Database:
@@ -93,8 +100,11 @@ class Database:
         return importer.import_file(self.con, path, table, replace=replace)
 
     def sql(self, query: str, params=None) -> pa.Table:
-        """Run any SQL; returns its result as an Arrow table (empty for statements)."""
+        """Run any SQL, in the engine's own dialect; returns its result as an Arrow table (empty for
+        statements)."""
         try:
+            if dialect_of(self.con) != "duckdb":
+                return self.con.native(query, params).to_arrow_table()
             rel = self.con.sql(query, params=params) if params else self.con.sql(query)
         except duckdb.Error as exc:
             raise translate(exc, "the query") from exc

@@ -14,6 +14,7 @@ import click
 
 from . import api, demo as demo_mod
 from .database import DEFAULT_LOCK_TIMEOUT
+from .engines import kind_of_target
 from .errors import DefinitionError, NotFoundError, SegdbError
 from .textformat import cell, table, to_csv, to_json
 
@@ -52,7 +53,8 @@ pass_settings = click.make_pass_decorator(Settings)
 
 @click.group(cls=SegdbGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", metavar="PATH", default=None,
-              help="DuckDB database file [default: $SEGDB_DATABASE, else ./segdb.duckdb].")
+              help="DuckDB database file, postgresql+psycopg://USER@HOST:PORT/DB, spark://local[2] "
+                   "or sc://HOST:PORT [default: $SEGDB_DATABASE, else ./segdb.duckdb].")
 @click.option("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, show_default=True,
               help="Seconds to wait while another process holds the database file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
@@ -121,9 +123,10 @@ def import_(settings: Settings, file: str, table_name: str, replace: bool):
 def sql(settings: Settings, query: str, fmt: str):
     """Run SQL against the database and print the result."""
     path = settings.db
-    if path != ":memory:" and not Path(path).exists():
+    local = kind_of_target(path) == "duckdb"
+    if local and path != ":memory:" and not Path(path).exists():
         raise NotFoundError(f"database {path} does not exist; check --db or $SEGDB_DATABASE")
-    read_only = path != ":memory:" and not os.access(path, os.W_OK)
+    read_only = local and path != ":memory:" and not os.access(path, os.W_OK)
     with api.open_without_schema(path, read_only=read_only, lock_timeout=settings.lock_timeout) as db:
         result = db.sql(query)
     headers = result.column_names

@@ -36,9 +36,9 @@ def print_feature_extras(db, name: str, run_id: int | None) -> None:
     from .textformat import table
 
     summary_run = run_id if run_id is not None else db.show(name).run["run_id"]
-    weighted = db.sql("SELECT segment_id, size, weighted_size, weighted_share FROM segdb.segments "
-                      "WHERE run_id = ? AND weighted_size IS NOT NULL ORDER BY segment_id",
-                      [summary_run]).to_pylist()
+    weighted = db.con.sql("SELECT segment_id, size, weighted_size, weighted_share FROM segdb.segments "
+                          "WHERE run_id = ? AND weighted_size IS NOT NULL ORDER BY segment_id",
+                          params=[summary_run]).to_arrow_table().to_pylist()
     if weighted:
         click.echo("")
         click.echo("weighted sizes (survey weights)")

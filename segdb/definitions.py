@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 import duckdb
 
 from .database import transaction
+from .engines import catalog
 from .errors import DefinitionError, NotFoundError
 from .quoting import check_segmentation_name, quote_identifier
 from .features import check_against_source, check_spec
@@ -216,11 +217,8 @@ def _same_settings(a: Definition, b: Definition) -> bool:
 
 def _check_view_names_free(con: duckdb.DuckDBPyConnection, name: str) -> None:
     for suffix in ("_segments", "_centroids"):
-        rows = con.execute(
-            "SELECT table_type FROM information_schema.tables "
-            "WHERE table_schema = current_schema() AND lower(table_name) = lower(?)",
-            [name + suffix]).fetchall()
-        if rows and rows[0][0] != "VIEW":
+        kind = catalog.table_type(con, catalog.current_schema(con), name + suffix, fold_case=True)
+        if kind is not None and kind != "VIEW":
             raise DefinitionError(
                 f"a table named {name + suffix!r} already exists and segdb would replace it with a "
                 "view; choose another segmentation name"

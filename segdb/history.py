@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 import duckdb
 
+from .engines import catalog
 from . import definitions, ledger, macros, runmodel, sqlgen
 from .database import dict_rows, transaction
 from .errors import NotFoundError, SegdbError
@@ -110,9 +111,10 @@ class PruneResult:
 def per_run_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     """segdb tables holding per-run data (a run_id column), except the audit trail and label tables."""
     label_tables = {n + "_labels" for n in definitions.names(con)}
-    rows = con.execute("SELECT DISTINCT table_name FROM information_schema.columns "
-                       "WHERE table_schema = 'segdb' AND column_name = 'run_id' ORDER BY 1").fetchall()
-    return [r[0] for r in rows if r[0] not in AUDIT_TABLES and r[0] not in label_tables]
+    names = [n for _, n, t in catalog.tables(con, "segdb") if t == "BASE TABLE"
+             and n not in AUDIT_TABLES and n not in label_tables]
+    return [n for n in names if "run_id" in (row[0] for row in con.execute(
+        f"DESCRIBE SELECT * FROM segdb.{q(n)}").fetchall())]
 
 
 def prune(con: duckdb.DuckDBPyConnection, name: str, keep: int) -> PruneResult:

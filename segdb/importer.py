@@ -8,6 +8,7 @@ import duckdb
 
 from . import csvstrict
 from .database import transaction
+from .engines import catalog, dialect_of, load
 from .errors import DataError, DefinitionError, NotFoundError
 from .quoting import quote_identifier
 
@@ -28,9 +29,7 @@ def reader_for(path: Path) -> str:
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_schema = current_schema() AND table_name = ?", [table]).fetchall()[0][0])
+    return catalog.table_type(con, catalog.current_schema(con), table) is not None
 
 
 def import_file(con: duckdb.DuckDBPyConnection, path, table: str, *, replace: bool = False) -> int:
@@ -49,6 +48,16 @@ def import_file(con: duckdb.DuckDBPyConnection, path, table: str, *, replace: bo
     if reader == "read_csv":  # a fixed dialect: a malformed file is refused, not half-read
         options, params = ", " + csvstrict.STRICT_OPTIONS, [str(path), csvstrict.delimiter_for(path)]
     try:
+        if dialect_of(con) != "duckdb":
+            # another engine: DuckDB (in memory, in this process) reads the file with the same
+            # strict rules, and the rows are loaded into the engine in batches
+            reading = duckdb.connect()
+            try:
+                reader_batches = reading.sql(f"SELECT * FROM {reader}(?{options})",
+                                             params=params).to_arrow_reader(batch_size=100_000)
+                return load.load_batches(con, table, reader_batches, replace=replace)
+            finally:
+                reading.close()
         with transaction(con, f"importing {path.name}"):
             con.execute(f"{verb} {quote_identifier(table)} AS SELECT * FROM {reader}(?{options})", params)
             rows = con.execute(f"SELECT count(*) FROM {quote_identifier(table)}").fetchall()[0][0]
@@ -57,7 +66,7 @@ def import_file(con: duckdb.DuckDBPyConnection, path, table: str, *, replace: bo
         if detail.startswith("importing"):
             detail = detail.split(" failed: ", 1)[-1]
         if reader == "read_csv":
-            detail = csvstrict.problem(con, path, params[1])
+            detail = csvstrict.problem(con if dialect_of(con) == "duckdb" else duckdb.connect(), path, params[1])
         raise DataError(f"cannot read {path.name} as {reader.split('_')[1].upper()}: {detail}; "
                         "fix the file (nothing was imported)") from None
     return int(rows)

@@ -24,20 +24,33 @@ def macro_names(name: str) -> tuple[str, str]:
     return f"{name}_assign", f"{name}_distance"
 
 
-def macro_statements(model: runmodel.RunModel) -> list[str]:
-    """CREATE OR REPLACE MACRO statements for the run ``model``."""
+def macro_statements(model: runmodel.RunModel, dialect: str = "duckdb") -> list[str]:
+    """The statements (re)creating both scoring functions of the run ``model``: DuckDB macros,
+    PostgreSQL ``LANGUAGE sql IMMUTABLE PARALLEL SAFE`` functions, or Spark SQL functions.
+    For the other engines they are in the engine's own dialect (run with ``con.native``)."""
     params = list(model.macro_parameters)
     assign_body, distance_body = scoring.macro_bodies(
         list(model.macro_columns), centers=model.centers, scales=model.scales, centroids=model.centroids,
         segment_ids=model.segment_ids)
     assign, distance = macro_names(model.definition.name)
-    args = ", ".join(params)
-    return [f"CREATE OR REPLACE MACRO {q(assign)}({args}) AS {assign_body}",
-            f"CREATE OR REPLACE MACRO {q(distance)}({args}) AS {distance_body}"]
+    if dialect == "duckdb":
+        args = ", ".join(params)
+        return [f"CREATE OR REPLACE MACRO {q(assign)}({args}) AS {assign_body}",
+                f"CREATE OR REPLACE MACRO {q(distance)}({args}) AS {distance_body}"]
+    from .engines.dialects import scalar_function
+    kinds = [f.kind for f in model.declared_features] if model.declared_features else ["number"] * len(params)
+    typed = [(p, "text" if kind == "category" else "double") for p, kind in zip(params, kinds)]
+    return [scalar_function(dialect, assign, typed, "integer", assign_body),
+            scalar_function(dialect, distance, typed, "double", distance_body)]
 
 
 def create_macros(con: duckdb.DuckDBPyConnection, name: str, run_id: int, definition=None) -> None:
     """(Re)create both macros for run ``run_id`` (call inside the transaction that makes it current;
     ``definition``: the run's definition while the run's own row is not written yet)."""
-    for statement in macro_statements(runmodel.load(con, name, run_id, definition)):
-        con.execute(statement)
+    from .engines import dialect_of
+    dialect = dialect_of(con)
+    for statement in macro_statements(runmodel.load(con, name, run_id, definition), dialect):
+        if dialect == "duckdb":
+            con.execute(statement)
+        else:
+            con.native(statement)

@@ -26,6 +26,20 @@ def arrow_matrix(column: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray:
     return flat.reshape(-1, width)
 
 
+def table_matrix(table, width: int) -> np.ndarray:
+    """The matrix of a fetched table or batch: DuckDB's ``segdb_z`` array column, or the columns
+    ``segdb_z_1`` ... ``segdb_z_<width>`` other engines return (segdb.engines.translate)."""
+    if "segdb_z" in table.column_names:
+        return arrow_matrix(table.column("segdb_z"), width)
+    out = np.empty((table.num_rows, width), dtype=np.float64)
+    for i in range(width):
+        column = table.column(f"segdb_z_{i + 1}")
+        if column.null_count:
+            raise ValueError("the standardised matrix has NULL rows")
+        out[:, i] = column.to_numpy()
+    return out
+
+
 def fetch(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, stats, where: str, *,
           weights: bool = False):
     """Return (keys as an Arrow array, X as an (n, d) float64 array); with ``weights=True`` also
@@ -35,7 +49,7 @@ def fetch(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, stats, w
     except duckdb.Error as exc:
         raise translate(exc, f"reading the standardised features of {where}") from exc
     keys = table.column("segdb_key").combine_chunks()
-    X = arrow_matrix(table.column("segdb_z"), len(d.features))
+    X = table_matrix(table, len(d.features))
     if not weights:
         return keys, X
     w = None

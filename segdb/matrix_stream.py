@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from .database import translate
 from .definitions import Definition
+from .matrix import table_matrix
 from .sqlgen import matrix_query, scaled_params
 
 BATCH_ROWS = 1 << 17
@@ -47,14 +48,17 @@ def read_matrix(con: duckdb.DuckDBPyConnection, query: str, params, width: int, 
     try:
         reader = con.sql(query, params=params).to_arrow_reader(batch_size=BATCH_ROWS)
         for batch in reader:
-            column = batch.column("segdb_z")
-            take = min(len(column), capacity - filled)
+            take = min(batch.num_rows, capacity - filled)
             if take <= 0:
                 continue
-            if column.null_count:
-                raise ValueError("the standardised matrix has NULL rows")
-            flat = column.flatten().to_numpy(zero_copy_only=False)
-            out[filled:filled + take] = flat[: take * width].reshape(take, width)
+            if "segdb_z" in batch.schema.names:
+                column = batch.column("segdb_z")
+                if column.null_count:
+                    raise ValueError("the standardised matrix has NULL rows")
+                flat = column.flatten().to_numpy(zero_copy_only=False)
+                out[filled:filled + take] = flat[: take * width].reshape(take, width)
+            else:  # other engines return one column per feature (segdb.engines.translate)
+                out[filled:filled + take] = table_matrix(batch, width)[:take]
             if keys is not None:
                 # a copy: a slice would keep the whole batch (the matrix column too) alive
                 keys.append(pa.concat_arrays([batch.column("segdb_key").slice(0, take)]))

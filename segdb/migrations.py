@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from .database import transaction
+from .engines import catalog
 from .errors import SchemaError
 from .sqlfiles import migrations_dir
 
@@ -70,11 +71,7 @@ def available_migrations(folder: Path | None = None) -> list[Migration]:
 
 
 def _ledger_exists(con: duckdb.DuckDBPyConnection) -> bool:
-    row = con.execute(
-        "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_schema = 'segdb' AND table_name = 'schema_migrations'"
-    ).fetchall()[0]
-    return bool(row[0])
+    return catalog.table_type(con, "segdb", "schema_migrations") is not None
 
 
 def applied_rows(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[str, str, object]]:

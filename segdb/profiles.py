@@ -57,11 +57,11 @@ long AS (
 ),
 with_rest AS (
     SELECT *,
-           sum(n) OVER w - n AS n_rest,
-           sum(n * m) OVER w - n * m AS s_rest,
-           sum(m2) OVER w - m2 AS m2_others,
-           sum(n * m * m) OVER w - n * m * m AS nmm_others
-    FROM long WINDOW w AS (PARTITION BY feature_no)
+           (sum(n) OVER w) - n AS n_rest,
+           (sum(n * m) OVER w) - n * m AS s_rest,
+           (sum(m2) OVER w) - m2 AS m2_others,
+           (sum(n * m * m) OVER w) - n * m * m AS nmm_others
+    FROM long WINDOW w AS (PARTITION BY feature_no)  -- (sum() OVER w) - n: Spark reads `w - n` as one name
 ),
 effects AS (
     SELECT *,

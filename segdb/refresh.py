@@ -19,6 +19,7 @@ import numpy as np
 from . import definitions, fitplan, scalable, stats as stats_mod, matrix
 from . import living
 from . import kselect, quality, quality_store
+from .engines import dialect_of
 from .errors import DefinitionError
 from .fit import fit_kmeans
 from .prepare import prepare
@@ -126,6 +127,10 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
     if weight_column(d) is not None and plan.mode != "exact":
         # the fast and bounded fits do not take survey weights yet: fit every row exactly
         plan = dataclasses.replace(plan, mode="exact")
+    remote = dialect_of(con) != "duckdb"
+    if remote and plan.mode == "fast":
+        # another engine: Python fetches a bounded sample only (all rows when under the bound)
+        plan = dataclasses.replace(plan, mode="bounded")
     labels_writer, w = None, None
     with stage("fetch"):
         if plan.mode == "exact":
@@ -150,7 +155,7 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
         with stage("score"):
             fit = scalable.renumber_by_all_rows(con, d_fit, src.relation, st, fit, where)
     fit, living_writer = living.prepare(con, d, st.features, fit)  # keep the current run's segment ids
-    if plan.mode == "bounded":
+    if plan.mode == "bounded" or remote:  # remote: labels are written by the engine, in SQL
         labels_writer = scalable.labels_writer(d_fit, src.relation, st, fit, plan)
     with stage("quality"):  # on the fitted rows (the sample, in bounded mode)
         run_quality = quality.evaluate(X, fit.labels, choice.k, seed=d.seed, choice=choice, scan=scan_rows)

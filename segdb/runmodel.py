@@ -32,6 +32,7 @@ class RunModel:
     centroids: tuple[tuple[float, ...], ...]   # scaled units, one row per segment id
     macro_parameters: tuple[str, ...] = ()     # one per feature of the definition as declared
     macro_columns: tuple[str, ...] = ()        # each matrix column as SQL over those parameters
+    declared_features: tuple = ()              # the definition's features as declared (one per parameter)
 
     def feature_sql(self, impute: bool = True) -> list[str]:
         """Each matrix column as SQL over the source (codes, reversal, indicators applied as in the
@@ -90,4 +91,4 @@ def load(con: duckdb.DuckDBPyConnection, name: str, run_id: int,
         means=tuple(r[4] for r in stats), stddevs=tuple(r[5] for r in stats),
         centers=tuple(float(r[8]) for r in stats), scales=tuple(float(r[9]) for r in stats),
         segment_ids=ids, centroids=tuple(tuple(by_segment[i]) for i in ids),
-        macro_parameters=parameters, macro_columns=macro_columns)
+        macro_parameters=parameters, macro_columns=macro_columns, declared_features=declared.features)

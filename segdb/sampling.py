@@ -47,12 +47,13 @@ def init_sample_query(d: Definition, relation: str) -> str:
     )
 
 
-def fit_sample_query(d: Definition, relation: str) -> str:
-    """Parameters: the scaling parameters, then the seed, then the hash threshold."""
+def fit_sample_query(d: Definition, relation: str, *, every_row: bool = False) -> str:
+    """Parameters: the scaling parameters, then (unless ``every_row``) the seed and the hash threshold."""
+    sample = "" if every_row else f" AND hash({q(d.key)}, ?::BIGINT) < ?::UBIGINT"
     return (
         f"SELECT {_z_list(d)} AS segdb_z\n"
         f"FROM {relation} AS segdb_source\n"
-        f"WHERE {used_condition(d)} AND hash({q(d.key)}, ?::BIGINT) < ?::UBIGINT"
+        f"WHERE {used_condition(d)}{sample}"
     )
 
 
@@ -76,6 +77,9 @@ def init_sample(con, d: Definition, relation: str, stats, rows: int, where: str,
 
 def fit_sample(con, d: Definition, relation: str, stats, max_rows: int, rows_used: int,
                where: str) -> np.ndarray:
+    if max_rows >= rows_used:  # under the bound (other engines' plans): the sample is every row
+        return read_matrix(con, fit_sample_query(d, relation, every_row=True), scaled_params(d, stats),
+                           len(d.features), rows_used, f"reading the standardised features of {where}")
     params = scaled_params(d, stats) + [d.seed, threshold_for(max_rows, rows_used)]
     return read_matrix(con, fit_sample_query(d, relation), params, len(d.features), max_rows,
                        f"drawing the fit sample of {where}")

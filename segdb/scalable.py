@@ -19,6 +19,7 @@ import numpy as np
 
 from . import fitplan, matrix_stream, sampling
 from .database import translate
+from .engines import dialect_of
 from .definitions import Definition
 from .fastfit import fit_sampled_init
 from .fit import FitResult, canonical_order
@@ -35,10 +36,11 @@ def fetch(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, st, plan
     """(keys or None, X, initialisation sample) for the fast or bounded plan."""
     # DuckDB keeps the pages its statistics' hash table freed (about 400 MB at 10M keys) unless its
     # allocator's background threads return them to the system; the matrix comes on top of that.
-    con.execute("SET allocator_background_threads = true")
-    # DuckDB keeps scanned blocks cached up to its limit: 1.5 GiB of a 3 GB table beside the matrix
-    # would break the budget, so the rest of the refresh runs under a lower one (restored after).
-    lower_memory_limit(con, DUCKDB_FETCH_MEMORY_LIMIT)
+    if dialect_of(con) == "duckdb":
+        con.execute("SET allocator_background_threads = true")
+        # DuckDB keeps scanned blocks cached up to its limit: 1.5 GiB of a 3 GB table beside the
+        # matrix would break the budget, so the rest of the refresh runs under a lower one (restored after).
+        lower_memory_limit(con, DUCKDB_FETCH_MEMORY_LIMIT)
     init_rows = fitplan.init_sample_rows(plan.rows_used, d.k)
     init = sampling.init_sample(con, d, relation, st.features, init_rows, where, plan.rows_used)
     if plan.mode == "bounded":
@@ -72,7 +74,8 @@ def _labelling(d: Definition, relation: str, stats, centers: np.ndarray, segment
 
 def count_segments(con, d: Definition, relation: str, stats, centers: np.ndarray, where: str) -> np.ndarray:
     """Rows nearest to each centre (in the given order), over every used row, in SQL."""
-    query = f"SELECT segment_id, count(*) FROM ({_labelling(d, relation, stats, centers)}) GROUP BY segment_id"
+    query = (f"SELECT segment_id, count(*) FROM ({_labelling(d, relation, stats, centers)}) AS segdb_labelled "
+             "GROUP BY segment_id")
     try:
         rows = con.execute(query).fetchall()
     except duckdb.Error as exc:
@@ -100,14 +103,18 @@ def labels_writer(d: Definition, relation: str, st, fit: FitResult, plan: fitpla
 
     ``fitted`` marks the rows of the fit sample (same hash rule as segdb.sampling).
     """
-    threshold = sampling.threshold_for(plan.max_fit_rows, plan.rows_used)
     ids = fit_segment_ids(fit)  # ascending; the ids issue-4 matching gave, or 1..k
+    if plan.max_fit_rows >= plan.rows_used:  # every row was fitted (other engines' exact fit)
+        fitted, params = "TRUE", []
+    else:
+        fitted = "hash(segdb_key, ?::BIGINT) < ?::UBIGINT"
+        params = [d.seed, sampling.threshold_for(plan.max_fit_rows, plan.rows_used)]
     insert = (f"INSERT INTO {d.labels_table} (run_id, segdb_key, segment_id, distance, fitted)\n"
-              f"SELECT ?, segdb_key, segment_id, distance, hash(segdb_key, ?::BIGINT) < ?::UBIGINT\n"
-              f"FROM ({_labelling(d, relation, st.features, fit.centers, ids.tolist())})")
+              f"SELECT ?, segdb_key, segment_id, distance, {fitted}\n"
+              f"FROM ({_labelling(d, relation, st.features, fit.centers, ids.tolist())}) AS segdb_labelled")
 
     def write(con, run_id):
-        con.execute(insert, [run_id, d.seed, threshold])
+        con.execute(insert, [run_id, *params])
         rows = con.execute(f"SELECT segment_id, count(*), sum(distance * distance) FROM {d.labels_table} "
                            "WHERE run_id = ? GROUP BY segment_id", [run_id]).fetchall()
         k = fit.centers.shape[0]
@@ -143,6 +150,9 @@ def duckdb_memory_bound(con: duckdb.DuckDBPyConnection, limit: str = DUCKDB_MEMO
     The fast and bounded paths lower it further after the statistics (see :func:`fetch`); whatever
     the refresh lowered is restored to the limit it found.
     """
+    if dialect_of(con) != "duckdb":  # the other engines manage their own memory, outside this process
+        yield
+        return
     previous = str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
     lowered = lower_memory_limit(con, limit)
     try:

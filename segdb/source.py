@@ -12,6 +12,7 @@ import re
 
 import duckdb
 
+from .engines import catalog
 from .errors import DefinitionError, NotFoundError
 from .quoting import quote_identifier
 
@@ -74,22 +75,18 @@ def _split_table_name(text: str) -> list[str]:
 def _find_table(con: duckdb.DuckDBPyConnection, parts: list[str]) -> list[str] | None:
     name = parts[-1]
     schema = parts[-2] if len(parts) >= 2 else None
-    rows = con.execute(
-        "SELECT table_schema, table_name FROM information_schema.tables "
-        "WHERE lower(table_name) = lower(?) AND (? IS NULL OR lower(table_schema) = lower(?)) "
-        "AND table_schema <> 'segdb' "
-        "ORDER BY table_name = ? DESC, table_schema = current_schema() DESC, table_schema",
-        [name, schema, schema, name],
-    ).fetchall()
-    if not rows:
+    current = catalog.current_schema(con)
+    found = [(s, n) for s, n, _ in catalog.user_tables(con)
+             if n.lower() == name.lower() and (schema is None or s.lower() == schema.lower())]
+    if not found:
         return None
-    return [rows[0][0], rows[0][1]]
+    # exact spelling first, then the current schema, then by schema name
+    found.sort(key=lambda t: (t[1] != name, t[0] != current, t[0]))
+    return [found[0][0], found[0][1]]
 
 
 def _user_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
-    return [r[0] for r in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema <> 'segdb' "
-        "ORDER BY table_name").fetchall()]
+    return sorted(n for _, n, _ in catalog.user_tables(con))
 
 
 def resolve_source(con: duckdb.DuckDBPyConnection, text: str) -> Source:

@@ -1,0 +1,122 @@
+"""The engines segdb runs on: DuckDB (embedded, the default), PostgreSQL and Spark SQL.
+
+``open_connection`` turns what the user gave (a DuckDB file path, an SQLAlchemy URL, a Spark URL,
+an ``sqlalchemy.Engine`` or a ``SparkSession``) into a connection with DuckDB's Python interface:
+DuckDB's own connection, or a segdb.engines.postgres / segdb.engines.spark adapter that translates
+segdb's statements (segdb.engines.translate). ``dialect_of`` tells them apart where the work itself
+differs (segdb.engines.dialects).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import DatabaseError, NotFoundError
+
+SPARK_PREFIXES = ("spark://", "sc://", "yarn", "k8s://")
+POSTGRES_PREFIXES = ("postgresql://", "postgresql+", "postgres://")
+
+
+def kind_of_target(target) -> str:
+    """'duckdb', 'postgresql' or 'spark' for a path, URL, Engine or SparkSession."""
+    if isinstance(target, (str, os.PathLike)):
+        text = str(target)
+        if text.startswith(POSTGRES_PREFIXES):
+            return "postgresql"
+        if text.startswith(SPARK_PREFIXES):
+            return "spark"
+        if "://" in text:
+            scheme = text.split("://", 1)[0]
+            raise DatabaseError(f"segdb cannot open {scheme}:// databases; use a DuckDB file path, "
+                                "postgresql+psycopg://USER@HOST:PORT/DB, spark://local[2] or sc://HOST:PORT")
+        return "duckdb"
+    module = type(target).__module__
+    if module.startswith("sqlalchemy"):
+        return "postgresql"
+    if module.startswith("pyspark"):
+        return "spark"
+    raise DatabaseError(f"segdb cannot use a {type(target).__name__} as a database; give a path, a URL, "
+                        "an sqlalchemy.Engine or a SparkSession")
+
+
+def open_connection(target, *, read_only: bool = False, lock_timeout: float = 10.0, create: bool = True):
+    """A connection for ``target`` (see :func:`kind_of_target`) and a printable name for it."""
+    kind = kind_of_target(target)
+    if kind == "duckdb":
+        from ..database import open_duckdb
+        return open_duckdb(target, read_only=read_only, lock_timeout=lock_timeout, create=create), str(target)
+    if kind == "postgresql":
+        return _open_postgres(target, read_only=read_only)
+    return _open_spark(target, read_only=read_only)
+
+
+def _missing(package: str, extra: str) -> DatabaseError:
+    return DatabaseError(f"the {extra} engine needs the package {package}; install it with "
+                         f"`pip install 'segdb[{extra}]'`")
+
+
+def _open_postgres(target, *, read_only: bool):
+    from .postgres import PostgresConnection
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise _missing("psycopg", "postgres") from None
+    import sqlalchemy
+
+    if isinstance(target, (str, os.PathLike)):
+        url = str(target)
+        if url.startswith(("postgresql://", "postgres://")):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        try:
+            engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+            con = PostgresConnection(engine, read_only=read_only, owns_engine=True)
+        except DatabaseError:
+            raise
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DatabaseError(f"cannot connect to {_safe(url)}: {first}; check the URL, the server "
+                                "and its credentials") from None
+        return con, _safe(url)
+    con = PostgresConnection(target, read_only=read_only, owns_engine=False)
+    return con, con.url
+
+
+def _open_spark(target, *, read_only: bool):
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise _missing("pyspark", "spark") from None
+    from .spark import SparkConnection, database_of, session_for
+
+    if isinstance(target, (str, os.PathLike)):
+        url = str(target)
+        try:
+            session, created = session_for(url)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DatabaseError(f"cannot start Spark for {url}: {first}; check the master URL and "
+                                "that Java 17+ is installed") from None
+        return SparkConnection(session, url=url, database=database_of(url), read_only=read_only,
+                               owns_session=created), url
+    return SparkConnection(target, url="spark", read_only=read_only), "spark"
+
+
+def _safe(url: str) -> str:
+    """The URL without its password."""
+    try:
+        import sqlalchemy
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
+def dialect_of(con) -> str:
+    """'duckdb', 'postgresql' or 'spark'."""
+    return getattr(con, "dialect", "duckdb") if not _is_duckdb(con) else "duckdb"
+
+
+def _is_duckdb(con) -> bool:
+    return type(con).__module__.startswith("duckdb") or type(con).__name__ == "DuckDBPyConnection"
+
+
+__all__ = ["open_connection", "dialect_of", "kind_of_target", "NotFoundError"]

@@ -1,0 +1,51 @@
+"""What tables and views exist: information_schema on DuckDB and PostgreSQL, Spark's catalog API on Spark."""
+
+from __future__ import annotations
+
+from . import dialect_of
+
+
+def tables(con, schema: str | None = None) -> list[tuple[str, str, str]]:
+    """(schema, name, 'BASE TABLE' | 'VIEW') of every table and view (in ``schema`` if given)."""
+    if dialect_of(con) == "spark":
+        return _spark_tables(con, schema)
+    query = ("SELECT table_schema, table_name, table_type FROM information_schema.tables "
+             "WHERE table_schema NOT IN ('information_schema', 'pg_catalog')")
+    if schema is None:
+        rows = con.execute(query + " ORDER BY 1, 2").fetchall()
+    else:
+        rows = con.execute(query + " AND table_schema = ? ORDER BY 1, 2", [schema]).fetchall()
+    return [(s, n, "VIEW" if t == "VIEW" else "BASE TABLE") for s, n, t in rows]
+
+
+def current_schema(con) -> str:
+    if dialect_of(con) == "spark":
+        return con.database
+    return con.execute("SELECT current_schema()").fetchall()[0][0]
+
+
+def user_tables(con) -> list[tuple[str, str, str]]:
+    """Every table and view outside segdb's own schema."""
+    return [t for t in tables(con) if t[0] != "segdb"]
+
+
+def table_type(con, schema: str, name: str, *, fold_case: bool = False) -> str | None:
+    """'BASE TABLE', 'VIEW' or None when ``schema.name`` does not exist."""
+    for s, n, t in tables(con, schema):
+        if n == name or (fold_case and n.lower() == name.lower()):
+            return t
+    return None
+
+
+def _spark_tables(con, schema: str | None) -> list[tuple[str, str, str]]:
+    catalog = con.session.catalog
+    names = [schema] if schema is not None else [db.name for db in catalog.listDatabases()]
+    out = []
+    for db in names:
+        if not catalog.databaseExists(db):
+            continue
+        for t in catalog.listTables(dbName=db):
+            if t.isTemporary:
+                continue
+            out.append((db, t.name, "VIEW" if t.tableType == "VIEW" else "BASE TABLE"))
+    return sorted(out)

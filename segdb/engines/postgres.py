@@ -1,0 +1,205 @@
+"""PostgreSQL through SQLAlchemy (psycopg 3): segdb's statements, translated, on a raw DBAPI cursor.
+
+SQLAlchemy makes the connection from the user's URL (or takes the user's ``Engine``); statements
+then run on the psycopg connection underneath it, because row objects cost about 4x a raw cursor
+for the sample fetch, and the sample (the only data-sized result Python reads) comes through
+``COPY (query) TO STDOUT`` as CSV, parsed by pyarrow.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from .result import EngineError, Result
+from .translate import translate
+
+# PostgreSQL type names -> the DuckDB names segdb's checks and stored definitions use.
+_TYPE_NAMES = {
+    "int2": "SMALLINT", "int4": "INTEGER", "int8": "BIGINT", "float4": "FLOAT", "float8": "DOUBLE",
+    "numeric": "DECIMAL", "text": "VARCHAR", "varchar": "VARCHAR", "bpchar": "VARCHAR", "bool": "BOOLEAN",
+    "date": "DATE", "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMP WITH TIME ZONE", "uuid": "UUID",
+    "json": "JSON", "jsonb": "JSON", "interval": "INTERVAL", "bytea": "BLOB", "name": "VARCHAR",
+}
+_TRANSACTION = re.compile(r"\s*(BEGIN|COMMIT|ROLLBACK)(\s+TRANSACTION)?\s*;?\s*\Z", re.IGNORECASE)
+_LEADING_COMMENTS = re.compile(r"\A(\s*--[^\n]*\n)+")  # sql/ files start with a comment
+_DESCRIBE = re.compile(r"\s*DESCRIBE\s+(?P<query>.*)\Z", re.IGNORECASE | re.DOTALL)
+
+
+def _plain(value):
+    """numpy scalars and lists of them as Python values (psycopg adapts only Python types)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class PostgresConnection:
+    dialect = "postgresql"
+
+    def __init__(self, engine, *, read_only: bool = False, owns_engine: bool = True):
+        import psycopg
+        from psycopg.types.numeric import FloatLoader
+
+        self.engine = engine
+        self.read_only = read_only
+        self._owns_engine = owns_engine
+        self._psycopg = psycopg
+        self._fairy = engine.raw_connection()          # SQLAlchemy's pooled DBAPI connection
+        self.raw = self._fairy.driver_connection         # the psycopg.Connection underneath
+        self.raw.autocommit = True                       # segdb's own BEGIN/COMMIT delimit transactions
+        # avg() over integers and sum() of bigints are numeric in PostgreSQL: read them as floats,
+        # as DuckDB returns doubles (the only numerics segdb reads are such aggregates)
+        self.raw.adapters.register_loader("numeric", FloatLoader)
+        if read_only:
+            self.raw.execute("SET default_transaction_read_only = on")
+        self.url = engine.url.render_as_string(hide_password=True)
+
+    # -- DuckDB's connection methods -----------------------------------------------------------
+    def execute(self, sql, params=None) -> Result:
+        sql = _LEADING_COMMENTS.sub("", str(sql))
+        params = _plain(list(params)) if params else None
+        if _TRANSACTION.match(sql):
+            return self._run(sql.strip().rstrip(";"), None)
+        described = _DESCRIBE.match(sql)
+        if described:
+            return self.describe(described.group("query"), params)
+        result = Result()
+        for statement in translate(sql, self.dialect, bool(params)):
+            result = self._run(statement, params)
+        return result
+
+    def executemany(self, sql, rows) -> None:
+        rows = [_plain(list(r)) for r in rows]
+        if not rows:
+            return
+        (statement,) = translate(str(sql), self.dialect, True)
+        try:
+            with self.raw.cursor() as cur:
+                cur.executemany(statement, rows)  # psycopg pipelines the rows: one round trip
+        except self._psycopg.Error as exc:
+            raise EngineError(_first_line(exc)) from exc
+
+    def sql(self, sql, params=None) -> "PostgresRelation":
+        return PostgresRelation(self, str(sql), _plain(list(params)) if params else None)
+
+    def native(self, sql: str, params=None) -> Result:
+        """A statement in PostgreSQL's own dialect (the user's, for `segdb sql`), untranslated."""
+        return self._run(sql, _plain(list(params)) if params else None)
+
+    def extract_statements(self, text: str):
+        from .statements import extract
+        return extract(text, "postgresql")
+
+    def describe(self, query: str, params=None) -> Result:
+        """Column names and DuckDB-style types of ``query`` (DuckDB's DESCRIBE), without reading rows."""
+        (statement,) = translate(f"SELECT * FROM ({query}) AS segdb_described LIMIT 0", self.dialect,
+                                 bool(params))
+        try:
+            with self.raw.cursor() as cur:
+                cur.execute(statement, params)
+                rows = []
+                for column in cur.description:
+                    info = self.raw.adapters.types.get(column.type_code)
+                    name = info.name if info is not None else str(column.type_code)
+                    rows.append((column.name, _TYPE_NAMES.get(name, name.upper())))
+        except self._psycopg.Error as exc:
+            raise EngineError(_first_line(exc)) from exc
+        return Result(["column_name", "column_type"], rows)
+
+    def cursor(self) -> "PostgresConnection":
+        return PostgresConnection(self.engine, read_only=self.read_only, owns_engine=False)
+
+    def close(self) -> None:
+        try:
+            self._fairy.close()
+        finally:
+            if self._owns_engine:
+                self.engine.dispose()
+
+    # -- internals -----------------------------------------------------------------------------
+    def _run(self, statement: str, params) -> Result:
+        try:
+            with self.raw.cursor() as cur:
+                cur.execute(statement, params)
+                if cur.description is None:
+                    # DuckDB returns the number of rows an INSERT/UPDATE/DELETE changed; so do we
+                    return Result(["Count"], [(cur.rowcount,)]) if cur.rowcount >= 0 else Result()
+                return Result([c.name for c in cur.description], cur.fetchall())
+        except self._psycopg.Error as exc:
+            raise EngineError(_first_line(exc)) from exc
+
+    def copy_csv(self, statement: str, params) -> pa.Table:
+        """``statement``'s result through COPY ... TO STDOUT (CSV), as Arrow; values rendered by
+        psycopg's own client-side binding, since COPY takes no parameters."""
+        from psycopg import ClientCursor
+
+        try:
+            with ClientCursor(self.raw) as cur:
+                query = cur.mogrify(statement, params) if params else statement
+            buf = io.BytesIO()
+            with self.raw.cursor() as cur:
+                with cur.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
+                    for block in copy:
+                        buf.write(block)
+        except self._psycopg.Error as exc:
+            raise EngineError(_first_line(exc)) from exc
+        buf.seek(0)
+        header = buf.readline().decode("utf-8").strip().split(",")
+        buf.seek(0)
+        types = {n: pa.float64() for n in header if n.startswith("segdb_z_")}
+        return pacsv.read_csv(buf, convert_options=pacsv.ConvertOptions(column_types=types))
+
+
+class PostgresRelation:
+    """DuckDB's lazy relation, for the calls segdb makes on ``con.sql(...)``."""
+
+    def __init__(self, con: PostgresConnection, sql: str, params):
+        self.con, self._sql, self._params = con, sql, params
+        self._result: Result | None = None
+
+    def _fetch(self) -> Result:
+        if self._result is None:
+            statements = translate(self._sql, self.con.dialect, bool(self._params))
+            *before, last = statements
+            for statement in before:
+                self.con._run(statement, self._params)
+            if "segdb_z_1" in last:
+                # the standardised matrix (a sample): COPY is several times faster than row tuples
+                self._result = Result(table=self.con.copy_csv(last, self._params))
+            else:
+                self._result = self.con._run(last, self._params)
+        return self._result
+
+    def to_arrow_table(self) -> pa.Table:
+        return self._fetch().to_arrow_table()
+
+    def to_arrow_reader(self, batch_size: int = 1 << 17):
+        return self._fetch().to_arrow_reader(batch_size)
+
+    def arrow(self) -> pa.Table:
+        return self.to_arrow_table()
+
+    def fetchall(self):
+        return self._fetch().fetchall()
+
+    def df(self):
+        return self._fetch().df()
+
+    @property
+    def description(self):
+        return self._fetch().description
+
+    @property
+    def columns(self):
+        return self._fetch().columns

@@ -1,0 +1,70 @@
+"""What a non-DuckDB connection returns: the part of DuckDB's result interface segdb uses.
+
+segdb's modules were written against DuckDB's Python connection (``execute(...).fetchall()``,
+``sql(...).to_arrow_table()``); the PostgreSQL and Spark connections return these results so the
+same modules run on every engine.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+
+class EngineError(duckdb.Error):
+    """An error raised by PostgreSQL or Spark.
+
+    A subclass of ``duckdb.Error`` on purpose: every handler that turns a database error into one
+    line (segdb.database.translate) then handles every engine's errors the same way.
+    """
+
+
+class Result:
+    """Rows already fetched (or an Arrow table), with DuckDB's cursor and relation methods."""
+
+    def __init__(self, columns: list[str] | None = None, rows: list[tuple] | None = None,
+                 table: pa.Table | None = None):
+        self._table = table
+        if table is not None:
+            columns = list(table.column_names)
+        self._columns = list(columns or [])
+        self._rows = rows
+
+    # -- cursor ------------------------------------------------------------------------------
+    @property
+    def description(self):
+        return [(c, None, None, None, None, None, None) for c in self._columns] if self._columns else None
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._columns)
+
+    def fetchall(self) -> list[tuple]:
+        if self._rows is None:
+            self._rows = [tuple(r.values()) for r in self._table.to_pylist()] if self._table is not None else []
+        return list(self._rows)
+
+    def fetchone(self):
+        rows = self.fetchall()
+        return rows[0] if rows else None
+
+    # -- relation ----------------------------------------------------------------------------
+    def to_arrow_table(self) -> pa.Table:
+        if self._table is None:
+            names, rows = self._columns, self._rows or []
+            columns = [pa.array([r[i] for r in rows]) for i in range(len(names))]
+            self._table = pa.Table.from_arrays(columns, names=names) if names else pa.table({})
+        return self._table
+
+    def to_arrow_reader(self, batch_size: int = 1 << 17) -> pa.RecordBatchReader:
+        table = self.to_arrow_table()
+        return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=batch_size))
+
+    def arrow(self) -> pa.Table:
+        return self.to_arrow_table()
+
+    def df(self):
+        return self.to_arrow_table().to_pandas()
+
+    def fetchdf(self):
+        return self.df()

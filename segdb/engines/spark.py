@@ -1,0 +1,301 @@
+"""Apache Spark SQL through pyspark: a SparkSession (``local[2]``, a cluster master) or Spark Connect.
+
+segdb's statements are translated to Spark SQL (segdb.engines.translate) and run by the engine;
+labels are written with ``INSERT INTO ... SELECT`` by Spark itself, never collected to the driver.
+Spark's file tables have no transactions, UPDATE, DELETE or sequences, so this connection:
+
+* ignores BEGIN/COMMIT/ROLLBACK -- a run becomes visible when its views are replaced (one catalog
+  operation each), and a failed run's rows stay behind under its run id, marked failed;
+* rewrites UPDATE and DELETE on segdb's tables as a rewrite of the table: the new contents are
+  computed by Spark, checkpointed (so Spark does not read the files it overwrites) and written back;
+* keeps a sequence as a one-column table of the values handed out.
+
+One writer at a time (Spark has no locks): a second concurrent refresh may interleave its writes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from .result import EngineError, Result
+from .translate import translate
+
+_TRANSACTION = re.compile(r"\s*(BEGIN|COMMIT|ROLLBACK)(\s+TRANSACTION)?\s*;?\s*\Z", re.IGNORECASE)
+_LEADING_COMMENTS = re.compile(r"\A(\s*--[^\n]*\n)+")  # sql/ files start with a comment
+_DESCRIBE = re.compile(r"\s*DESCRIBE\s+(?P<query>.*)\Z", re.IGNORECASE | re.DOTALL)
+_NEXTVAL = re.compile(r"\s*SELECT\s+nextval\('(?P<seq>[A-Za-z0-9_.]+)'\)", re.IGNORECASE)
+_SEQUENCE = re.compile(r"\s*CREATE\s+SEQUENCE\s+(?P<seq>[A-Za-z0-9_.]+)", re.IGNORECASE)
+
+_TYPE_NAMES = {
+    "tinyint": "TINYINT", "smallint": "SMALLINT", "int": "INTEGER", "bigint": "BIGINT",
+    "float": "FLOAT", "double": "DOUBLE", "string": "VARCHAR", "boolean": "BOOLEAN", "date": "DATE",
+    "timestamp": "TIMESTAMP WITH TIME ZONE", "timestamp_ntz": "TIMESTAMP", "binary": "BLOB",
+}
+
+DEFAULT_WAREHOUSE = "spark-warehouse"
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def duckdb_type(spark_type: str) -> str:
+    t = spark_type.lower()
+    if t.startswith("decimal"):
+        return t.upper()
+    if t.startswith("varchar") or t.startswith("char"):
+        return "VARCHAR"
+    return _TYPE_NAMES.get(t, t.upper())
+
+
+def session_for(url: str):
+    """(SparkSession, created) for ``spark://MASTER[?database=DB]`` or ``sc://HOST:PORT``."""
+    from pyspark.sql import SparkSession
+
+    if url.startswith("sc://"):
+        return SparkSession.builder.remote(url.split("?")[0]).getOrCreate(), True
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active, False
+    master = url.split("?")[0]
+    master = master[len("spark://"):] if re.match(r"spark://local(\[|\Z)", master) else master
+    warehouse = os.path.abspath(os.environ.get("SEGDB_SPARK_WAREHOUSE", DEFAULT_WAREHOUSE))
+    builder = (SparkSession.builder.master(master).appName("segdb")
+               .config("spark.sql.warehouse.dir", warehouse)
+               # the local (Derby) metastore and its log live beside the warehouse, not in the
+               # working directory
+               .config("spark.driver.extraJavaOptions",
+                       f"-Dderby.system.home={warehouse} -Dderby.stream.error.file={warehouse}/derby.log")
+               .config("spark.sql.legacy.createHiveTableByDefault", "false")
+               .config("spark.ui.enabled", "false")
+               .config("spark.sql.shuffle.partitions", os.environ.get("SEGDB_SPARK_SHUFFLE_PARTITIONS", "8"))
+               .enableHiveSupport())
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session, True
+
+
+def database_of(url: str) -> str:
+    query = parse_qs(urlsplit(url.replace("local[", "local%5B").replace("]", "%5D")).query)
+    return query.get("database", ["default"])[0]
+
+
+class SparkConnection:
+    dialect = "spark"
+
+    def __init__(self, session, *, url: str = "spark", database: str = "default", read_only: bool = False,
+                 owns_session: bool = False):
+        self.session = session
+        self.url = url
+        self.database = database
+        self.read_only = read_only
+        self._owns_session = owns_session
+        if database != "default":
+            self._sql(f"CREATE DATABASE IF NOT EXISTS `{database}`", None)
+        self._sql(f"USE `{database}`", None)
+
+    # -- DuckDB's connection methods -----------------------------------------------------------
+    def execute(self, sql, params=None) -> Result:
+        sql = _LEADING_COMMENTS.sub("", str(sql))
+        params = _plain(list(params)) if params else None
+        if _TRANSACTION.match(sql):
+            return Result()  # no transactions on Spark (see the module's docstring)
+        if _DESCRIBE.match(sql):
+            return self.describe(_DESCRIBE.match(sql).group("query"), params)
+        if _SEQUENCE.match(sql):
+            return self._create_sequence(_SEQUENCE.match(sql).group("seq"))
+        if _NEXTVAL.match(sql):
+            return self._nextval(_NEXTVAL.match(sql).group("seq"))
+        result = Result()
+        for statement in translate(sql, self.dialect, bool(params)):
+            result = self._statement(statement, params)
+        return result
+
+    def executemany(self, sql, rows) -> None:
+        rows = [list(r) for r in rows]
+        if not rows:
+            return
+        tree = sqlglot.parse_one(translate(sql, self.dialect, True)[0], read="spark")
+        values = tree.expression if isinstance(tree, exp.Insert) else None
+        if isinstance(values, exp.Values) and len(values.expressions) == 1:
+            # one INSERT of every row: one Spark job instead of one per row
+            template = values.expressions[0]
+            values.set("expressions", [template.copy() for _ in rows])
+            self._statement(tree.sql(dialect="spark"), [v for r in rows for v in _plain(r)])
+            return
+        for r in rows:
+            self.execute(sql, r)
+
+    def sql(self, sql, params=None) -> "SparkRelation":
+        return SparkRelation(self, str(sql), _plain(list(params)) if params else None)
+
+    def native(self, sql: str, params=None) -> Result:
+        return self._collect(self._sql(sql, _plain(list(params)) if params else None))
+
+    def extract_statements(self, text: str):
+        from .statements import extract
+        return extract(text, "spark")
+
+    def describe(self, query: str, params=None) -> Result:
+        (statement,) = translate(f"SELECT * FROM ({query}) AS segdb_described", self.dialect, bool(params))
+        df = self._sql(statement, params)  # analysed, not run
+        rows = [(f.name, duckdb_type(f.dataType.simpleString())) for f in df.schema.fields]
+        return Result(["column_name", "column_type"], rows)
+
+    def cursor(self) -> "SparkConnection":
+        return SparkConnection(self.session, url=self.url, database=self.database, read_only=self.read_only)
+
+    def close(self) -> None:
+        if self._owns_session and os.environ.get("SEGDB_SPARK_KEEP_SESSION") != "1":
+            self.session.stop()
+
+    # -- internals -----------------------------------------------------------------------------
+    def _sql(self, statement: str, params):
+        try:
+            if isinstance(params, dict):  # already named (see _rewrite_table)
+                return self.session.sql(statement, args=params)
+            if params:
+                names, args = _named(statement, params)
+                return self.session.sql(names, args=args)
+            return self.session.sql(statement)
+        except Exception as exc:  # pyspark raises its own exception classes, not a common base
+            raise EngineError(_first_line(exc)) from exc
+
+    def _collect(self, df) -> Result:
+        try:
+            if not df.columns:
+                df.collect()
+                return Result()
+            return Result(table=df.toArrow())
+        except Exception as exc:
+            raise EngineError(_first_line(exc)) from exc
+
+    def _statement(self, statement: str, params) -> Result:
+        if re.match(r"\s*(UPDATE|DELETE)\b", statement, re.IGNORECASE):
+            named, args = _named(statement, params) if params else (statement, None)
+            return self._rewrite_table(sqlglot.parse_one(named, read="spark"), args)
+        return self._collect(self._sql(statement, params))
+
+    def _rewrite_table(self, tree, params) -> Result:
+        """UPDATE / DELETE as: compute the new contents, checkpoint them, overwrite the table."""
+        table = tree.this.sql(dialect="spark") if isinstance(tree, exp.Update) else tree.this.sql(dialect="spark")
+        condition = tree.args.get("where")
+        cond = condition.this.sql(dialect="spark") if condition is not None else "TRUE"
+        try:
+            columns = self.session.table(table).columns
+        except Exception as exc:
+            raise EngineError(_first_line(exc)) from exc
+        if isinstance(tree, exp.Update):
+            sets = {e.this.name: e.expression.sql(dialect="spark") for e in tree.expressions}
+            select = ", ".join(
+                f"CASE WHEN coalesce({cond}, FALSE) THEN {sets[c]} ELSE `{c}` END AS `{c}`" if c in sets
+                else f"`{c}`" for c in columns)
+            query = f"SELECT {select} FROM {table}"
+        else:
+            query = f"SELECT * FROM {table} WHERE NOT coalesce({cond}, FALSE)"
+        before = self._collect(self._sql(f"SELECT count(*) AS n FROM {table} WHERE coalesce({cond}, FALSE)",
+                                         params)).fetchall()[0][0]
+        try:
+            new = self._sql(query, params).localCheckpoint(eager=True)
+            new.write.insertInto(table, overwrite=True)
+        except EngineError:
+            raise
+        except Exception as exc:
+            raise EngineError(_first_line(exc)) from exc
+        return Result(["count"], [(int(before),)])
+
+    def _create_sequence(self, name: str) -> Result:
+        self._sql(f"CREATE TABLE IF NOT EXISTS {name} (value BIGINT)", None).collect()
+        return Result()
+
+    def _nextval(self, name: str) -> Result:
+        current = self._collect(self._sql(f"SELECT coalesce(max(value), 0) AS v FROM {name}", None)).fetchall()[0][0]
+        value = int(current) + 1
+        self._sql(f"INSERT INTO {name} VALUES (?)", [value]).collect()
+        return Result(["nextval"], [(value,)])
+
+
+def _named(statement: str, params: list):
+    """Spark SQL with ``:segdb_pN`` markers for the positional ``?`` (so a rewrite may repeat one).
+
+    The markers are numbered in the order the ``?`` appear in the text, outside quoted strings
+    and identifiers, which is the order the values were given in."""
+    out, names, i, n = [], {}, 0, len(statement)
+    quote = None
+    while i < n:
+        ch = statement[i]
+        if quote:
+            out.append(ch)
+            if ch == "\\" and quote == "'" and i + 1 < n:  # Spark strings take backslash escapes
+                out.append(statement[i + 1])
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+        elif ch in ("'", '"', "`"):
+            quote = ch
+            out.append(ch)
+        elif ch == "?":
+            name = f"segdb_p{len(names)}"
+            names[name] = params[len(names)]
+            out.append(":" + name)
+        else:
+            out.append(ch)
+        i += 1
+    if len(names) != len(params):
+        raise EngineError(f"a statement has {len(names)} placeholders but {len(params)} values were given"
+                          + (f": {statement}" if os.environ.get("SEGDB_DEBUG_SQL") else ""))
+    return "".join(out), names
+
+
+class SparkRelation:
+    def __init__(self, con: SparkConnection, sql: str, params):
+        self.con, self._sql, self._params = con, sql, params
+        self._result: Result | None = None
+
+    def _fetch(self) -> Result:
+        if self._result is None:
+            result = Result()
+            for statement in translate(self._sql, self.con.dialect, bool(self._params)):
+                result = self.con._statement(statement, self._params)
+            self._result = result
+        return self._result
+
+    def to_arrow_table(self) -> pa.Table:
+        return self._fetch().to_arrow_table()
+
+    def to_arrow_reader(self, batch_size: int = 1 << 17):
+        return self._fetch().to_arrow_reader(batch_size)
+
+    def arrow(self):
+        return self.to_arrow_table()
+
+    def fetchall(self):
+        return self._fetch().fetchall()
+
+    def df(self):
+        return self._fetch().df()
+
+    @property
+    def description(self):
+        return self._fetch().description
+
+    @property
+    def columns(self):
+        return self._fetch().columns
