@@ -135,3 +135,8 @@ def view_checksum(path: str, view: str) -> tuple:
         return count, digest, runs
     finally:
         con.close()
+
+
+# -- engine-parametrized fixtures (issue 8): engine_url yields a fresh database on DuckDB, ------
+# -- PostgreSQL and Spark in turn; see tests/engines.py --------------------------------------------
+from engines import engine_url, postgres_admin, postgres_url, spark_session, spark_url  # noqa: E402,F401
