@@ -14,8 +14,8 @@ generated once by DuckDB and cached per engine:
                 doubles in round-trip precision); each run works in a copy of it
                 (CREATE DATABASE ... TEMPLATE), dropped afterwards
     spark       <data-dir>/customers_n<N>_d<d>_k<k>_s<seed>.parquet/ written by DuckDB; each run gets a
-                fresh $SEGDB_SPARK_WAREHOUSE (and a fresh Derby metastore: both children run in that
-                run's directory) in which `customers` is an external parquet table
+                fresh $SEGDB_SPARK_WAREHOUSE (with its Derby metastore inside, where segdb's Spark
+                engine keeps it) in which `customers` is an external parquet table
 
 On each engine `segdb --db URL create bench --source customers --key customer_id --feature ...
 --k K --max-fit-rows M` runs in one child process and `segdb --db URL refresh bench` in another,
@@ -230,12 +230,17 @@ def parquet_ensure(args, duck_path: Path) -> Path:
 
 
 def spark_load_child(args) -> None:
-    """In the run's directory (Derby puts metastore_db in the current directory): register the
-    parquet data as the external table `customers` in the warehouse $SEGDB_SPARK_WAREHOUSE."""
+    """Register the parquet data as the external table `customers` in the warehouse
+    $SEGDB_SPARK_WAREHOUSE, whose Derby metastore is inside it, as segdb.engines.spark keeps it."""
     from pyspark.sql import SparkSession
+    warehouse = str(Path(os.environ["SEGDB_SPARK_WAREHOUSE"]).resolve())
     session = (SparkSession.builder.master(args.spark_master).appName("segdb-bench-load")
                .config("spark.ui.enabled", "false")
-               .config("spark.sql.warehouse.dir", os.environ["SEGDB_SPARK_WAREHOUSE"])
+               .config("spark.sql.shuffle.partitions", "4")
+               .config("spark.sql.warehouse.dir", warehouse)
+               .config("spark.driver.extraJavaOptions",
+                       f"-Dderby.system.home={warehouse} -Dderby.stream.error.file={warehouse}/derby.log")
+               .config("spark.sql.legacy.createHiveTableByDefault", "false")
                .enableHiveSupport().getOrCreate())
     try:
         session.sparkContext.setLogLevel("ERROR")

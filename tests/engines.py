@@ -129,24 +129,28 @@ def postgres_url(postgres_admin):
 
 # -- Spark -------------------------------------------------------------------------------------
 
-def spark_session_builder(warehouse: str | os.PathLike, metastore_home: str | os.PathLike,
-                          master: str = SPARK_MASTER):
-    """local[2], no UI, 4 shuffle partitions, Hive catalog with its Derby metastore under
-    ``metastore_home`` (Derby's default is the current directory)."""
+def spark_session_builder(warehouse: str | os.PathLike, master: str = SPARK_MASTER):
+    """local[2], no UI, 4 shuffle partitions, Hive catalog; the Derby metastore and its log inside
+    the warehouse directory, where segdb.engines.spark puts them (Derby's default is the current
+    directory). segdb's adapter reuses this session: it is the active one."""
     from pyspark.sql import SparkSession
+    warehouse = str(Path(warehouse).resolve())
     return (SparkSession.builder.master(master).appName("segdb-tests")
             .config("spark.ui.enabled", "false")
             .config("spark.sql.shuffle.partitions", "4")
-            .config("spark.sql.warehouse.dir", str(Path(warehouse).resolve()))
-            .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={Path(metastore_home).resolve()}")
+            .config("spark.sql.warehouse.dir", warehouse)
+            .config("spark.driver.extraJavaOptions",
+                    f"-Dderby.system.home={warehouse} -Dderby.stream.error.file={warehouse}/derby.log")
+            .config("spark.sql.legacy.createHiveTableByDefault", "false")
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
             .enableHiveSupport())
 
 
 @pytest.fixture(scope="session")
 def spark_session(tmp_path_factory):
-    """One SparkSession for the whole test session; the warehouse is $SEGDB_SPARK_WAREHOUSE (.ci/run
-    makes a fresh one) or a tmp dir, and $SEGDB_SPARK_WAREHOUSE is set to it for the code under test."""
+    """One SparkSession for the whole test session, in a fresh warehouse directory (never the
+    user's $SEGDB_SPARK_WAREHOUSE: the tests create and drop databases); $SEGDB_SPARK_WAREHOUSE
+    names it while the session lives, for the code under test."""
     global _spark
     try:
         import pyspark  # noqa: F401
@@ -154,13 +158,12 @@ def spark_session(tmp_path_factory):
         engine_unavailable("pyspark is not installed (pip install -e '.[spark]')")
     if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
         engine_unavailable("Java is not installed (pyspark needs a Java 17 runtime)")
-    warehouse = os.environ.get("SEGDB_SPARK_WAREHOUSE") or str(tmp_path_factory.mktemp("spark-warehouse"))
-    Path(warehouse).mkdir(parents=True, exist_ok=True)
+    warehouse = str(tmp_path_factory.mktemp("spark-warehouse"))
     previous = os.environ.get("SEGDB_SPARK_WAREHOUSE")
     os.environ["SEGDB_SPARK_WAREHOUSE"] = warehouse
     try:
-        session = spark_session_builder(warehouse, tmp_path_factory.mktemp("spark-metastore")).getOrCreate()
-    except Exception as exc:  # no JVM, bad Java version: pyspark raises several types
+        session = spark_session_builder(warehouse).getOrCreate()
+    except Exception as exc:  # no JVM, wrong Java version: pyspark raises several types
         engine_unavailable(f"a local SparkSession does not start: {str(exc).strip().splitlines()[0]}")
     session.sparkContext.setLogLevel("ERROR")
     _spark = session
