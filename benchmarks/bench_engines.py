@@ -76,8 +76,8 @@ def parse_args(argv=None):
     p.add_argument("--load-only", action="store_true",
                    help="only generate and load the data on each engine (checked against DuckDB's)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    p.add_argument("--child", choices=["spark-load"], help=argparse.SUPPRESS)
-    p.add_argument("--parquet", help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=["spark-sql"], help=argparse.SUPPRESS)
+    p.add_argument("--sql", action="append", default=[], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = [e for e in args.engines if e not in ENGINES]
@@ -105,10 +105,14 @@ def duckdb_checksums(path: Path, features: list[str]) -> dict:
         con.close()
 
 
-def _checksums(run, features: list[str]) -> dict:
+def checksum_query(features: list[str]) -> str:
     """count, key sum and per-feature sums: what a faithful copy must reproduce."""
     sums = ", ".join(f"sum({f})" for f in features)
-    row = run(f"SELECT count(*), sum(customer_id), {sums} FROM {bench_data.TABLE}")[0]
+    return f"SELECT count(*), sum(customer_id), {sums} FROM {bench_data.TABLE}"
+
+
+def _checksums(run, features: list[str]) -> dict:
+    row = run(checksum_query(features))[0]
     return {"count": int(row[0]), "key_sum": int(row[1]), "sums": [float(s) for s in row[2:]]}
 
 
@@ -229,12 +233,13 @@ def parquet_ensure(args, duck_path: Path) -> Path:
     return target
 
 
-def spark_load_child(args) -> None:
-    """Register the parquet data as the external table `customers` in the warehouse
-    $SEGDB_SPARK_WAREHOUSE, whose Derby metastore is inside it, as segdb.engines.spark keeps it."""
+def spark_child(args) -> None:
+    """Run --sql statements in order on a Spark session configured as segdb.engines.spark configures
+    its own (warehouse $SEGDB_SPARK_WAREHOUSE, its Derby metastore inside it); print the last one's
+    rows as one JSON list of objects. A child process: Derby's metastore admits one JVM at a time."""
     from pyspark.sql import SparkSession
     warehouse = str(Path(os.environ["SEGDB_SPARK_WAREHOUSE"]).resolve())
-    session = (SparkSession.builder.master(args.spark_master).appName("segdb-bench-load")
+    session = (SparkSession.builder.master(args.spark_master).appName("segdb-bench")
                .config("spark.ui.enabled", "false")
                .config("spark.sql.shuffle.partitions", "4")
                .config("spark.sql.warehouse.dir", warehouse)
@@ -244,13 +249,30 @@ def spark_load_child(args) -> None:
                .enableHiveSupport().getOrCreate())
     try:
         session.sparkContext.setLogLevel("ERROR")
-        location = str(Path(args.parquet).resolve()).replace("'", "''")
-        session.sql(f"CREATE TABLE {bench_data.TABLE} USING parquet LOCATION '{location}'")
-        features = bench_data.feature_names(args.d)
-        got = _checksums(lambda q: [tuple(r) for r in session.sql(q).collect()], features)
+        rows = []
+        for statement in args.sql:
+            rows = [r.asDict() for r in session.sql(statement).collect()]
     finally:
         session.stop()
-    print(json.dumps(got), flush=True)
+    print(json.dumps(rows, default=str), flush=True)
+
+
+def spark_sql(args, statements: list[str], env: dict, what: str, cwd: str | None = None) -> list[dict]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "spark-sql", "--spark-master", args.spark_master]
+    for statement in statements:
+        cmd += ["--sql", statement]
+    out = checked(run_process(cmd, env, cwd), what)["stdout"]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def spark_register(args, parquet: Path, env: dict, cwd: str) -> dict:
+    """`customers` as an external table over the parquet directory; its checksums as Spark reads them."""
+    location = str(parquet.resolve()).replace("'", "''")
+    features = bench_data.feature_names(args.d)
+    rows = spark_sql(args, [f"CREATE TABLE {bench_data.TABLE} USING parquet LOCATION '{location}'",
+                            checksum_query(features)], env, "registering the parquet table in Spark", cwd)
+    values = list(rows[0].values())
+    return {"count": int(values[0]), "key_sum": int(values[1]), "sums": [float(v) for v in values[2:]]}
 
 
 # -- running segdb in child processes ----------------------------------------------------------
@@ -326,6 +348,27 @@ def checked(result: dict, what: str) -> dict:
     return result
 
 
+RUN_COLUMNS = ("stage_seconds", "inertia", "rows_used", "fit_rows")
+LAST_RUN = (f"SELECT {', '.join(RUN_COLUMNS)} FROM segdb.runs WHERE segmentation = '{SEGMENTATION}' "
+            "AND status = 'succeeded' ORDER BY run_id DESC LIMIT 1")
+
+
+def last_run(args, engine: str, url: str, env: dict, cwd: str | None) -> dict:
+    """The refresh's row of segdb.runs, read by the engine itself (on Spark in a child process)."""
+    if engine == "duckdb":
+        import duckdb
+        con = duckdb.connect(url, read_only=True)
+        try:
+            return dict(zip(RUN_COLUMNS, con.execute(LAST_RUN).fetchall()[0]))
+        finally:
+            con.close()
+    if engine == "postgresql":
+        from sqlalchemy.engine import make_url
+        with pg_connect(url, make_url(url).database) as con:
+            return dict(zip(RUN_COLUMNS, con.execute(LAST_RUN).fetchall()[0]))
+    return spark_sql(args, [LAST_RUN], env, "reading segdb.runs on Spark", cwd)[0]
+
+
 def run_segdb(args, engine: str, url: str, env: dict, cwd: str | None = None) -> dict:
     features = [a for f in bench_data.feature_names(args.d) for a in ("--feature", f)]
     checked(run_process(segdb_cmd(url, "create", SEGMENTATION, "--source", bench_data.TABLE, "--key",
@@ -333,11 +376,7 @@ def run_segdb(args, engine: str, url: str, env: dict, cwd: str | None = None) ->
                                   "--n-init", str(args.n_init), "--max-fit-rows", str(args.max_fit_rows)),
                         env, cwd), f"segdb create on {engine}")
     refresh = checked(run_process(segdb_cmd(url, "refresh", SEGMENTATION), env, cwd), f"segdb refresh on {engine}")
-    query = ("SELECT stage_seconds, inertia, rows_used, fit_rows FROM segdb.runs "
-             f"WHERE segmentation = '{SEGMENTATION}' AND status = 'succeeded' ORDER BY run_id DESC LIMIT 1")
-    out = checked(run_process(segdb_cmd(url, "sql", query, "--format", "json"), env, cwd),
-                  f"reading segdb.runs on {engine}")["stdout"]
-    run = json.loads(out[out.index("["):])[0]
+    run = last_run(args, engine, url, env, cwd)
     stages = run["stage_seconds"]
     stages = json.loads(stages) if isinstance(stages, str) else stages
     return {"engine": engine, "url": url, "rows": int(run["rows_used"]), "fit_rows": int(run["fit_rows"]),
@@ -377,10 +416,7 @@ def bench_spark(args, duck_path: Path, want: dict) -> dict:
     env = child_env({"SEGDB_SPARK_WAREHOUSE": str(run_dir / "warehouse")})
     try:
         started = time.perf_counter()
-        load = checked(run_process([sys.executable, str(Path(__file__).resolve()), "--child", "spark-load",
-                                    "--parquet", str(parquet), "--spark-master", args.spark_master,
-                                    "--d", str(args.d)], env, str(run_dir)), "registering the parquet table in Spark")
-        got = json.loads(load["stdout"].strip().splitlines()[-1])
+        got = spark_register(args, parquet, env, str(run_dir))
         if not same_data(got, want):
             raise SystemExit(f"Spark's view of the parquet data differs from DuckDB's: {got} != {want}")
         log(f"Spark table {bench_data.TABLE} over {parquet.name} checked in {time.perf_counter() - started:.1f} s")
@@ -433,13 +469,13 @@ def print_table(res: dict) -> None:
         excess = r.get("inertia_vs_duckdb")
         print(f"{name:<11} {_fmt(r['rows']):>12} {_fmt(r['fit_rows']):>10} {_fmt(r['seconds']):>8} "
               f"{_fmt(r['stages_total_s']):>9} {_fmt(r['rss_mib'], 0):>9} {_fmt(r['jvm_rss_mib'], 0):>8} "
-              f"{_fmt(r['inertia'], 1):>16} {('-' if excess is None else f'{100 * excess:+.4f}%'):>10}  {stages}")
+              f"{_fmt(r['inertia'], 1):>16} {('-' if excess is None else f'{excess:+.1e}'):>10}  {stages}")
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    if args.child == "spark-load":
-        return spark_load_child(args)
+    if args.child == "spark-sql":
+        return spark_child(args)
     res = run_all(args)
     if args.json:
         print(json.dumps(res, sort_keys=True))
