@@ -240,7 +240,7 @@ def spark_child(args) -> None:
     from pyspark.sql import SparkSession
     warehouse = str(Path(os.environ["SEGDB_SPARK_WAREHOUSE"]).resolve())
     session = (SparkSession.builder.master(args.spark_master).appName("segdb-bench")
-               .config("spark.ui.enabled", "false")
+               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.shuffle.partitions", "4")
                .config("spark.sql.warehouse.dir", warehouse)
                .config("spark.driver.extraJavaOptions",

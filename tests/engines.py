@@ -136,7 +136,7 @@ def spark_session_builder(warehouse: str | os.PathLike, master: str = SPARK_MAST
     from pyspark.sql import SparkSession
     warehouse = str(Path(warehouse).resolve())
     return (SparkSession.builder.master(master).appName("segdb-tests")
-            .config("spark.ui.enabled", "false")
+            .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", "4")
             .config("spark.sql.warehouse.dir", warehouse)
             .config("spark.driver.extraJavaOptions",
