@@ -64,8 +64,9 @@ def test_postgresql_loader_copies_the_data_exactly(tmp_path, postgres_admin):
         engines._drop_postgres_database(admin, name)
 
 
-def test_spark_loader_registers_the_parquet_data(tmp_path, spark_session):
-    """In its own child process (Derby's metastore admits one JVM); needs only that Spark runs."""
+def test_spark_loader_registers_the_parquet_data(tmp_path):
+    """In its own child processes (Derby's metastore admits one JVM at a time)."""
+    engines.require_spark()
     proc = bench("--engines", "spark", "--load-only", "--data-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "Spark table customers over" in proc.stderr
