@@ -478,7 +478,7 @@ def main(argv=None) -> None:
         return spark_child(args)
     res = run_all(args)
     if args.json:
-        print(json.dumps(res, sort_keys=True))
+        print(json.dumps(res))  # stages in the order they ran
     else:
         print_table(res)
 
