@@ -136,7 +136,7 @@ def spark_session_builder(warehouse: str | os.PathLike, master: str = SPARK_MAST
     from pyspark.sql import SparkSession
     warehouse = str(Path(warehouse).resolve())
     return (SparkSession.builder.master(master).appName("segdb-tests")
-            .config("spark.ui.enabled", "false")
+            .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", "4")
             .config("spark.sql.warehouse.dir", warehouse)
             .config("spark.driver.extraJavaOptions",
@@ -146,18 +146,23 @@ def spark_session_builder(warehouse: str | os.PathLike, master: str = SPARK_MAST
             .enableHiveSupport())
 
 
-@pytest.fixture(scope="session")
-def spark_session(tmp_path_factory):
-    """One SparkSession for the whole test session, in a fresh warehouse directory (never the
-    user's $SEGDB_SPARK_WAREHOUSE: the tests create and drop databases); $SEGDB_SPARK_WAREHOUSE
-    names it while the session lives, for the code under test."""
-    global _spark
+def require_spark() -> None:
+    """pyspark importable and a Java runtime present (skipped locally / failed in CI otherwise)."""
     try:
         import pyspark  # noqa: F401
     except ImportError:
         engine_unavailable("pyspark is not installed (pip install -e '.[spark]')")
     if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
         engine_unavailable("Java is not installed (pyspark needs a Java 17 runtime)")
+
+
+@pytest.fixture(scope="session")
+def spark_session(tmp_path_factory):
+    """One SparkSession for the whole test session, in a fresh warehouse directory (never the
+    user's $SEGDB_SPARK_WAREHOUSE: the tests create and drop databases); $SEGDB_SPARK_WAREHOUSE
+    names it while the session lives, for the code under test."""
+    global _spark
+    require_spark()
     warehouse = str(tmp_path_factory.mktemp("spark-warehouse"))
     previous = os.environ.get("SEGDB_SPARK_WAREHOUSE")
     os.environ["SEGDB_SPARK_WAREHOUSE"] = warehouse
