@@ -78,5 +78,9 @@ def assign_new(con: duckdb.DuckDBPyConnection, name: str) -> AssignResult:
         if distinct < candidates:
             raise DataError(f"key {d.key!r} is not unique among the new rows of {where}: "
                             f"{candidates - distinct} duplicate rows; deduplicate the source")
-        assigned = con.execute(insert_sql, [model.run_id, model.run_id]).fetchall()[0][0]
+        # counted in the table, not from the INSERT's result: Spark reports no row count
+        count_labels = f"SELECT count(*) FROM {d.labels_table} WHERE run_id = ?"
+        before = con.execute(count_labels, [model.run_id]).fetchall()[0][0]
+        con.execute(insert_sql, [model.run_id, model.run_id]).fetchall()
+        assigned = con.execute(count_labels, [model.run_id]).fetchall()[0][0] - before
     return AssignResult(model.run_id, int(candidates), int(assigned), int(candidates - assigned))

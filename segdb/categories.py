@@ -43,7 +43,7 @@ def column_name(f, level: str) -> str:
 def levels_query(f, relation: str, used: str) -> str:
     """Levels with their row counts among the rows used, and (level NULL) the NULL count."""
     return (f"SELECT {feature_sql(f)} AS segdb_level, count(*) AS n FROM {relation} AS segdb_source "
-            f"WHERE {used} GROUP BY ALL ORDER BY segdb_level NULLS LAST")
+            f"WHERE {used} GROUP BY {feature_sql(f)} ORDER BY segdb_level NULLS LAST")
 
 
 def discover_levels(con, f, relation: str, used: str, nulls: str, where: str) -> list[str]:

@@ -319,7 +319,7 @@ def demo_cmd(settings: Settings):
         print_summary(db.show(d.name))
     click.echo("")
     click.echo(f"try: segdb --db {path} sql \"SELECT segment_id, count(*) FROM insurance_segments "
-               "GROUP BY ALL ORDER BY 1\"")
+               "GROUP BY segment_id ORDER BY 1\"")
 
 
 # -- commands added by feature modules register themselves on `cli` (one import line each) ------

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from .database import transaction
+from .engines import dialect_of
 from .quoting import quote_identifier
 
 TABLE = "survey_responses"
@@ -37,6 +38,10 @@ def survey_table(seed: int = 20261126) -> pa.Table:
 def load_survey(con, table: str = TABLE) -> int:
     """(Re)create the survey table; returns its row count."""
     data = survey_table()
+    if dialect_of(con) != "duckdb":  # PostgreSQL, Spark: the engine's own bulk load
+        from .engines.load import load_batches
+        return load_batches(con, table, pa.RecordBatchReader.from_batches(
+            data.schema, data.sort_by("customer_id").to_batches()), replace=True)
     with transaction(con, f"loading the demo table {table}"):
         con.register("segdb_demo_survey", data)
         try:

@@ -41,7 +41,10 @@ class Result:
 
     def fetchall(self) -> list[tuple]:
         if self._rows is None:
-            self._rows = [tuple(r.values()) for r in self._table.to_pylist()] if self._table is not None else []
+            # by column, not via to_pylist(): result columns may share a name (Spark names
+            # unaliased expressions by their text)
+            columns = [c.to_pylist() for c in self._table.columns] if self._table is not None else []
+            self._rows = list(zip(*columns)) if columns else []
         return list(self._rows)
 
     def fetchone(self):
