@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import duckdb
 
-from .engines import catalog
+from .engines import catalog, dialect_of
 from . import definitions, ledger, macros, runmodel, sqlgen
 from .database import dict_rows, transaction
 from .errors import NotFoundError, SegdbError
@@ -135,5 +135,6 @@ def prune(con: duckdb.DuckDBPyConnection, name: str, keep: int) -> PruneResult:
                 con.execute(f"DELETE FROM segdb.{q(table)} WHERE list_contains(?, run_id)", [doomed])
             con.execute("UPDATE segdb.runs SET pruned_at = ? WHERE list_contains(?, run_id)",
                         [_now(), doomed])
-        con.execute("CHECKPOINT")  # lets DuckDB reuse the freed blocks
+        if dialect_of(con) == "duckdb":  # PostgreSQL's CHECKPOINT is for superusers; Spark has none
+            con.execute("CHECKPOINT")  # lets DuckDB reuse the freed blocks
     return PruneResult(name, tuple(kept), tuple(doomed), int(deleted))

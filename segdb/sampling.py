@@ -65,11 +65,34 @@ def threshold_for(target_rows: int, rows_used: int) -> int:
     return min(HASH_RANGE - 1, int(expected / rows_used * HASH_RANGE))
 
 
+def _init_threshold(rows: int, rows_used: int | None) -> int:
+    share = 1.0 if not rows_used else min(1.0, 1.05 * rows / rows_used + 1e-3)
+    return min(HASH_RANGE - 1, int(share * HASH_RANGE))
+
+
+def init_positions(keys, seed: int, rows: int, rows_used: int) -> np.ndarray:
+    """Positions in ``keys`` of the rows :func:`init_sample` would draw, by DuckDB's own hash run in
+    this process: another engine whose whole table was fetched (it is under max_fit_rows) then starts
+    the fit from exactly the sample DuckDB would, so both give the same segments."""
+    import duckdb
+    import pyarrow as pa
+
+    local = duckdb.connect()
+    try:
+        local.register("segdb_keys", pa.table({"k": keys, "pos": pa.array(np.arange(len(keys)))}))
+        rows_ = local.execute(
+            "SELECT pos FROM segdb_keys WHERE hash(k, ?::BIGINT) < ?::UBIGINT "
+            "ORDER BY hash(k, ?::BIGINT), k LIMIT ?",
+            [seed, _init_threshold(rows, rows_used), seed, rows]).fetchall()
+    finally:
+        local.close()
+    return np.fromiter((r[0] for r in rows_), dtype=np.int64, count=len(rows_))
+
+
 def init_sample(con, d: Definition, relation: str, stats, rows: int, where: str,
                 rows_used: int | None = None) -> np.ndarray:
     """The ``rows`` used rows of smallest ``hash(key, seed)`` (about: see init_sample_query)."""
-    share = 1.0 if not rows_used else min(1.0, 1.05 * rows / rows_used + 1e-3)
-    threshold = min(HASH_RANGE - 1, int(share * HASH_RANGE))
+    threshold = _init_threshold(rows, rows_used)
     params = scaled_params(d, stats) + [d.seed, threshold, d.seed, rows]
     return read_matrix(con, init_sample_query(d, relation), params, len(d.features), rows,
                        f"drawing the initialisation sample of {where}")

@@ -27,6 +27,8 @@ from .quoting import quote_identifier as q
 from .quoting import sql_literal
 from .features import feature_sql
 from .identity import fit_segment_ids
+from .matrix import table_matrix
+from .sqlgen import matrix_query, scaled_params
 from .scoring import labelling_query
 from .sqlgen import used_condition
 
@@ -42,12 +44,29 @@ def fetch(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, st, plan
         # matrix would break the budget, so the rest of the refresh runs under a lower one (restored after).
         lower_memory_limit(con, DUCKDB_FETCH_MEMORY_LIMIT)
     init_rows = fitplan.init_sample_rows(plan.rows_used, d.k)
+    if dialect_of(con) != "duckdb" and plan.max_fit_rows >= plan.rows_used:
+        return _fetch_every_row(con, d, relation, st, plan, init_rows, where)
     init = sampling.init_sample(con, d, relation, st.features, init_rows, where, plan.rows_used)
     if plan.mode == "bounded":
         X = sampling.fit_sample(con, d, relation, st.features, plan.max_fit_rows, plan.rows_used, where)
         return None, X, init
     keys, X = matrix_stream.fetch_all(con, d, relation, st.features, plan.rows_used, where)
     return keys, X, init
+
+
+def _fetch_every_row(con, d: Definition, relation: str, st, plan: fitplan.FitPlan, init_rows: int,
+                     where: str):
+    """Another engine's table under the bound: every used row, and the initialisation sample DuckDB
+    would draw (its hash, run here on the fetched keys), so the fit is DuckDB's fast fit exactly."""
+    try:
+        table = con.sql(matrix_query(d, relation, ordered=False),
+                        params=scaled_params(d, st.features)).to_arrow_table()
+    except duckdb.Error as exc:
+        raise translate(exc, f"reading the standardised features of {where}") from exc
+    X = table_matrix(table, len(d.features))
+    positions = sampling.init_positions(table.column("segdb_key").combine_chunks(), d.seed, init_rows,
+                                        plan.rows_used)
+    return None, X, X[positions]
 
 
 def fit(X: np.ndarray, init: np.ndarray, d: Definition, st, where: str) -> FitResult:

@@ -16,6 +16,8 @@ import duckdb
 
 from . import definitions, macros, profiles, runmodel, sqlgen
 from .prepare import definition_for_run, prepare
+from .engines import dialect_of
+from .engines.translate import translate
 from .quoting import sql_literal
 from .refresh import check_source_unchanged
 from .results import current_run_id
@@ -70,12 +72,46 @@ def statements(con: duckdb.DuckDBPyConnection, name: str) -> list[Statement]:
         Statement(f"view of the labels of run {run_id}", sqlgen.segments_view(run_d, run_id)),
         Statement(f"view of the centroids of run {run_id}", sqlgen.centroids_view(run_d, run_id)),
     ]
-    assign, distance = macros.macro_statements(model)
+    assign, distance = macros.macro_statements(model, dialect_of(con))
     out += [Statement(f"macro: the nearest segment of run {run_id} for one row of feature values", assign),
             Statement(f"macro: the distance to that segment, in run {run_id}'s scaled units", distance)]
     return out
 
 
 def script(con: duckdb.DuckDBPyConnection, name: str) -> str:
-    """All of :func:`statements` as one SQL script (comments, semicolons, PREPARE/EXECUTE)."""
-    return "\n".join(s.text() for s in statements(con, name))
+    """All of :func:`statements` as one SQL script (comments, semicolons, PREPARE/EXECUTE).
+
+    On PostgreSQL and Spark the script is in the engine's own dialect, as segdb runs it: values are
+    written in (sql_literal) rather than prepared, and each statement is translated
+    (segdb.engines.translate); the scoring functions are already the engine's own."""
+    dialect = dialect_of(con)
+    if dialect == "duckdb":
+        return "\n".join(s.text() for s in statements(con, name))
+    out = []
+    for st in statements(con, name):
+        if st.comment.startswith("macro:"):
+            out.append(f"-- {st.comment.replace('macro:', 'function:', 1)}\n{st.sql};\n")
+            continue
+        text = _inline(st.sql, st.params) if st.params else st.sql
+        translated = ";\n".join(translate(text, dialect, False))
+        out.append(f"-- {st.comment}\n{translated};\n")
+    return "\n".join(out)
+
+
+def _inline(sql: str, params) -> str:
+    """``sql`` with each ``?`` (outside quotes) replaced by its value as a literal."""
+    values = iter(params)
+    parts, quote = [], None
+    for ch in sql:
+        if quote:
+            quote = None if ch == quote else quote
+            parts.append(ch)
+        elif ch in ("'", '"'):
+            quote = ch
+            parts.append(ch)
+        elif ch == "?":
+            v = next(values)
+            parts.append("NULL" if v is None else sql_literal(v))
+        else:
+            parts.append(ch)
+    return "".join(parts)

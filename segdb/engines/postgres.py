@@ -25,6 +25,8 @@ _TYPE_NAMES = {
     "date": "DATE", "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMP WITH TIME ZONE", "uuid": "UUID",
     "json": "JSON", "jsonb": "JSON", "interval": "INTERVAL", "bytea": "BLOB", "name": "VARCHAR",
 }
+_ARROW_TYPES = {"SMALLINT": pa.int16(), "INTEGER": pa.int32(), "BIGINT": pa.int64(), "FLOAT": pa.float32(),
+                "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_(), "DECIMAL": pa.float64()}
 _TRANSACTION = re.compile(r"\s*(BEGIN|COMMIT|ROLLBACK)(\s+TRANSACTION)?\s*;?\s*\Z", re.IGNORECASE)
 _LEADING_COMMENTS = re.compile(r"\A(\s*--[^\n]*\n)+")  # sql/ files start with a comment
 _DESCRIBE = re.compile(r"\s*DESCRIBE\s+(?P<query>.*)\Z", re.IGNORECASE | re.DOTALL)
@@ -155,10 +157,21 @@ class PostgresConnection:
         except self._psycopg.Error as exc:
             raise EngineError(_first_line(exc)) from exc
         buf.seek(0)
-        header = buf.readline().decode("utf-8").strip().split(",")
-        buf.seek(0)
-        types = {n: pa.float64() for n in header if n.startswith("segdb_z_")}
-        return pacsv.read_csv(buf, convert_options=pacsv.ConvertOptions(column_types=types))
+        types = {name: _ARROW_TYPES.get(kind, pa.string()) for name, kind in self._column_types(statement, params)}
+        return pacsv.read_csv(buf, convert_options=pacsv.ConvertOptions(
+            column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False))
+
+    def _column_types(self, statement: str, params) -> list[tuple[str, str]]:
+        """(name, DuckDB type name) of ``statement``'s columns, from a LIMIT 0 run (no rows read):
+        CSV carries no types, and a text key like '007' must stay text."""
+        with self.raw.cursor() as cur:
+            cur.execute(f"SELECT * FROM ({statement}) AS segdb_typed LIMIT 0", params)
+            out = []
+            for column in cur.description:
+                info = self.raw.adapters.types.get(column.type_code)
+                name = info.name if info is not None else ""
+                out.append((column.name, _TYPE_NAMES.get(name, "VARCHAR")))
+        return out
 
 
 class PostgresRelation:
