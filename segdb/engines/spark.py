@@ -69,7 +69,10 @@ def session_for(url: str):
     from pyspark.sql import SparkSession
 
     if url.startswith("sc://"):
-        return SparkSession.builder.remote(url.split("?")[0]).getOrCreate(), True
+        # the Connect client's own builder: the generic one refuses when this process also runs a
+        # classic session (a notebook may well have both)
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+        return ConnectSession.builder.remote(url.split("?")[0]).getOrCreate(), False
     active = SparkSession.getActiveSession()
     if active is not None:
         return active, False
