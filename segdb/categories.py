@@ -33,7 +33,10 @@ MAX_LEVELS = 100  # more levels than this is almost always an id or free text, n
 
 def indicator_sql(f, level: str) -> str:
     """1.0 / 0.0 / NULL: whether the row's value of category ``f`` is ``level``."""
-    return f"CAST(CAST({base_sql(f)} AS VARCHAR) = {sql_literal(level)} AS DOUBLE)"
+    # CASE rather than CAST(x = level AS DOUBLE): PostgreSQL cannot cast a boolean to a double
+    x = base_sql(f)
+    return (f"CASE WHEN CAST({x} AS VARCHAR) = {sql_literal(level)} THEN {sql_literal(1.0)} "
+            f"WHEN {x} IS NOT NULL THEN {sql_literal(0.0)} END")
 
 
 def column_name(f, level: str) -> str:

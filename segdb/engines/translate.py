@@ -8,12 +8,13 @@ rewrites below cover what it does not know:
 * ``hash(...)``: DuckDB's unsigned 64-bit hash; PostgreSQL's ``hashtextextended`` and Spark's
   ``xxhash64`` are signed, so they are shifted into [0, 2^64) as DECIMAL(20,0) (samples compare it
   with a threshold). Inside ``bit_xor`` (the input fingerprint) the signed value is used as is.
-* ``CAST(x AS UBIGINT)`` -> DECIMAL(20,0); ``isfinite(x)`` -> a comparison with the infinities and
+* ``CAST(x AS UBIGINT)`` -> DECIMAL(20,0); ``isfinite(x)``, ``isnan(x)`` -> a comparison with the infinities and
   NaN (PostgreSQL and Spark treat NaN as equal to itself).
 * ``[e1, ..., ed]::DOUBLE[d] AS segdb_z`` (one array column, the fetch format DuckDB hands to
   numpy without copying) -> d columns ``segdb_z_1`` ... ``segdb_z_d``.
 * ``any_value`` -> ``max`` on PostgreSQL 15 (segdb only uses it over a constant column);
   ``json_array_length(varchar)`` -> over a cast to json.
+* PostgreSQL: a subquery in FROM gets an alias (PostgreSQL 15 requires one).
 * PostgreSQL: the scoring subquery is fenced with OFFSET 0 (see :func:`_fence_scoring`).
 * Spark: CREATE TABLE keeps its DEFAULTs and loses its keys and NOT NULLs (Spark's file tables do
   not enforce them; segdb's own code keeps them true).
@@ -76,6 +77,9 @@ def _rewrite(node: exp.Expression, dialect: str) -> exp.Expression:
         return _unsigned_hash(node.expressions, dialect)
     if isinstance(node, exp.Anonymous) and str(node.this).lower() == "isfinite":
         return _is_finite(node.expressions[0], dialect)
+    if dialect == "postgresql" and isinstance(node, exp.IsNan):
+        v = node.this.sql(dialect="postgres")
+        return _parse(f"({v} = 'NaN'::float8)", "postgres")  # PostgreSQL: NaN equals itself
     if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.UBIGINT:
         return exp.DataType.build("DECIMAL(20,0)")
     if dialect == "postgresql" and isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
@@ -109,6 +113,13 @@ def _split_matrix_column(select: exp.Select) -> None:
         select.set("expressions", out)
 
 
+def _alias_subqueries(tree: exp.Expression) -> None:
+    """PostgreSQL 15 wants an alias on every subquery in FROM (DuckDB and PostgreSQL 16 do not)."""
+    for i, sub in enumerate(list(tree.find_all(exp.Subquery))):
+        if not sub.alias and isinstance(sub.parent, (exp.From, exp.Join)):
+            sub.set("alias", exp.TableAlias(this=exp.to_identifier(f"segdb_sub{i}")))
+
+
 def _fence_scoring(tree: exp.Expression) -> None:
     """PostgreSQL inlines the scoring subquery and recomputes every distance in each CASE branch
     (about 6x slower at 1M rows); OFFSET 0 keeps it a subquery computed once per row."""
@@ -139,6 +150,7 @@ def _transform(tree: exp.Expression, dialect: str) -> exp.Expression:
         _split_matrix_column(select)
     if dialect == "postgresql":
         _fence_scoring(tree)
+        _alias_subqueries(tree)
     if dialect == "spark" and isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper() == "TABLE":
         _strip_constraints(tree)
     return tree
