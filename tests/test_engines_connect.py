@@ -66,6 +66,10 @@ def connect_url(tmp_path_factory):
             time.sleep(0.5)
         yield f"sc://127.0.0.1:{port}"
     finally:
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+        active = ConnectSession.getActiveSession()
+        if active is not None:  # a client left open would retry the stopped server at exit
+            active.stop()
         subprocess.run([str(home / "sbin" / "stop-connect-server.sh")], env=env, capture_output=True)
 
 
@@ -88,3 +92,6 @@ def test_spark_connect_end_to_end(connect_url):
         assert pruned.pruned_run_ids == (run.run_id,) and pruned.labels_deleted == 440
         remaining = db.sql("SELECT run_id, count(*) AS n FROM segdb.ws_labels GROUP BY run_id").to_pylist()
         assert remaining == [{"run_id": second.run_id, "n": 440}]
+    # segdb created the Connect session for the URL, so closing the database closed it
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+    assert ConnectSession.getActiveSession() is None

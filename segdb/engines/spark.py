@@ -71,8 +71,10 @@ def session_for(url: str):
     if url.startswith("sc://"):
         # the Connect client's own builder: the generic one refuses when this process also runs a
         # classic session (a notebook may well have both)
+        # segdb made it, segdb closes it: an unclosed Connect client talks to the server at exit
+        # and retries for minutes when the server has gone
         from pyspark.sql.connect.session import SparkSession as ConnectSession
-        return ConnectSession.builder.remote(url.split("?")[0]).getOrCreate(), False
+        return ConnectSession.builder.remote(url.split("?")[0]).getOrCreate(), True
     active = SparkSession.getActiveSession()
     if active is not None:
         return active, False

@@ -1,4 +1,4 @@
-"""PostgreSQL against DuckDB on the same data, beyond the core scenario: typed survey features under
+"""PostgreSQL (and, for typed features, Spark) against DuckDB on the same data, beyond the core scenario: typed survey features under
 column names with spaces, quotes, % and unicode; survey weights; k=auto with its scan; the fast
 path (200,000 rows, every row fitted with DuckDB's own initialisation sample); show-sql's script
 run as printed; plots and the report; an existing sqlalchemy.Engine. Each check compares the two
@@ -36,9 +36,12 @@ def labels(db, name):
     return t.column("respondent_id").to_pylist(), t.column("segment_id").to_pylist()
 
 
-def test_typed_weighted_and_auto_k_equal_duckdb(postgres_url, tmp_path):
+@pytest.mark.parametrize("engine", ["postgresql", "spark"])
+def test_typed_weighted_and_auto_k_equal_duckdb(engine, request, tmp_path):
+    """Also on Spark: every statement the typed features and the k scan need, run there."""
+    other = request.getfixturevalue("postgres_url" if engine == "postgresql" else "spark_url")
     runs = {}
-    for url in (str(tmp_path / "ref.duckdb"), postgres_url):
+    for url in (str(tmp_path / "ref.duckdb"), other):
         load_table(url, "survey", survey())
         with segdb.connect(url) as db:
             db.create("typed", source="survey", key="respondent_id", features=typed_features(), k=3,
