@@ -43,7 +43,13 @@ def test_typed_weighted_and_auto_k_equal_duckdb(engine, request, tmp_path):
     runs = {}
     for url in (str(tmp_path / "ref.duckdb"), other):
         load_table(url, "survey", survey())
-        with segdb.connect(url) as db:
+        target = url
+        if engine == "spark" and url == other:  # the notebook's way: segdb.connect(spark)
+            from engines import spark_database
+            session = request.getfixturevalue("spark_session")
+            session.catalog.setCurrentDatabase(spark_database(url))
+            target = session
+        with segdb.connect(target) as db:
             db.create("typed", source="survey", key="respondent_id", features=typed_features(), k=3,
                       weight="weight")
             db.create("auto", source="survey", key="respondent_id", features=typed_features(),

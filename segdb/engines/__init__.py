@@ -98,7 +98,9 @@ def _open_spark(target, *, read_only: bool):
                                 "that Java 17+ is installed") from None
         return SparkConnection(session, url=url, database=database_of(url), read_only=read_only,
                                owns_session=created), url
-    return SparkConnection(target, url="spark", read_only=read_only), "spark"
+    # the user's own session: their current database holds their tables
+    database = target.catalog.currentDatabase()
+    return SparkConnection(target, url="spark", database=database, read_only=read_only), f"spark ({database})"
 
 
 def _safe(url: str) -> str:
