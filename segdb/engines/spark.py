@@ -167,7 +167,7 @@ class SparkConnection:
         return SparkConnection(self.session, url=self.url, database=self.database, read_only=self.read_only)
 
     def close(self) -> None:
-        if self._owns_session and os.environ.get("SEGDB_SPARK_KEEP_SESSION") != "1":
+        if self._owns_session:
             self.session.stop()
 
     # -- internals -----------------------------------------------------------------------------
@@ -199,7 +199,7 @@ class SparkConnection:
 
     def _rewrite_table(self, tree, params) -> Result:
         """UPDATE / DELETE as: compute the new contents, checkpoint them, overwrite the table."""
-        table = tree.this.sql(dialect="spark") if isinstance(tree, exp.Update) else tree.this.sql(dialect="spark")
+        table = tree.this.sql(dialect="spark")
         condition = tree.args.get("where")
         cond = condition.this.sql(dialect="spark") if condition is not None else "TRUE"
         try:
