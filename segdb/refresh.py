@@ -128,6 +128,12 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
         # the fast and bounded fits do not take survey weights yet: fit every row exactly
         plan = dataclasses.replace(plan, mode="exact")
     remote = dialect_of(con) != "duckdb"
+    if remote and weight_column(d) is not None and st.rows_used > plan.max_fit_rows:
+        # a weighted fit needs every row, and another engine's rows never all come to Python
+        raise DefinitionError(
+            f"{d.name!r} has survey weights, which need every row in the fit, but {where} has "
+            f"rows_used={st.rows_used} > max_fit_rows={plan.max_fit_rows}; raise --max-fit-rows "
+            "or drop the weight")
     if remote and plan.mode == "fast":
         # another engine: Python fetches a bounded sample only (all rows when under the bound)
         plan = dataclasses.replace(plan, mode="bounded")

@@ -119,3 +119,20 @@ def test_show_sql_script_runs_and_outputs(postgres_url, tmp_path):
     assert ran == len(statements) - 1
     assert all(p.exists() and p.stat().st_size > 0 for p in plots.values() if p is not None)
     assert report.exists() and "<html" in report.read_text().lower()
+
+
+def test_weights_beyond_the_bound_are_refused_on_other_engines(postgres_url):
+    """A weighted fit needs every row; another engine's rows never all come to Python, so a
+    weighted definition over more rows than max_fit_rows is refused, with nothing written."""
+    from segdb.errors import DefinitionError
+
+    load_table(postgres_url, "survey", survey())
+    with segdb.connect(postgres_url) as db:
+        db.create("w", source="survey", key="respondent_id", features=typed_features(), k=3,
+                  weight="weight", max_fit_rows=100)
+        with pytest.raises(DefinitionError) as err:
+            db.refresh("w")
+        assert str(err.value) == (
+            "'w' has survey weights, which need every row in the fit, but the source of w "
+            "(table survey) has rows_used=299 > max_fit_rows=100; raise --max-fit-rows or drop the weight")
+        assert db.runs("w") == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..quoting import quote_identifier
+from .spark import quote as spark_quote
 from .translate import translate
 
 _TYPES = {
@@ -27,6 +29,6 @@ def scalar_function(dialect: str, name: str, params: list[tuple[str, str]], retu
     expr = expression(dialect, body)
     args = ", ".join(f"{p} {types[t]}" for p, t in params)
     if dialect == "postgresql":
-        return (f'CREATE OR REPLACE FUNCTION "{name}"({args}) RETURNS {types[returns]}\n'
+        return (f"CREATE OR REPLACE FUNCTION {quote_identifier(name)}({args}) RETURNS {types[returns]}\n"
                 f"LANGUAGE sql IMMUTABLE PARALLEL SAFE\nRETURN {expr}")
-    return f"CREATE OR REPLACE FUNCTION `{name}`({args}) RETURNS {types[returns]}\nRETURN {expr}"
+    return f"CREATE OR REPLACE FUNCTION {spark_quote(name)}({args}) RETURNS {types[returns]}\nRETURN {expr}"

@@ -57,7 +57,9 @@ def _load_spark(con, table: str, batches, replace: bool) -> int:
     data = batches.read_all()
     try:
         df = con.session.createDataFrame(data.to_pandas())
-        df.write.mode("overwrite" if replace else "errorifexists").saveAsTable(f"`{con.database}`.`{table}`")
+        from .spark import quote
+        df.write.mode("overwrite" if replace else "errorifexists").saveAsTable(
+            f"{quote(con.database)}.{quote(table)}")
     except Exception as exc:
         raise EngineError(str(exc).strip().splitlines()[0]) from exc
     return data.num_rows

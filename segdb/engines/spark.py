@@ -55,6 +55,11 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def quote(name: str) -> str:
+    """A Spark SQL identifier in backticks (a backtick inside doubled)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
 def duckdb_type(spark_type: str) -> str:
     t = spark_type.lower()
     if t.startswith("decimal"):
@@ -70,9 +75,8 @@ def session_for(url: str):
 
     if url.startswith("sc://"):
         # the Connect client's own builder: the generic one refuses when this process also runs a
-        # classic session (a notebook may well have both)
-        # segdb made it, segdb closes it: an unclosed Connect client talks to the server at exit
-        # and retries for minutes when the server has gone
+        # classic session (a notebook may well have both). segdb made it, so segdb closes it: an
+        # unclosed Connect client calls the server at exit and retries for minutes if it has gone.
         from pyspark.sql.connect.session import SparkSession as ConnectSession
         return ConnectSession.builder.remote(url.split("?")[0]).getOrCreate(), True
     active = SparkSession.getActiveSession()
@@ -112,8 +116,8 @@ class SparkConnection:
         self.read_only = read_only
         self._owns_session = owns_session
         if database != "default":
-            self._sql(f"CREATE DATABASE IF NOT EXISTS `{database}`", None)
-        self._sql(f"USE `{database}`", None)
+            self._sql(f"CREATE DATABASE IF NOT EXISTS {quote(database)}", None)
+        self._sql(f"USE {quote(database)}", None)
 
     # -- DuckDB's connection methods -----------------------------------------------------------
     def execute(self, sql, params=None) -> Result:
@@ -209,8 +213,8 @@ class SparkConnection:
         if isinstance(tree, exp.Update):
             sets = {e.this.name: e.expression.sql(dialect="spark") for e in tree.expressions}
             select = ", ".join(
-                f"CASE WHEN coalesce({cond}, FALSE) THEN {sets[c]} ELSE `{c}` END AS `{c}`" if c in sets
-                else f"`{c}`" for c in columns)
+                f"CASE WHEN coalesce({cond}, FALSE) THEN {sets[c]} ELSE {quote(c)} END AS {quote(c)}"
+                if c in sets else quote(c) for c in columns)
             query = f"SELECT {select} FROM {table}"
         else:
             query = f"SELECT * FROM {table} WHERE NOT coalesce({cond}, FALSE)"
