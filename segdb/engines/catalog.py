@@ -32,10 +32,11 @@ def user_tables(con) -> list[tuple[str, str, str]]:
 def table_type(con, schema: str, name: str, *, fold_case: bool = False) -> str | None:
     """'BASE TABLE', 'VIEW' or None when ``schema.name`` does not exist."""
     if dialect_of(con) == "spark":  # names are case-insensitive there; one catalog call, not a listing
-        catalog = con.session.catalog
-        if not catalog.databaseExists(schema) or not catalog.tableExists(name, schema):
+        from .spark import quote
+        catalog, full = con.session.catalog, f"{quote(schema)}.{quote(name)}"
+        if not catalog.databaseExists(schema) or not catalog.tableExists(full):
             return None
-        return "VIEW" if catalog.getTable(f"{schema}.{name}").tableType == "VIEW" else "BASE TABLE"
+        return "VIEW" if catalog.getTable(full).tableType == "VIEW" else "BASE TABLE"
     for s, n, t in tables(con, schema):
         if n == name or (fold_case and n.lower() == name.lower()):
             return t
