@@ -93,6 +93,7 @@ def session_for(url: str):
                        f"-Dderby.system.home={warehouse} -Dderby.stream.error.file={warehouse}/derby.log")
                .config("spark.sql.legacy.createHiveTableByDefault", "false")
                .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")  # segdb draws its own progress
                .config("spark.sql.shuffle.partitions", os.environ.get("SEGDB_SPARK_SHUFFLE_PARTITIONS", "8"))
                .enableHiveSupport())
     session = builder.getOrCreate()
