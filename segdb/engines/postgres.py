@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from .result import EngineError, Result
+from .result import EngineError, LazyRelation, Result
 from .translate import translate
 
 # PostgreSQL type names -> the DuckDB names segdb's checks and stored definitions use.
@@ -174,45 +174,14 @@ class PostgresConnection:
         return out
 
 
-class PostgresRelation:
+class PostgresRelation(LazyRelation):
     """DuckDB's lazy relation, for the calls segdb makes on ``con.sql(...)``."""
 
-    def __init__(self, con: PostgresConnection, sql: str, params):
-        self.con, self._sql, self._params = con, sql, params
-        self._result: Result | None = None
-
-    def _fetch(self) -> Result:
-        if self._result is None:
-            statements = translate(self._sql, self.con.dialect, bool(self._params))
-            *before, last = statements
-            for statement in before:
-                self.con._run(statement, self._params)
-            if "segdb_z_1" in last:
-                # the standardised matrix (a sample): COPY is several times faster than row tuples
-                self._result = Result(table=self.con.copy_csv(last, self._params))
-            else:
-                self._result = self.con._run(last, self._params)
-        return self._result
-
-    def to_arrow_table(self) -> pa.Table:
-        return self._fetch().to_arrow_table()
-
-    def to_arrow_reader(self, batch_size: int = 1 << 17):
-        return self._fetch().to_arrow_reader(batch_size)
-
-    def arrow(self) -> pa.Table:
-        return self.to_arrow_table()
-
-    def fetchall(self):
-        return self._fetch().fetchall()
-
-    def df(self):
-        return self._fetch().df()
-
-    @property
-    def description(self):
-        return self._fetch().description
-
-    @property
-    def columns(self):
-        return self._fetch().columns
+    def _run(self) -> Result:
+        *before, last = translate(self._sql, self.con.dialect, bool(self._params))
+        for statement in before:
+            self.con._run(statement, self._params)
+        if "segdb_z_1" in last:
+            # the standardised matrix (a sample): COPY is several times faster than row tuples
+            return Result(table=self.con.copy_csv(last, self._params))
+        return self.con._run(last, self._params)

@@ -71,3 +71,43 @@ class Result:
 
     def fetchdf(self):
         return self.df()
+
+
+class LazyRelation:
+    """DuckDB's lazy relation (what ``con.sql(...)`` returns): runs on first use, then answers from
+    the fetched :class:`Result`. Subclasses say how to run it (``_run``)."""
+
+    def __init__(self, con, sql: str, params):
+        self.con, self._sql, self._params = con, sql, params
+        self._result: Result | None = None
+
+    def _run(self) -> Result:
+        raise NotImplementedError
+
+    def _fetch(self) -> Result:
+        if self._result is None:
+            self._result = self._run()
+        return self._result
+
+    def to_arrow_table(self) -> pa.Table:
+        return self._fetch().to_arrow_table()
+
+    def to_arrow_reader(self, batch_size: int = 1 << 17):
+        return self._fetch().to_arrow_reader(batch_size)
+
+    def arrow(self) -> pa.Table:
+        return self.to_arrow_table()
+
+    def fetchall(self):
+        return self._fetch().fetchall()
+
+    def df(self):
+        return self._fetch().df()
+
+    @property
+    def description(self):
+        return self._fetch().description
+
+    @property
+    def columns(self):
+        return self._fetch().columns

@@ -20,11 +20,10 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
-import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from .result import EngineError, Result
+from .result import EngineError, LazyRelation, Result
 from .translate import translate
 
 _TRANSACTION = re.compile(r"\s*(BEGIN|COMMIT|ROLLBACK)(\s+TRANSACTION)?\s*;?\s*\Z", re.IGNORECASE)
@@ -274,38 +273,11 @@ def _named(statement: str, params: list):
     return "".join(out), names
 
 
-class SparkRelation:
-    def __init__(self, con: SparkConnection, sql: str, params):
-        self.con, self._sql, self._params = con, sql, params
-        self._result: Result | None = None
+class SparkRelation(LazyRelation):
+    """DuckDB's lazy relation, for the calls segdb makes on ``con.sql(...)``."""
 
-    def _fetch(self) -> Result:
-        if self._result is None:
-            result = Result()
-            for statement in translate(self._sql, self.con.dialect, bool(self._params)):
-                result = self.con._statement(statement, self._params)
-            self._result = result
-        return self._result
-
-    def to_arrow_table(self) -> pa.Table:
-        return self._fetch().to_arrow_table()
-
-    def to_arrow_reader(self, batch_size: int = 1 << 17):
-        return self._fetch().to_arrow_reader(batch_size)
-
-    def arrow(self):
-        return self.to_arrow_table()
-
-    def fetchall(self):
-        return self._fetch().fetchall()
-
-    def df(self):
-        return self._fetch().df()
-
-    @property
-    def description(self):
-        return self._fetch().description
-
-    @property
-    def columns(self):
-        return self._fetch().columns
+    def _run(self) -> Result:
+        result = Result()
+        for statement in translate(self._sql, self.con.dialect, bool(self._params)):
+            result = self.con._statement(statement, self._params)
+        return result
