@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from ..errors import DatabaseError, NotFoundError
+from .result import first_line
 
 SPARK_PREFIXES = ("spark://", "sc://", "yarn", "k8s://")
 POSTGRES_PREFIXES = ("postgresql://", "postgresql+", "postgres://")
@@ -73,8 +74,7 @@ def _open_postgres(target, *, read_only: bool):
         except DatabaseError:
             raise
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DatabaseError(f"cannot connect to {_safe(url)}: {first}; check the URL, the server "
+            raise DatabaseError(f"cannot connect to {_safe(url)}: {first_line(exc)}; check the URL, the server "
                                 "and its credentials") from None
         return con, _safe(url)
     con = PostgresConnection(target, read_only=read_only, owns_engine=False)
@@ -93,8 +93,7 @@ def _open_spark(target, *, read_only: bool):
         try:
             session, created = session_for(url)
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DatabaseError(f"cannot start Spark for {url}: {first}; check the master URL and "
+            raise DatabaseError(f"cannot start Spark for {url}: {first_line(exc)}; check the master URL and "
                                 "that Java 17+ is installed") from None
         return SparkConnection(session, url=url, database=database_of(url), read_only=read_only,
                                owns_session=created), url

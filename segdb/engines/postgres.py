@@ -9,13 +9,12 @@ for the sample fetch, and the sample (the only data-sized result Python reads) c
 from __future__ import annotations
 
 import io
-import re
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from .result import EngineError, LazyRelation, Result
+from .result import (DESCRIBE, LEADING_COMMENTS, TRANSACTION, EngineError, LazyRelation, Result,
+                     first_line, plain)
 from .translate import translate
 
 # PostgreSQL type names -> the DuckDB names segdb's checks and stored definitions use.
@@ -27,23 +26,6 @@ _TYPE_NAMES = {
 }
 _ARROW_TYPES = {"SMALLINT": pa.int16(), "INTEGER": pa.int32(), "BIGINT": pa.int64(), "FLOAT": pa.float32(),
                 "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_(), "DECIMAL": pa.float64()}
-_TRANSACTION = re.compile(r"\s*(BEGIN|COMMIT|ROLLBACK)(\s+TRANSACTION)?\s*;?\s*\Z", re.IGNORECASE)
-_LEADING_COMMENTS = re.compile(r"\A(\s*--[^\n]*\n)+")  # sql/ files start with a comment
-_DESCRIBE = re.compile(r"\s*DESCRIBE\s+(?P<query>.*)\Z", re.IGNORECASE | re.DOTALL)
-
-
-def _plain(value):
-    """numpy scalars and lists of them as Python values (psycopg adapts only Python types)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class PostgresConnection:
@@ -69,11 +51,11 @@ class PostgresConnection:
 
     # -- DuckDB's connection methods -----------------------------------------------------------
     def execute(self, sql, params=None) -> Result:
-        sql = _LEADING_COMMENTS.sub("", str(sql))
-        params = _plain(list(params)) if params else None
-        if _TRANSACTION.match(sql):
+        sql = LEADING_COMMENTS.sub("", str(sql))
+        params = plain(list(params)) if params else None
+        if TRANSACTION.match(sql):
             return self._run(sql.strip().rstrip(";"), None)
-        described = _DESCRIBE.match(sql)
+        described = DESCRIBE.match(sql)
         if described:
             return self.describe(described.group("query"), params)
         result = Result()
@@ -82,7 +64,7 @@ class PostgresConnection:
         return result
 
     def executemany(self, sql, rows) -> None:
-        rows = [_plain(list(r)) for r in rows]
+        rows = [plain(list(r)) for r in rows]
         if not rows:
             return
         (statement,) = translate(str(sql), self.dialect, True)
@@ -90,14 +72,14 @@ class PostgresConnection:
             with self.raw.cursor() as cur:
                 cur.executemany(statement, rows)  # psycopg pipelines the rows: one round trip
         except self._psycopg.Error as exc:
-            raise EngineError(_first_line(exc)) from exc
+            raise EngineError(first_line(exc)) from exc
 
     def sql(self, sql, params=None) -> "PostgresRelation":
-        return PostgresRelation(self, str(sql), _plain(list(params)) if params else None)
+        return PostgresRelation(self, str(sql), plain(list(params)) if params else None)
 
     def native(self, sql: str, params=None) -> Result:
         """A statement in PostgreSQL's own dialect (the user's, for `segdb sql`), untranslated."""
-        return self._run(sql, _plain(list(params)) if params else None)
+        return self._run(sql, plain(list(params)) if params else None)
 
     def extract_statements(self, text: str):
         from .statements import extract
@@ -116,7 +98,7 @@ class PostgresConnection:
                     name = info.name if info is not None else str(column.type_code)
                     rows.append((column.name, _TYPE_NAMES.get(name, name.upper())))
         except self._psycopg.Error as exc:
-            raise EngineError(_first_line(exc)) from exc
+            raise EngineError(first_line(exc)) from exc
         return Result(["column_name", "column_type"], rows)
 
     def cursor(self) -> "PostgresConnection":
@@ -139,7 +121,7 @@ class PostgresConnection:
                     return Result(["Count"], [(cur.rowcount,)]) if cur.rowcount >= 0 else Result()
                 return Result([c.name for c in cur.description], cur.fetchall())
         except self._psycopg.Error as exc:
-            raise EngineError(_first_line(exc)) from exc
+            raise EngineError(first_line(exc)) from exc
 
     def copy_csv(self, statement: str, params) -> pa.Table:
         """``statement``'s result through COPY ... TO STDOUT (CSV), as Arrow; values rendered by
@@ -155,7 +137,7 @@ class PostgresConnection:
                     for block in copy:
                         buf.write(block)
         except self._psycopg.Error as exc:
-            raise EngineError(_first_line(exc)) from exc
+            raise EngineError(first_line(exc)) from exc
         buf.seek(0)
         types = {name: _ARROW_TYPES.get(kind, pa.string()) for name, kind in self._column_types(statement, params)}
         return pacsv.read_csv(buf, convert_options=pacsv.ConvertOptions(

@@ -7,8 +7,33 @@ same modules run on every engine.
 
 from __future__ import annotations
 
+import re
+
 import duckdb
+import numpy as np
 import pyarrow as pa
+
+
+# What both adapters recognise before translating: segdb's transaction statements, DuckDB's
+# DESCRIBE, and the comment every sql/ file starts with.
+TRANSACTION = re.compile(r"\s*(BEGIN|COMMIT|ROLLBACK)(\s+TRANSACTION)?\s*;?\s*\Z", re.IGNORECASE)
+LEADING_COMMENTS = re.compile(r"\A(\s*--[^\n]*\n)+")
+DESCRIBE = re.compile(r"\s*DESCRIBE\s+(?P<query>.*)\Z", re.IGNORECASE | re.DOTALL)
+
+
+def plain(value):
+    """numpy scalars and lists of them as Python values (the drivers adapt only Python types)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [plain(v) for v in value]
+    return value
+
+
+def first_line(exc: BaseException) -> str:
+    """An engine's error as one line (pyspark and psycopg messages run over many)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class EngineError(duckdb.Error):

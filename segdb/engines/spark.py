@@ -19,16 +19,13 @@ import os
 import re
 from urllib.parse import parse_qs, urlsplit
 
-import numpy as np
 import sqlglot
 from sqlglot import exp
 
-from .result import EngineError, LazyRelation, Result
+from .result import (DESCRIBE, LEADING_COMMENTS, TRANSACTION, EngineError, LazyRelation, Result,
+                     first_line, plain)
 from .translate import translate
 
-_TRANSACTION = re.compile(r"\s*(BEGIN|COMMIT|ROLLBACK)(\s+TRANSACTION)?\s*;?\s*\Z", re.IGNORECASE)
-_LEADING_COMMENTS = re.compile(r"\A(\s*--[^\n]*\n)+")  # sql/ files start with a comment
-_DESCRIBE = re.compile(r"\s*DESCRIBE\s+(?P<query>.*)\Z", re.IGNORECASE | re.DOTALL)
 _NEXTVAL = re.compile(r"\s*SELECT\s+nextval\('(?P<seq>[A-Za-z0-9_.]+)'\)", re.IGNORECASE)
 _SEQUENCE = re.compile(r"\s*CREATE\s+SEQUENCE\s+(?P<seq>[A-Za-z0-9_.]+)", re.IGNORECASE)
 
@@ -39,19 +36,6 @@ _TYPE_NAMES = {
 }
 
 DEFAULT_WAREHOUSE = "spark-warehouse"
-
-
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def quote(name: str) -> str:
@@ -121,12 +105,12 @@ class SparkConnection:
 
     # -- DuckDB's connection methods -----------------------------------------------------------
     def execute(self, sql, params=None) -> Result:
-        sql = _LEADING_COMMENTS.sub("", str(sql))
-        params = _plain(list(params)) if params else None
-        if _TRANSACTION.match(sql):
+        sql = LEADING_COMMENTS.sub("", str(sql))
+        params = plain(list(params)) if params else None
+        if TRANSACTION.match(sql):
             return Result()  # no transactions on Spark (see the module's docstring)
-        if _DESCRIBE.match(sql):
-            return self.describe(_DESCRIBE.match(sql).group("query"), params)
+        if DESCRIBE.match(sql):
+            return self.describe(DESCRIBE.match(sql).group("query"), params)
         if _SEQUENCE.match(sql):
             return self._create_sequence(_SEQUENCE.match(sql).group("seq"))
         if _NEXTVAL.match(sql):
@@ -146,16 +130,16 @@ class SparkConnection:
             # one INSERT of every row: one Spark job instead of one per row
             template = values.expressions[0]
             values.set("expressions", [template.copy() for _ in rows])
-            self._statement(tree.sql(dialect="spark"), [v for r in rows for v in _plain(r)])
+            self._statement(tree.sql(dialect="spark"), [v for r in rows for v in plain(r)])
             return
         for r in rows:
             self.execute(sql, r)
 
     def sql(self, sql, params=None) -> "SparkRelation":
-        return SparkRelation(self, str(sql), _plain(list(params)) if params else None)
+        return SparkRelation(self, str(sql), plain(list(params)) if params else None)
 
     def native(self, sql: str, params=None) -> Result:
-        return self._collect(self._sql(sql, _plain(list(params)) if params else None))
+        return self._collect(self._sql(sql, plain(list(params)) if params else None))
 
     def extract_statements(self, text: str):
         from .statements import extract
@@ -184,7 +168,7 @@ class SparkConnection:
                 return self.session.sql(names, args=args)
             return self.session.sql(statement)
         except Exception as exc:  # pyspark raises its own exception classes, not a common base
-            raise EngineError(_first_line(exc)) from exc
+            raise EngineError(first_line(exc)) from exc
 
     def _collect(self, df) -> Result:
         try:
@@ -193,7 +177,7 @@ class SparkConnection:
                 return Result()
             return Result(table=df.toArrow())
         except Exception as exc:
-            raise EngineError(_first_line(exc)) from exc
+            raise EngineError(first_line(exc)) from exc
 
     def _statement(self, statement: str, params) -> Result:
         if re.match(r"\s*(UPDATE|DELETE)\b", statement, re.IGNORECASE):
@@ -209,7 +193,7 @@ class SparkConnection:
         try:
             columns = self.session.table(table).columns
         except Exception as exc:
-            raise EngineError(_first_line(exc)) from exc
+            raise EngineError(first_line(exc)) from exc
         if isinstance(tree, exp.Update):
             sets = {e.this.name: e.expression.sql(dialect="spark") for e in tree.expressions}
             select = ", ".join(
@@ -226,7 +210,7 @@ class SparkConnection:
         except EngineError:
             raise
         except Exception as exc:
-            raise EngineError(_first_line(exc)) from exc
+            raise EngineError(first_line(exc)) from exc
         return Result(["count"], [(int(before),)])
 
     def _create_sequence(self, name: str) -> Result:
