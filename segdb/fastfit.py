@@ -16,10 +16,10 @@ The result is numbered canonically exactly as :func:`segdb.fit.fit_kmeans` numbe
 from __future__ import annotations
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from .definitions import Definition
 from .fit import FitResult, canonical_order, fit_kmeans
+from .threads import one_thread
 
 TOL = 1e-4      # scikit-learn's default relative tolerance
 MAX_ITER = 300  # scikit-learn's default
@@ -78,7 +78,7 @@ def fit_sampled_init(X: np.ndarray, init_sample: np.ndarray, *, d: Definition, s
     """The fast fit of ``X`` (every row, or the bounded sample) from restarts on ``init_sample``."""
     # One thread for the small sample: its chunks are too few to share, and on a busy
     # machine idle-spinning threads cost more than they give (0.6 s against 2.8 s measured here).
-    with threadpool_limits(limits=1):  # OpenMP (Lloyd) and BLAS (k-means++ distances)
+    with one_thread():  # OpenMP (Lloyd) and BLAS (k-means++ distances)
         start = fit_kmeans(init_sample, k=d.k, seed=d.seed, n_init=d.n_init, where=where)
     tol = TOL * mean_variance(d, stats, rows_used)
     raw_labels, centers, inertia, n_iter = lloyd(X, start.centers, tol)

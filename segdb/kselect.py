@@ -28,9 +28,9 @@ import warnings
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_limits
 
 from . import metrics
+from .threads import one_thread
 
 SCAN_MAX_ROWS = 20_000
 SCAN_MIN_N_INIT = 10
@@ -66,7 +66,7 @@ def _fit_labels(Xs: np.ndarray, k: int, seed: int, n_init: int) -> np.ndarray | 
     model = KMeans(n_clusters=k, n_init=n_init, random_state=seed)
     # One thread: the scan sample is bounded, and OpenMP oversubscription on a busy machine costs
     # far more than the parallelism saves (see segdb.stability).
-    with warnings.catch_warnings(), threadpool_limits(1):
+    with warnings.catch_warnings(), one_thread():
         warnings.simplefilter("error", ConvergenceWarning)
         try:
             model.fit(Xs)

@@ -24,18 +24,32 @@ def macro_names(name: str) -> tuple[str, str]:
     return f"{name}_assign", f"{name}_distance"
 
 
+def nearest_helper_name(k: int) -> str:
+    return f"segdb.nearest_of_{int(k)}"
+
+
+def nearest_helper_statement(k: int) -> str:
+    """DuckDB: the shared helper ``segdb.nearest_of_<k>`` the assign macros of k segments call (see
+    :func:`segdb.scoring.macro_bodies`); the same text for every segmentation with k segments."""
+    params, body = scoring.nearest_helper_body(k)
+    return f"CREATE OR REPLACE MACRO {nearest_helper_name(k)}({', '.join(params)}) AS {body}"
+
+
 def macro_statements(model: runmodel.RunModel, dialect: str = "duckdb") -> list[str]:
-    """The statements (re)creating both scoring functions of the run ``model``: DuckDB macros,
-    PostgreSQL ``LANGUAGE sql IMMUTABLE PARALLEL SAFE`` functions, or Spark SQL functions.
-    For the other engines they are in the engine's own dialect (run with ``con.native``)."""
+    """The statements (re)creating both scoring functions of the run ``model``: DuckDB macros (after
+    the helper they call, :func:`nearest_helper_statement`), PostgreSQL ``LANGUAGE sql IMMUTABLE
+    PARALLEL SAFE`` functions, or Spark SQL functions. For the other engines they are in the
+    engine's own dialect (run with ``con.native``). The last two are the assign and distance ones."""
     params = list(model.macro_parameters)
+    k = len(model.segment_ids)
     assign_body, distance_body = scoring.macro_bodies(
         list(model.macro_columns), centers=model.centers, scales=model.scales, centroids=model.centroids,
-        segment_ids=model.segment_ids)
+        segment_ids=model.segment_ids, nearest_helper=nearest_helper_name(k) if dialect == "duckdb" else None)
     assign, distance = macro_names(model.definition.name)
     if dialect == "duckdb":
         args = ", ".join(params)
-        return [f"CREATE OR REPLACE MACRO {q(assign)}({args}) AS {assign_body}",
+        return [nearest_helper_statement(k),
+                f"CREATE OR REPLACE MACRO {q(assign)}({args}) AS {assign_body}",
                 f"CREATE OR REPLACE MACRO {q(distance)}({args}) AS {distance_body}"]
     from .engines.dialects import scalar_function
     kinds = [f.kind for f in model.declared_features] if model.declared_features else ["number"] * len(params)

@@ -15,9 +15,9 @@ Labels are any integer array; clusters are numbered by their distinct values (as
 from __future__ import annotations
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from .fastfit import distances_to_own_centroid  # the buffered one: no per-chunk temporaries
+from .threads import one_thread
 
 SILHOUETTE_MAX_ROWS = 10_000   # exact silhouette up to this many rows, a seeded sample beyond
 CHUNK_BYTES = 64 * 1024 * 1024  # largest block of the distance matrix
@@ -106,7 +106,7 @@ def silhouette_samples_many(X: np.ndarray, labelings, *, chunk_bytes: int = CHUN
     sizes = [np.bincount(codes, minlength=k).astype(np.float64) for codes, k in encoded]
     sums = [np.zeros((n, k)) for _, k in encoded]  # distance sums of every row to every cluster
     # One BLAS thread: measured 2-4x faster than the default on a busy 2-core machine.
-    with threadpool_limits(1):
+    with one_thread():
         for start in range(0, n, rows_per_chunk):
             _accumulate_strip(left, right, start, min(n, start + rows_per_chunk), onehots, sums)
     out = []

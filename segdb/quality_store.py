@@ -13,7 +13,7 @@ import duckdb
 
 from . import profiles
 from .database import dict_rows
-from .quality import RunQuality
+from .quality import QualityJob, RunQuality
 from .sqlfiles import load_sql
 
 
@@ -25,8 +25,11 @@ class QualityRecord:
     k_scan: list[dict]
 
 
-def quality_writer(q: RunQuality):
+def quality_writer(quality: RunQuality | QualityJob):
+    """The writer of a run's quality; a :class:`QualityJob` still running is waited for here, inside
+    the write transaction (list this writer last, so the job has the rest of the write to finish)."""
     def write(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
+        q = quality.result() if isinstance(quality, QualityJob) else quality
         scan_range = (q.choice.k_min, q.choice.k_max) if q.scan else (None, None)
         st = q.stability
         con.execute(load_sql("insert_run_quality"), [

@@ -6,6 +6,7 @@ written in one transaction. A refresh that fails on bad input leaves the databas
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import getpass
 import os
@@ -23,6 +24,7 @@ from .engines import dialect_of
 from .errors import DefinitionError
 from .fit import fit_kmeans
 from .prepare import prepare
+from .threads import one_blas_thread
 from .source import find_column, is_numeric_type, source_columns
 from .versions import package_versions
 from .weights import weight_column
@@ -151,37 +153,48 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
     else:
         choice, scan_rows = kselect.select(X, **k_settings)  # the fixed k, no work
     d_fit = dataclasses.replace(d, k=choice.k)
-    with stage("fit"):
-        if plan.mode == "exact":
-            fit = fit_kmeans(X, k=choice.k, seed=d.seed, n_init=d.n_init, where=where, sample_weight=w)
-        else:
-            fit = scalable.fit(X, init_X, d_fit, st, where)
-            del init_X
-    if plan.mode == "bounded":  # every row is labelled in SQL; inertia is then over all of them
-        with stage("score"):
-            fit = scalable.renumber_by_all_rows(con, d_fit, src.relation, st, fit, where)
-    fit, living_writer = living.prepare(con, d, st.features, fit)  # keep the current run's segment ids
-    if plan.mode == "bounded" or remote:  # remote: labels are written by the engine, in SQL
-        labels_writer = scalable.labels_writer(d_fit, src.relation, st, fit, plan)
-    with stage("quality"):  # on the fitted rows (the sample, in bounded mode)
-        run_quality = quality.evaluate(X, fit.labels, choice.k, seed=d.seed, choice=choice, scan=scan_rows)
-    inertia = float(np.dot(fit.distances, fit.distances))
-    run_row = dict(
-        triggered_by=triggered_by or default_trigger(), started_at=started_at,
-        finished_at=_utcnow(), rows_total=st.rows_total, rows_used=st.rows_used,
-        rows_skipped=st.rows_skipped, fit_rows=int(X.shape[0]), k=choice.k, inertia=inertia,
-        seed=d.seed, n_init=d.n_init, n_iter=fit.n_iter, package_versions=package_versions(),
-        input_fingerprint=st.fingerprint, stage_seconds=timings,
-    )
-    extra_writers: list = []  # feature modules append writer(con, run_id) callables here
-    extra_writers.append(prepared.writer(src.relation, fit, w))
-    extra_writers.append(living_writer)
-    extra_writers += [quality_store.quality_writer(run_quality),
-                      quality_store.profiles_writer(d, src.relation, st.features)]
-    del X
-    report("write", "start")
-    run_id = write_run(con, d, run_row=run_row, stats=st.features, keys=keys, fit=fit, hook=_test_hook,
-                       extra_writers=extra_writers, labels_writer=labels_writer)
-    report("write", "done")
-    inertia = run_row["inertia"]  # over every row, also when the labels were written in SQL
+    # From here to the end of the write-back the run's quality is computed on a worker thread
+    # (segdb.quality.QualityJob); BLAS limits are process-wide, so one BLAS thread meanwhile.
+    with contextlib.ExitStack() as running:
+        running.enter_context(one_blas_thread())
+        with stage("fit"):
+            if plan.mode == "exact":
+                fit = fit_kmeans(X, k=choice.k, seed=d.seed, n_init=d.n_init, where=where, sample_weight=w)
+            else:
+                fit = scalable.fit(X, init_X, d_fit, st, where)
+                del init_X
+        if plan.mode == "bounded":  # every row is labelled in SQL; inertia is then over all of them
+            with stage("score"):
+                fit = scalable.renumber_by_all_rows(con, d_fit, src.relation, st, fit, where)
+        fit, living_writer = living.prepare(con, d, st.features, fit)  # keep the current run's segment ids
+        if plan.mode == "bounded" or remote:  # remote: labels are written by the engine, in SQL
+            labels_writer = scalable.labels_writer(d_fit, src.relation, st, fit, plan)
+        quality_job = quality.QualityJob(X, choice.k, seed=d.seed)
+        running.callback(quality_job.close)  # also when the refresh fails: no thread outlives it
+        with stage("quality"):  # the passes over every row; the rest runs beside the write-back
+            quality_job.set_labels(X, fit.labels, choice=choice, scan=scan_rows)
+        inertia = float(np.dot(fit.distances, fit.distances))
+        run_row = dict(
+            triggered_by=triggered_by or default_trigger(), started_at=started_at,
+            finished_at=_utcnow(), rows_total=st.rows_total, rows_used=st.rows_used,
+            rows_skipped=st.rows_skipped, fit_rows=int(X.shape[0]), k=choice.k, inertia=inertia,
+            seed=d.seed, n_init=d.n_init, n_iter=fit.n_iter, package_versions=package_versions(),
+            input_fingerprint=st.fingerprint, stage_seconds=timings,
+        )
+        extra_writers: list = []  # feature modules append writer(con, run_id) callables here
+        extra_writers.append(prepared.writer(src.relation, fit, w))
+        extra_writers.append(living_writer)
+        extra_writers.append(quality_store.profiles_writer(d, src.relation, st.features))
+
+        def write_quality(con_, run_id):  # last: the worker has the rest of the write-back to finish
+            quality_store.quality_writer(quality_job)(con_, run_id)
+            timings["quality"] = quality_job.result().seconds  # the run row is written after this
+
+        extra_writers.append(write_quality)
+        del X
+        report("write", "start")
+        run_id = write_run(con, d, run_row=run_row, stats=st.features, keys=keys, fit=fit, hook=_test_hook,
+                           extra_writers=extra_writers, labels_writer=labels_writer)
+        report("write", "done")
+        inertia = run_row["inertia"]  # over every row, also when the labels were written in SQL
     return RunResult(run_id, d.name, choice.k, st.rows_used, st.rows_skipped, inertia, dict(timings))

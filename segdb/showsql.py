@@ -72,7 +72,9 @@ def statements(con: duckdb.DuckDBPyConnection, name: str) -> list[Statement]:
         Statement(f"view of the labels of run {run_id}", sqlgen.segments_view(run_d, run_id)),
         Statement(f"view of the centroids of run {run_id}", sqlgen.centroids_view(run_d, run_id)),
     ]
-    assign, distance = macros.macro_statements(model, dialect_of(con))
+    *helper, assign, distance = macros.macro_statements(model, dialect_of(con))
+    out += [Statement(f"macro: the helper the assign macro calls (shared by every {len(model.segment_ids)}-segment "
+                      "segmentation)", h) for h in helper]
     out += [Statement(f"macro: the nearest segment of run {run_id} for one row of feature values", assign),
             Statement(f"macro: the distance to that segment, in run {run_id}'s scaled units", distance)]
     return out

@@ -15,15 +15,13 @@ row of S to the refit's nearest centroid, and compare with the run's own labels 
 from __future__ import annotations
 
 import dataclasses
-import warnings
 
 import numpy as np
 from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
-from threadpoolctl import threadpool_limits
 
 from .metrics import distinct_values, sample_indices
+from .threads import one_thread
 
 STABILITY_MAX_ROWS = 5_000
 BOOTSTRAPS = 20
@@ -56,30 +54,49 @@ def best_match_jaccard(labels: np.ndarray, other: np.ndarray, segment_ids) -> di
     return out
 
 
+def sample_rows(n: int, *, seed: int, max_rows: int = STABILITY_MAX_ROWS) -> np.ndarray | None:
+    """Row numbers of the seeded sample S the refits run on (None: every row)."""
+    return sample_indices(n, max_rows, seed + 2)
+
+
 def bootstrap_stability(X: np.ndarray, labels: np.ndarray, k: int, *, seed: int,
                         bootstraps: int = BOOTSTRAPS, max_rows: int = STABILITY_MAX_ROWS,
                         n_init: int = REFIT_N_INIT) -> Stability:
     """Stability of the partition ``labels`` (one label per row of ``X``) under bootstrap refits."""
-    idx = sample_indices(X.shape[0], max_rows, seed + 2)
+    idx = sample_rows(X.shape[0], seed=seed, max_rows=max_rows)
     Xs, ls = (X, np.asarray(labels)) if idx is None else (X[idx], np.asarray(labels)[idx])
+    refits = bootstrap_refits(Xs, k, seed=seed, bootstraps=bootstraps, n_init=n_init)
     segment_ids = [int(v) for v in distinct_values(labels)]  # a counting pass: no sort of every label
+    return compare_refits(ls, refits, segment_ids)
+
+
+def bootstrap_refits(Xs: np.ndarray, k: int, *, seed: int, bootstraps: int = BOOTSTRAPS,
+                     n_init: int = REFIT_N_INIT) -> list[np.ndarray | None]:
+    """Each refit's labels of every row of the sample ``Xs`` (None: the resample had fewer than k
+    distinct rows). Needs no run labels, so it can run while the run itself is being fitted."""
     rng = np.random.default_rng(seed + 3)
     boots = [rng.integers(0, Xs.shape[0], size=Xs.shape[0]) for _ in range(bootstraps)]
+    # Distinct rows are counted up front instead of catching scikit-learn's ConvergenceWarning:
+    # warnings.catch_warnings changes process-wide state, and this may run beside the main fit.
+    row_ids = np.unique(Xs, axis=0, return_inverse=True)[1].ravel() if Xs.shape[0] else np.zeros(0, int)
 
     def refit(b: int):
-        model = KMeans(n_clusters=k, n_init=n_init, random_state=seed + 1000 + b)
-        try:
-            model.fit(Xs[boots[b]])
-        except (ConvergenceWarning, ValueError):
+        if Xs.shape[0] < k or np.count_nonzero(np.bincount(row_ids[boots[b]])) < k:
             return None  # fewer than k distinct rows in this resample
-        return model.predict(Xs)
+        model = KMeans(n_clusters=k, n_init=n_init, random_state=seed + 1000 + b)
+        return model.fit(Xs[boots[b]]).predict(Xs)
 
     # One thread, taken once for all refits: on small bounded samples OpenMP start-up and
     # oversubscription cost far more than they save (measured 10-30x slower on a busy 2-core machine).
     # Running two refits side by side in threads measured no faster on the shared 2-core machine.
-    with warnings.catch_warnings(), threadpool_limits(1):
-        warnings.simplefilter("error", ConvergenceWarning)
-        refits = [refit(b) for b in range(bootstraps)]
+    with one_thread():
+        return [refit(b) for b in range(bootstraps)]
+
+
+def compare_refits(ls: np.ndarray, refits: list[np.ndarray | None], segment_ids) -> Stability:
+    """Adjusted Rand index and per-segment best-match Jaccard of the run's labels ``ls`` on the
+    sample against each refit; ``segment_ids``: every segment of the run (one without rows in the
+    sample gets NaN)."""
     aris, jaccards = [], {s: [] for s in segment_ids}
     for refit_labels in refits:
         if refit_labels is None:
@@ -88,6 +105,6 @@ def bootstrap_stability(X: np.ndarray, labels: np.ndarray, k: int, *, seed: int,
         for s, j in best_match_jaccard(ls, refit_labels, segment_ids).items():
             jaccards[s].append(j)
     if not aris:
-        return Stability(None, None, 0, int(Xs.shape[0]), {s: None for s in segment_ids})
-    return Stability(float(np.mean(aris)), float(np.min(aris)), len(aris), int(Xs.shape[0]),
+        return Stability(None, None, 0, int(ls.shape[0]), {s: None for s in segment_ids})
+    return Stability(float(np.mean(aris)), float(np.min(aris)), len(aris), int(ls.shape[0]),
                      {s: (float(np.nanmean(v)) if v else None) for s, v in jaccards.items()})
