@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import duckdb
 
 from . import definitions
-from .database import dict_rows, transaction
+from .database import dict_rows, insert_rows, transaction
 from .errors import DefinitionError, NotFoundError
 from .identity import Matching
 from .sqlfiles import load_sql
@@ -42,8 +42,8 @@ def record_run(con: duckdb.DuckDBPyConnection, name: str, run_id: int, previous_
     if matching.retired:
         con.execute("UPDATE segdb.segment_ids SET retired_run_id = ? WHERE segmentation = ? "
                     "AND list_contains(?, segment_id)", [run_id, name, list(matching.retired)])
-    con.executemany(
-        load_sql("insert_segment_match"),
+    insert_rows(
+        con, load_sql("insert_segment_match"),
         [[run_id, previous_run_id, sid, prev, cost]
          for sid, prev, cost in zip(matching.ids, matching.matched_from, matching.costs)])
     backfill(con, name, run_id)

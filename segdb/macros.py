@@ -10,6 +10,8 @@ are x1, x2, ...: a macro's parameters must be plain identifiers, feature names n
 distance to it in the run's scaled units (as the ``distance`` column of ``<name>_segments``).
 On a tie the lowest segment id wins. A NULL argument gives NULL, whatever the null policy.
 Every refresh and rollback re-creates both, in the transaction that switches the current run.
+DuckDB's ``_assign`` calls the shared helper ``segdb.nearest_of_<k>`` (created with it), so its
+body lists each distance once.
 """
 
 from __future__ import annotations

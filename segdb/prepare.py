@@ -17,7 +17,7 @@ import dataclasses
 import duckdb
 
 from . import categories, weights
-from .database import translate
+from .database import insert_rows, translate
 from .definitions import Definition
 from .errors import DataError
 from .features import expression_type, feature_sql, out_of_scale_message, scale_check_query
@@ -58,7 +58,7 @@ class Prepared:
         """A writer(con, run_id) for the write-back transaction: the column mapping, category
         shares and weighted segment sizes of the run."""
         def write(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
-            con.executemany(load_sql("insert_feature_column"), [
+            insert_rows(con, load_sql("insert_feature_column"), [
                 [run_id, c.feature_no, c.name, c.source_feature_no, c.source_feature, c.kind,
                  c.level, c.expression] for c in self.columns])
             weight_expr = weights.weight_sql(self.original) if weights.weight_column(self.original) else None

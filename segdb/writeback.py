@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import duckdb
 
-from .database import transaction
+from .database import insert_rows, transaction
 from .definitions import Definition
 from .identity import fit_segment_ids
 from .sqlfiles import load_sql
@@ -83,11 +83,11 @@ def write_run(con: duckdb.DuckDBPyConnection, d: Definition, *, run_row: dict, s
                 with contextlib.suppress(duckdb.Error):
                     con.unregister(LABELS_RELATION)
         hook("labels_written")
-        con.executemany(load_sql("insert_feature_stats"), [
+        insert_rows(con, load_sql("insert_feature_stats"), [
             [run_id, s.feature_no, s.feature, s.n_rows, s.n_null, s.mean, s.stddev, s.min, s.max,
              s.center, s.scale] for s in stats])
-        con.executemany(load_sql("insert_segment"), [[run_id, *row] for row in segments])
-        con.executemany(load_sql("insert_centroid"), [[run_id, *row] for row in centroids])
+        insert_rows(con, load_sql("insert_segment"), [[run_id, *row] for row in segments])
+        insert_rows(con, load_sql("insert_centroid"), [[run_id, *row] for row in centroids])
         for writer in extra_writers:
             writer(con, run_id)
         hook("views")
