@@ -58,3 +58,12 @@ def test_json_output_keys_and_agreement(tmp_path):
     assert res["segdb_inertia"] == pytest.approx(res["bare_inertia"], rel=1e-9)
     assert res["bounded_fit_rows"] <= 1000
     assert res["pipelines"]["scoring"]["rows"] == 4000
+
+
+def test_refresh_parts_runs_its_three_configurations(tmp_path):
+    cmd = [sys.executable, str(BENCH / "refresh_parts.py"), "--rows", "3000", "--k", "3", "--n-init", "2",
+           "--repeat", "1", "--data-dir", str(tmp_path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    lines = out.strip().splitlines()
+    assert [line.split()[0] for line in lines[2:]] == ["full", "no-quality", "core-only"]
+    assert all(float(line.split()[1]) > 0 for line in lines[2:])
