@@ -23,10 +23,14 @@ from .features import keyed_values_relation
 from .sqlfiles import load_sql
 
 
-def profile_query(d: Definition, relation: str) -> str:
+def profile_query(d: Definition, relation: str, labelled: str | None = None) -> str:
     """INSERT ... SELECT of one run's profiles. Parameters: per feature (feature_no, feature, label,
     population mean, population sd), then the population means again (one per feature), then run_id
-    twice. Build the parameter list with :func:`profile_params`."""
+    twice (once with ``labelled``). Build the parameter list with :func:`profile_params`.
+
+    ``labelled``: a query giving every used row's ``segment_id`` and feature values ``segdb_f1 ..``
+    (segdb.scalable.labelled_values, for runs whose labels are written in SQL), read instead of
+    joining the run's stored labels with the source."""
     nf = len(d.features)
     feature_rows = ", ".join(["(?::INTEGER, ?::VARCHAR, ?::VARCHAR, ?::DOUBLE, ?::DOUBLE)"] * nf)
     centred = ",\n           ".join(
@@ -36,16 +40,21 @@ def profile_query(d: Definition, relation: str) -> str:
     long = "\n    UNION ALL ".join(
         f"SELECT segment_id, {i} AS feature_no, n{i} AS n, m{i} AS m, coalesce(v{i}, 0) * n{i} AS m2 "
         "FROM per_segment" for i in range(1, nf + 1))
+    if labelled is None:
+        rows = (f"FROM {d.labels_table} AS labels\n"
+                f"    JOIN {keyed_values_relation(d, relation)} AS segdb_values\n"
+                "      ON segdb_values.segdb_key = labels.segdb_key\n"
+                "    WHERE labels.run_id = ?")
+        segment = "labels.segment_id"
+    else:
+        rows, segment = f"FROM ({labelled}) AS segdb_values", "segdb_values.segment_id"
     return f"""INSERT INTO segdb.profiles (run_id, segment_id, feature_no, feature, label, n_values,
                             mean_raw, z_diff, effect_size, rank)
 WITH features(feature_no, feature, label, pop_mean, pop_sd) AS (VALUES {feature_rows}),
 joined AS (
-    SELECT labels.segment_id,
+    SELECT {segment},
            {centred}
-    FROM {d.labels_table} AS labels
-    JOIN {keyed_values_relation(d, relation)} AS segdb_values
-      ON segdb_values.segdb_key = labels.segdb_key
-    WHERE labels.run_id = ?
+    {rows}
 ),
 per_segment AS (
     SELECT segment_id,
@@ -86,17 +95,18 @@ SELECT ?, segment_id, feature_no, feature, label, n, mean_raw, z_diff, effect_si
 FROM scored"""
 
 
-def profile_params(d: Definition, stats, run_id: int) -> list:
+def profile_params(d: Definition, stats, run_id: int, labelled: bool = False) -> list:
     params: list = []
     for i, (f, s) in enumerate(zip(d.features, stats), start=1):
         params += [i, f.name, f.display, s.mean, s.stddev]
     params += [s.mean for s in stats]
-    return params + [run_id, run_id]
+    return params + ([run_id] if labelled else [run_id, run_id])
 
 
-def write_profiles(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, stats, run_id: int) -> None:
+def write_profiles(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, stats, run_id: int,
+                   labelled: str | None = None) -> None:
     """Insert the run's profiles and rewrite its segments' descriptions from them."""
-    con.execute(profile_query(d, relation), profile_params(d, stats, run_id))
+    con.execute(profile_query(d, relation, labelled), profile_params(d, stats, run_id, labelled is not None))
     for segment_id, text in descriptions(read_profiles(con, run_id)).items():
         con.execute(load_sql("update_segment_description"), [text, run_id, segment_id])
 

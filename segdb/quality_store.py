@@ -48,9 +48,9 @@ def quality_writer(quality: RunQuality | QualityJob):
     return write
 
 
-def profiles_writer(d, relation: str, stats):
+def profiles_writer(d, relation: str, stats, labelled: str | None = None):
     def write(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
-        profiles.write_profiles(con, d, relation, stats, run_id)
+        profiles.write_profiles(con, d, relation, stats, run_id, labelled)
     return write
 
 

@@ -184,7 +184,9 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
         extra_writers: list = []  # feature modules append writer(con, run_id) callables here
         extra_writers.append(prepared.writer(src.relation, fit, w))
         extra_writers.append(living_writer)
-        extra_writers.append(quality_store.profiles_writer(d, src.relation, st.features))
+        # labels written in SQL: the profiles score the rows again instead of joining them back
+        labelled = scalable.labelled_values(d_fit, src.relation, st, fit) if labels_writer else None
+        extra_writers.append(quality_store.profiles_writer(d, src.relation, st.features, labelled))
 
         def write_quality(con_, run_id):  # last: the worker has the rest of the write-back to finish
             quality_store.quality_writer(quality_job)(con_, run_id)

@@ -52,8 +52,10 @@ def nearest_from_columns(distance_columns: Sequence[str], segment_ids: Sequence[
 
 
 def labelling_query(key_sql: str, feature_sql: Sequence[str], relation: str, *, centers, scales,
-                    centroids, segment_ids, where: str | None = None) -> str:
-    """SELECT key, segment_id, distance for every row of ``relation``.
+                    centroids, segment_ids, where: str | None = None,
+                    carry: Sequence[tuple[str, str]] = ()) -> str:
+    """SELECT key, segment_id, distance for every row of ``relation`` (and ``carry``: further
+    (expression over the source, alias) pairs, passed through as columns).
 
     The squared distances are computed once in a subquery, then compared. DuckDB keeps the subquery's
     columns computed once (13.5M rows/s at k=6, d=8 on the 2-core dev machine); PostgreSQL would
@@ -66,9 +68,11 @@ def labelling_query(key_sql: str, feature_sql: Sequence[str], relation: str, *, 
     dists = squared_distances(terms, centroids)
     cols = [f"segdb_d{i}" for i in range(1, len(dists) + 1)]
     label, distance = nearest_from_columns(cols, segment_ids)
-    inner = ",\n           ".join(f"{expr} AS {col}" for expr, col in zip(dists, cols))
+    inner = ",\n           ".join([f"{expr} AS {col}" for expr, col in zip(dists, cols)]
+                                   + [f"{expr} AS {alias}" for expr, alias in carry])
+    carried = "".join(f", {alias}" for _, alias in carry)
     return (
-        f"SELECT segdb_key, {label} AS segment_id, {distance} AS distance\n"
+        f"SELECT segdb_key, {label} AS segment_id, {distance} AS distance{carried}\n"
         f"FROM (SELECT {key_sql} AS segdb_key,\n           {inner}\n"
         f"      FROM {relation} AS segdb_source"
         + (f"\n      WHERE {where}" if where else "")

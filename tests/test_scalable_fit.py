@@ -11,7 +11,7 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
 from conftest import run_cli
-from segdb import definitions, fastfit, fitplan, sampling, stats as stats_mod
+from segdb import definitions, fastfit, fitplan, profiles, sampling, stats as stats_mod
 from segdb.progress import stage_bars
 
 FEATURES = ["a", "b", "c"]
@@ -156,6 +156,27 @@ def test_bounded_fit_labels_every_row_in_sql(db, small_thresholds, nulls):
     # fitted on a quarter of the rows, within 1% of the full fit's inertia on all of them
     full = KMeans(n_clusters=4, n_init=10, random_state=0).fit(Z)
     assert run.inertia <= full.inertia_ * 1.01
+    # profiles were computed from a second scoring pass, not from the stored labels: the same
+    # numbers as the join of the stored labels with the source (the statement show-sql prints),
+    # and, by hand, the per-segment means of the raw values (NULLs left out) of those labels
+    con = db.con
+    stored = con.execute("SELECT segment_id, feature_no, n_values, mean_raw, z_diff, effect_size, rank "
+                         "FROM segdb.profiles WHERE run_id = ? ORDER BY ALL", [run.run_id]).fetchall()
+    d = definitions.get(con, "b")
+    con.execute("DELETE FROM segdb.profiles WHERE run_id = ?", [run.run_id])
+    st = [dict(mean=s["mean"], stddev=s["stddev"]) for s in stats]
+    fs = [type("S", (), s_) for s_ in st]
+    con.execute(profiles.profile_query(d, "pts"), profiles.profile_params(d, fs, run.run_id))
+    joined = con.execute("SELECT segment_id, feature_no, n_values, mean_raw, z_diff, effect_size, rank "
+                         "FROM segdb.profiles WHERE run_id = ? ORDER BY ALL", [run.run_id]).fetchall()
+    assert [r[:3] + (r[6],) for r in stored] == [r[:3] + (r[6],) for r in joined]
+    np.testing.assert_allclose(np.array([r[3:6] for r in stored], float),
+                               np.array([r[3:6] for r in joined], float), rtol=1e-9, atol=1e-12)
+    raw = X[usable]
+    for segment_id, feature_no, n_values, mean_raw, *_ in stored:
+        values = raw[labels == segment_id, feature_no - 1]
+        values = values[~np.isnan(values)]
+        assert n_values == len(values) and mean_raw == pytest.approx(values.mean(), rel=1e-9)
 
 
 def test_stream_fetch_equals_ordered_fetch(db):
