@@ -8,7 +8,9 @@ sqrt((M2_segment + M2_rest) / (n - 2))). ``rank`` orders a segment's features by
 Means are over non-NULL values (no NULL reaches a label under nulls=skip, the default).
 
 The statement joins the run's labels (``segdb."<name>_labels"``) with the source on the key and
-groups by segment, so it runs inside the write-back transaction, after the labels are inserted.
+groups by segment, so it runs inside the write-back transaction, after the labels are inserted. A
+run whose labels are written in SQL reads the same labelling query again instead (``labelled``):
+no join of two tables of every row.
 Values are centred on the population mean before summing, so the rest-of-population figures derived
 from per-segment sums do not lose precision on large numbers.
 """
