@@ -25,7 +25,7 @@ from .errors import DefinitionError
 from .fit import fit_kmeans
 from .prepare import prepare
 from .threads import one_blas_thread
-from .source import find_column, is_numeric_type, source_columns
+from .source import find_column, is_numeric_type, key_declared_unique, source_columns
 from .versions import package_versions
 from .weights import weight_column
 from .writeback import write_run
@@ -124,7 +124,8 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
         d = prepared.definition                 # one feature per matrix column from here on
     with stage("stats"):
         st = prepared.adjust_stats(stats_mod.compute(
-            con, d if d.k else dataclasses.replace(d, k=d.k_min), src.relation, where))
+            con, d if d.k else dataclasses.replace(d, k=d.k_min), src.relation, where,
+            key_declared_unique=key_declared_unique(con, src, d.key)))
     plan = fitplan.choose(st.rows_used, len(d.features), d.max_fit_rows)
     if weight_column(d) is not None and plan.mode != "exact":
         # the fast and bounded fits do not take survey weights yet: fit every row exactly

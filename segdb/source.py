@@ -154,3 +154,21 @@ def find_column(columns: dict[str, str], name: str, source: Source, role: str) -
         close = difflib.get_close_matches(name, list(columns), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; columns are {', '.join(map(repr, columns))}"
     raise NotFoundError(f"{role} column {name!r} not found in {source.describe()}{hint}")
+
+
+def key_declared_unique(con: duckdb.DuckDBPyConnection, src: Source, key: str) -> bool:
+    """Whether the table ``src`` declares ``key`` alone as its PRIMARY KEY or UNIQUE (DuckDB, which
+    enforces both), so that its uniqueness need not be counted. False for a SELECT source, a view,
+    another engine, or a constraint over several columns."""
+    from .engines import dialect_of
+    if src.kind != "table" or dialect_of(con) != "duckdb":
+        return False
+    parts = _split_table_name(src.relation)
+    if len(parts) < 2:
+        return False
+    database = parts[-3] if len(parts) >= 3 else None
+    rows = con.execute(
+        "SELECT constraint_column_names FROM duckdb_constraints() "
+        "WHERE database_name = coalesce(?, current_database()) AND schema_name = ? AND table_name = ? "
+        "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')", [database, parts[-2], parts[-1]]).fetchall()
+    return any(len(cols) == 1 and cols[0].lower() == key.lower() for (cols,) in rows)

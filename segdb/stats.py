@@ -58,9 +58,11 @@ def _scaling(d: Definition, name: str, mean, stddev, lo, hi) -> tuple[float, flo
     return float(center), float(scale)
 
 
-def compute(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, where: str) -> SourceStats:
+def compute(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, where: str,
+            key_declared_unique: bool = False) -> SourceStats:
+    """``key_declared_unique``: the database enforces the key's uniqueness (see sqlgen.stats_query)."""
     try:
-        row = con.execute(stats_query(d, relation)).fetchall()[0]
+        row = con.execute(stats_query(d, relation, key_declared_unique)).fetchall()[0]
     except duckdb.OutOfRangeException as exc:
         raise DataError(f"the features of {where} hold values too large to sum ({str(exc).splitlines()[0]}); "
                         "rescale them in a source SELECT") from exc

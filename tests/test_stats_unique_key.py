@@ -1,0 +1,81 @@
+"""The distinct-key count is skipped when the source table declares the key PRIMARY KEY or UNIQUE
+(DuckDB enforces both), and only then; the statistics and the run are the same either way."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from segdb import definitions, sqlgen
+from segdb.source import key_declared_unique
+
+FEATURES = ["x", "y"]
+
+
+def _load(con, table, constraint=""):
+    rng = np.random.default_rng(0)
+    con.execute(f'CREATE TABLE {table} (id BIGINT, "x" DOUBLE, "y" DOUBLE, other INTEGER{constraint})')
+    rows = [(i, float(v), float(w), i % 7) for i, (v, w) in enumerate(rng.normal(size=(300, 2)), start=1)]
+    con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?)", rows)
+
+
+@pytest.mark.parametrize("constraint, expected", [
+    (", PRIMARY KEY (id)", True),
+    (", UNIQUE (id)", True),
+    ("", False),
+    (", PRIMARY KEY (id, other)", False),   # unique together, not alone
+    (", UNIQUE (other, id)", False),
+])
+def test_declared_uniqueness_is_read_from_the_catalog(db, constraint, expected):
+    _load(db.con, "t", constraint)
+    db.create("s", source="t", key="id", features=FEATURES, k=2)
+    d = definitions.get(db.con, "s")
+    assert key_declared_unique(db.con, d.resolve(db.con), "id") is expected
+
+
+def test_views_selects_and_other_columns_are_not_taken_as_unique(db):
+    _load(db.con, "t", ", PRIMARY KEY (id)")
+    db.con.execute("CREATE VIEW v AS SELECT * FROM t")
+    db.create("over_view", source="v", key="id", features=FEATURES, k=2)
+    db.create("over_select", source="SELECT * FROM t", key="id", features=FEATURES, k=2)
+    for name in ("over_view", "over_select"):
+        assert not key_declared_unique(db.con, definitions.get(db.con, name).resolve(db.con), "id")
+    db.con.execute("CREATE TABLE u (id BIGINT, x DOUBLE, y DOUBLE, code INTEGER UNIQUE)")
+    db.create("other_unique", source="u", key="id", features=FEATURES, k=2)
+    assert not key_declared_unique(db.con, definitions.get(db.con, "other_unique").resolve(db.con), "id")
+
+
+def test_awkward_names_are_matched(db):
+    db.con.execute('CREATE SCHEMA "survey ""2026"""')
+    db.con.execute('CREATE TABLE "survey ""2026"""."réponses clients" ("n° client" BIGINT PRIMARY KEY, '
+                   'x DOUBLE, y DOUBLE)')
+    db.con.execute('INSERT INTO "survey ""2026"""."réponses clients" VALUES (1, 0, 0), (2, 1, 1), (3, 5, 5)')
+    db.create("a", source='"survey ""2026"""."réponses clients"', key="n° client", features=FEATURES, k=2)
+    d = definitions.get(db.con, "a")
+    assert key_declared_unique(db.con, d.resolve(db.con), "n° client")
+    assert db.refresh("a").rows_used == 3
+
+
+def test_the_same_statistics_and_run_with_and_without_the_count(db):
+    _load(db.con, "keyed", ", PRIMARY KEY (id)")
+    _load(db.con, "plain")
+    for table in ("keyed", "plain"):
+        db.create(table, source=table, key="id", features=FEATURES, k=3, seed=4)
+    d = definitions.get(db.con, "keyed")
+    skipped = sqlgen.stats_query(d, d.resolve(db.con).relation, key_declared_unique=True)
+    counted = sqlgen.stats_query(d, d.resolve(db.con).relation)
+    assert "segdb_distinct_keys" not in skipped and "segdb_distinct_keys" in counted
+    assert db.con.execute(skipped).fetchall() == db.con.execute(counted).fetchall()
+    runs = [db.refresh(t) for t in ("keyed", "plain")]
+    stats = [db.con.execute("SELECT feature, n_rows, mean, stddev FROM segdb.feature_stats WHERE run_id = ? "
+                            "ORDER BY feature_no", [r.run_id]).fetchall() for r in runs]
+    assert stats[0] == stats[1]
+    assert runs[0].inertia == pytest.approx(runs[1].inertia, rel=1e-12)
+
+
+def test_duplicates_are_still_found_without_a_declared_key(db):
+    _load(db.con, "t")
+    db.con.execute("INSERT INTO t VALUES (1, 0.5, 0.5, 1)")
+    db.create("s", source="t", key="id", features=FEATURES, k=2)
+    with pytest.raises(Exception, match="not unique"):
+        db.refresh("s")
