@@ -87,65 +87,48 @@ def verdict(silhouette: float | None, stability: Stability) -> str:
 def evaluate(X: np.ndarray, labels: np.ndarray, k: int, *, seed: int, choice: KChoice,
              scan: list[ScanRow] = ()) -> RunQuality:
     """Quality of the partition ``labels`` (segment ids, one per row of ``X``) with ``k`` segments."""
-    job = QualityJob(X, k, seed=seed, background=False)
-    job.set_labels(X, labels, choice=choice, scan=scan)
-    return job.result()
+    return QualityJob(X, labels, k, seed=seed, choice=choice, scan=scan, background=False).result()
 
 
 class QualityJob:
-    """A run's quality, computed beside the fit and the write-back on a worker thread.
+    """A run's quality: the passes over every row now, the rest on a worker thread.
 
-    The silhouette (on at most ``metrics.SILHOUETTE_MAX_ROWS`` rows) and the bootstrap refits cost
-    about half a second of single-threaded numpy and scikit-learn whatever the table's size, so they
-    run on a second thread:
+    The constructor makes, on the caller's thread, everything that reads every row: the
+    Calinski-Harabasz / Davies-Bouldin pass and the copies of the two bounded samples; the caller
+    may free ``X`` as soon as it returns. The silhouette (on at most ``metrics.SILHOUETTE_MAX_ROWS``
+    rows) and the bootstrap refits cost about half a second of single-threaded numpy and
+    scikit-learn whatever the table's size; with ``background=True`` they run on a worker thread
+    while the database writes the run (DuckDB releases the GIL while it works), and :meth:`result`,
+    called inside the write transaction, waits for them: the quality is still stored atomically
+    with the run. Starting the refits earlier, beside the fit, measured slower on two cores.
 
-    1. ``QualityJob(X, k, ...)`` — as soon as the matrix and k are known — copies the stability
-       sample and starts the bootstrap refits (they need no run labels) while the run is fitted;
-    2. ``set_labels(X, labels, ...)`` — once the run's labels are final — makes the passes over every
-       row (Calinski-Harabasz, Davies-Bouldin) and copies the silhouette sample on the caller's
-       thread, so the caller may free ``X`` right after; the worker then computes the silhouette and
-       compares the refits with the labels while the database writes the run (DuckDB releases the
-       GIL while it works);
-    3. ``result()`` waits for the worker inside the write transaction: the quality is stored
-       atomically with the run. ``close()`` ends the worker when the refresh fails before that.
-
-    The caller holds :func:`segdb.threads.one_blas_thread` while the job may run (BLAS limits are
-    process-wide). With ``background=False`` everything runs on the caller's thread, in ``result()``.
+    The caller holds :func:`segdb.threads.one_blas_thread` while the worker may run (BLAS limits
+    are process-wide) and calls :meth:`close` when done, also after a failure.
     """
 
-    def __init__(self, X: np.ndarray, k: int, *, seed: int, background: bool = True):
-        started = time.perf_counter()
-        self._k, self._seed = k, seed
-        self._stability_idx = stability_sample_rows(X.shape[0], seed=seed)
-        self._stability_X = X if self._stability_idx is None else X[self._stability_idx]
-        self._labelled = threading.Event()
-        self._cancelled = False
-        self._labels_part: dict | None = None
-        self._result: RunQuality | None = None
-        self._error: BaseException | None = None
-        self._thread = None
-        self._seconds = time.perf_counter() - started  # work on the worker is added as it is done
-        if background:
-            self._thread = threading.Thread(target=self._run, name="segdb-quality", daemon=True)
-            self._thread.start()
-
-    def set_labels(self, X: np.ndarray, labels: np.ndarray, *, choice: KChoice,
-                   scan: list[ScanRow] = ()) -> None:
-        """The run's final labels (segment ids, one per row of ``X``, the same ``X`` as given first)."""
+    def __init__(self, X: np.ndarray, labels: np.ndarray, k: int, *, seed: int, choice: KChoice,
+                 scan: list[ScanRow] = (), background: bool = True):
         started = time.perf_counter()
         labels = np.asarray(labels)
         segment_ids = metrics.distinct_values(labels)
-        silhouette_rows = None
+        self._silhouette_rows = None
         if len(segment_ids) >= 2 and X.shape[0] > len(segment_ids):
-            idx = metrics.sample_indices(X.shape[0], metrics.SILHOUETTE_MAX_ROWS, seed=self._seed)
-            silhouette_rows = (X, labels) if idx is None else (X[idx], labels[idx])
-        ch, db = metrics.calinski_harabasz_and_davies_bouldin(X, labels)
-        stability_labels = labels if self._stability_idx is None else labels[self._stability_idx]
-        self._labels_part = dict(choice=choice, scan=tuple(scan), silhouette_rows=silhouette_rows, ch=ch,
-                                 db=db, stability_labels=stability_labels,
-                                 segment_ids=[int(v) for v in segment_ids])
-        self._seconds += time.perf_counter() - started
-        self._labelled.set()
+            idx = metrics.sample_indices(X.shape[0], metrics.SILHOUETTE_MAX_ROWS, seed)
+            self._silhouette_rows = (X, labels) if idx is None else (X[idx], labels[idx])
+        idx = stability_sample_rows(X.shape[0], seed=seed)
+        self._stability_rows = (X, labels) if idx is None else (X[idx], labels[idx])
+        self._ch, self._db = metrics.calinski_harabasz_and_davies_bouldin(X, labels)
+        self._k, self._seed, self._choice, self._scan = k, seed, choice, tuple(scan)
+        self._segment_ids = [int(v) for v in segment_ids]
+        self._result: RunQuality | None = None
+        self._error: BaseException | None = None
+        self._thread = None
+        self._caller_seconds = time.perf_counter() - started
+        if background:
+            self._thread = threading.Thread(target=self._run, name="segdb-quality", daemon=True)
+            self._thread.start()
+        else:
+            self._run()
 
     def _run(self) -> None:
         try:
@@ -153,19 +136,12 @@ class QualityJob:
         except BaseException as exc:  # handed to the thread that asks for the result
             self._error = exc
         finally:
-            self._stability_X = self._labels_part = None  # the samples are not needed any more
+            self._silhouette_rows = self._stability_rows = None  # the samples are not needed any more
 
-    def _compute(self) -> RunQuality | None:
+    def _compute(self) -> RunQuality:
         started = time.perf_counter()
-        refits = bootstrap_refits(self._stability_X, self._k, seed=self._seed)
-        self._seconds += time.perf_counter() - started
-        self._labelled.wait()
-        if self._cancelled:
-            return None
-        started = time.perf_counter()
-        part = self._labels_part
-        if part["silhouette_rows"] is not None:
-            Xs, ls = part["silhouette_rows"]
+        if self._silhouette_rows is not None:
+            Xs, ls = self._silhouette_rows
             values = metrics.silhouette_samples_many(Xs, [ls])[0]
             sil = float(np.mean(values))
             per_segment = {int(s): (float(np.mean(values[ls == s])), int(np.sum(ls == s)))
@@ -173,29 +149,23 @@ class QualityJob:
             sil_rows = values.shape[0]
         else:
             sil, per_segment, sil_rows = None, {}, 0
-        stab = compare_refits(part["stability_labels"], refits, part["segment_ids"])
+        Xs, ls = self._stability_rows
+        stab = compare_refits(ls, bootstrap_refits(Xs, self._k, seed=self._seed), self._segment_ids)
         sil = _finite(sil)
-        self._seconds += time.perf_counter() - started
-        return RunQuality(choice=part["choice"], scan=part["scan"], silhouette=sil,
+        seconds = self._caller_seconds + time.perf_counter() - started
+        return RunQuality(choice=self._choice, scan=self._scan, silhouette=sil,
                           silhouette_sample_size=sil_rows, segment_silhouette=per_segment,
-                          calinski_harabasz=_finite(part["ch"]), davies_bouldin=_finite(part["db"]),
-                          stability=stab, verdict=verdict(sil, stab), seconds=round(self._seconds, 4))
+                          calinski_harabasz=_finite(self._ch), davies_bouldin=_finite(self._db),
+                          stability=stab, verdict=verdict(sil, stab), seconds=round(seconds, 4))
 
     def result(self) -> RunQuality:
-        """The run's quality (after ``set_labels``); waits for the worker, re-raising its error."""
-        if self._thread is None:
-            if self._result is None and self._error is None:
-                self._run()
-        else:
-            self._thread.join()
+        """The run's quality; waits for the worker and re-raises its error, if any."""
+        self.close()
         if self._error is not None:
             raise self._error
         return self._result
 
     def close(self) -> None:
-        """End the worker (a refresh that failed before its labels were final); idempotent."""
+        """Wait for the worker (idempotent): after a failed refresh too, so no thread outlives it."""
         if self._thread is not None:
-            if not self._labelled.is_set():
-                self._cancelled = True
-                self._labelled.set()
             self._thread.join()

@@ -154,7 +154,7 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
     else:
         choice, scan_rows = kselect.select(X, **k_settings)  # the fixed k, no work
     d_fit = dataclasses.replace(d, k=choice.k)
-    # From here to the end of the write-back the run's quality is computed on a worker thread
+    # The run's quality is computed on a worker thread beside the write-back
     # (segdb.quality.QualityJob); BLAS limits are process-wide, so one BLAS thread meanwhile.
     with contextlib.ExitStack() as running:
         running.enter_context(one_blas_thread())
@@ -170,10 +170,10 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
         fit, living_writer = living.prepare(con, d, st.features, fit)  # keep the current run's segment ids
         if plan.mode == "bounded" or remote:  # remote: labels are written by the engine, in SQL
             labels_writer = scalable.labels_writer(d_fit, src.relation, st, fit, plan)
-        quality_job = quality.QualityJob(X, choice.k, seed=d.seed)
-        running.callback(quality_job.close)  # also when the refresh fails: no thread outlives it
         with stage("quality"):  # the passes over every row; the rest runs beside the write-back
-            quality_job.set_labels(X, fit.labels, choice=choice, scan=scan_rows)
+            quality_job = quality.QualityJob(X, fit.labels, choice.k, seed=d.seed, choice=choice,
+                                             scan=scan_rows)
+        running.callback(quality_job.close)  # also when the write fails: no thread outlives it
         inertia = float(np.dot(fit.distances, fit.distances))
         run_row = dict(
             triggered_by=triggered_by or default_trigger(), started_at=started_at,

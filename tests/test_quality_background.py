@@ -31,8 +31,7 @@ def test_background_job_equals_the_same_work_on_one_thread():
     X = np.vstack([_z()] * 30)  # 13,200 rows: both samples are drawn (silhouette 10,000, stability 5,000)
     labels = np.random.default_rng(3).integers(1, 4, size=X.shape[0])
     one = quality.evaluate(X, labels, 3, seed=7, choice=_choice(3))
-    job = quality.QualityJob(X, 3, seed=7)
-    job.set_labels(X, labels, choice=_choice(3))
+    job = quality.QualityJob(X, labels, 3, seed=7, choice=_choice(3))
     two = job.result()
     assert dataclasses.replace(two, seconds=0) == dataclasses.replace(one, seconds=0)
     assert one.silhouette_sample_size == 10_000 and one.stability.sample_size == 5_000
@@ -66,16 +65,20 @@ def test_an_error_on_the_quality_thread_rolls_the_run_back(db, monkeypatch):
     assert not [t for t in threading.enumerate() if t.name == "segdb-quality"]
 
 
-def test_a_failed_fit_ends_the_quality_thread_and_restores_thread_limits(db, monkeypatch):
+@pytest.mark.parametrize("where", ["fit", "write"])
+def test_a_failed_refresh_ends_the_quality_thread_and_restores_thread_limits(db, monkeypatch, where):
     load_wholesale(db.con)
     db.create("w", source="wholesale", key="customer_id", features=FEATURES, k=3)
     limits_before = [(i["internal_api"], i["num_threads"]) for i in threadpool_info()]
-    from segdb import refresh as refresh_mod
+    from segdb import profiles, refresh as refresh_mod
 
-    def failing_fit(*args, **kwargs):
-        raise SegdbError("the fit failed on purpose")
+    def failing(*args, **kwargs):
+        raise SegdbError(f"the {where} failed on purpose")
 
-    monkeypatch.setattr(refresh_mod, "fit_kmeans", failing_fit)
+    if where == "fit":
+        monkeypatch.setattr(refresh_mod, "fit_kmeans", failing)
+    else:  # inside the write transaction, while the quality worker runs
+        monkeypatch.setattr(profiles, "write_profiles", failing)
     with pytest.raises(SegdbError, match="on purpose"):
         db.refresh("w")
     assert not [t for t in threading.enumerate() if t.name == "segdb-quality"]
