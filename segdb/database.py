@@ -10,16 +10,12 @@ from pathlib import Path
 
 import duckdb
 
+from .engines.result import first_line
 from .errors import DatabaseError, LockedError, NotFoundError, SegdbError
 
 DEFAULT_LOCK_TIMEOUT = 10.0  # seconds a writer waits for another segdb process to let go of the file
 
 _LOCK_RE = re.compile(r"Conflicting lock is held in (?P<holder>\S+)(?: \(PID (?P<pid>\d+)\))?")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _lock_message(path: str, exc: BaseException) -> str | None:
@@ -64,7 +60,7 @@ def open_duckdb(path: str | os.PathLike, *, read_only: bool = False,
         except duckdb.Error as exc:
             locked = _lock_message(path, exc)
             if locked is None:
-                raise DatabaseError(f"cannot open database {path}: {_first_line(exc)}") from exc
+                raise DatabaseError(f"cannot open database {path}: {first_line(exc)}") from exc
             if time.monotonic() >= deadline:
                 raise LockedError(locked) from exc
             time.sleep(0.2)
@@ -79,7 +75,7 @@ def dict_rows(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> list[dict]
 
 def translate(exc: duckdb.Error, what: str) -> SegdbError:
     """Wrap a DuckDB error raised while doing ``what`` into one line."""
-    text = _first_line(exc)
+    text = first_line(exc)
     if "No space left on device" in str(exc) or "Could not write" in str(exc):
         return DatabaseError(f"{what} failed: the disk is full or not writable ({text}); "
                              "nothing was changed; free space there (or move the database) and retry")

@@ -191,11 +191,18 @@ def _onehot(codes: np.ndarray, k: int) -> np.ndarray:
     return m
 
 
+def silhouette_sample(X: np.ndarray, labels, *, max_rows: int = SILHOUETTE_MAX_ROWS,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(rows, their labels, sampled row numbers or None): every row up to ``max_rows``, else a
+    seeded sample (copies)."""
+    idx = sample_indices(X.shape[0], max_rows, seed)
+    return (X, np.asarray(labels), None) if idx is None else (X[idx], np.asarray(labels)[idx], idx)
+
+
 def silhouette(X: np.ndarray, labels, *, max_rows: int = SILHOUETTE_MAX_ROWS,
                seed: int = 0) -> tuple[float, np.ndarray, np.ndarray | None]:
     """(mean silhouette, per-row values, sampled row numbers or None) — exact up to ``max_rows``."""
-    idx = sample_indices(X.shape[0], max_rows, seed)
-    Xs, ls = (X, labels) if idx is None else (X[idx], np.asarray(labels)[idx])
+    Xs, ls, idx = silhouette_sample(X, labels, max_rows=max_rows, seed=seed)
     values = silhouette_samples_many(Xs, [ls])[0]
     return float(np.mean(values)), values, idx
 

@@ -29,8 +29,7 @@ import numpy as np
 
 from . import metrics
 from .kselect import KChoice, ScanRow
-from .stability import Stability, bootstrap_refits, compare_refits
-from .stability import sample_rows as stability_sample_rows
+from .stability import Stability, bootstrap_refits, compare_refits, stability_sample
 
 WELL_SEPARATED, WEAKLY_SEPARATED = 0.5, 0.25
 STABLE, MODERATELY_STABLE = 0.85, 0.6
@@ -113,10 +112,8 @@ class QualityJob:
         segment_ids = metrics.distinct_values(labels)
         self._silhouette_rows = None
         if len(segment_ids) >= 2 and X.shape[0] > len(segment_ids):
-            idx = metrics.sample_indices(X.shape[0], metrics.SILHOUETTE_MAX_ROWS, seed)
-            self._silhouette_rows = (X, labels) if idx is None else (X[idx], labels[idx])
-        idx = stability_sample_rows(X.shape[0], seed=seed)
-        self._stability_rows = (X, labels) if idx is None else (X[idx], labels[idx])
+            self._silhouette_rows = metrics.silhouette_sample(X, labels, seed=seed)[:2]
+        self._stability_rows = stability_sample(X, labels, seed=seed)
         self._ch, self._db = metrics.calinski_harabasz_and_davies_bouldin(X, labels)
         self._k, self._seed, self._choice, self._scan = k, seed, choice, tuple(scan)
         self._segment_ids = [int(v) for v in segment_ids]

@@ -28,9 +28,8 @@ from .quoting import sql_literal
 from .features import feature_sql
 from .identity import fit_segment_ids
 from .matrix import table_matrix
-from .sqlgen import matrix_query, scaled_params
 from .scoring import labelling_query
-from .sqlgen import used_condition
+from .sqlgen import matrix_query, scaled_params, used_condition
 
 
 def fetch(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, st, plan: fitplan.FitPlan,

@@ -43,12 +43,17 @@ def squared_distances(terms: Sequence[str], centroids: Sequence[Sequence[float]]
     return out
 
 
+def _first_smallest(values: Sequence[str], results: Sequence[str]) -> str:
+    """CASE giving the result beside the first of the smallest ``values`` (NULL when they are NULL)."""
+    smallest = f"least({', '.join(values)})"
+    whens = " ".join(f"WHEN {v} = {smallest} THEN {r}" for v, r in zip(values, results))
+    return f"CASE {whens} ELSE NULL END"
+
+
 def nearest_from_columns(distance_columns: Sequence[str], segment_ids: Sequence[int]) -> tuple[str, str]:
     """(segment_id expression, distance expression) over already computed squared-distance columns."""
-    smallest = f"least({', '.join(distance_columns)})"
-    whens = " ".join(f"WHEN {col} = {smallest} THEN {int(sid)}"
-                     for col, sid in zip(distance_columns, segment_ids))
-    return f"CASE {whens} ELSE NULL END", f"sqrt({smallest})"
+    return (_first_smallest(distance_columns, [str(int(sid)) for sid in segment_ids]),
+            f"sqrt(least({', '.join(distance_columns)}))")
 
 
 def labelling_query(key_sql: str, feature_sql: Sequence[str], relation: str, *, centers, scales,
@@ -103,6 +108,4 @@ def nearest_helper_body(k: int) -> tuple[list[str], str]:
     :func:`nearest_from_columns` over parameters instead of expressions."""
     dists = [f"d{i}" for i in range(1, k + 1)]
     ids = [f"id{i}" for i in range(1, k + 1)]
-    smallest = f"least({', '.join(dists)})"
-    whens = " ".join(f"WHEN {d} = {smallest} THEN {i}" for d, i in zip(dists, ids))
-    return dists + ids, f"CASE {whens} ELSE NULL END"
+    return dists + ids, _first_smallest(dists, ids)

@@ -54,17 +54,18 @@ def best_match_jaccard(labels: np.ndarray, other: np.ndarray, segment_ids) -> di
     return out
 
 
-def sample_rows(n: int, *, seed: int, max_rows: int = STABILITY_MAX_ROWS) -> np.ndarray | None:
-    """Row numbers of the seeded sample S the refits run on (None: every row)."""
-    return sample_indices(n, max_rows, seed + 2)
+def stability_sample(X: np.ndarray, labels, *, seed: int,
+                     max_rows: int = STABILITY_MAX_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    """The seeded sample S the refits run on: (rows of ``X``, their labels), copies when sampled."""
+    idx = sample_indices(X.shape[0], max_rows, seed + 2)
+    return (X, np.asarray(labels)) if idx is None else (X[idx], np.asarray(labels)[idx])
 
 
 def bootstrap_stability(X: np.ndarray, labels: np.ndarray, k: int, *, seed: int,
                         bootstraps: int = BOOTSTRAPS, max_rows: int = STABILITY_MAX_ROWS,
                         n_init: int = REFIT_N_INIT) -> Stability:
     """Stability of the partition ``labels`` (one label per row of ``X``) under bootstrap refits."""
-    idx = sample_rows(X.shape[0], seed=seed, max_rows=max_rows)
-    Xs, ls = (X, np.asarray(labels)) if idx is None else (X[idx], np.asarray(labels)[idx])
+    Xs, ls = stability_sample(X, labels, seed=seed, max_rows=max_rows)
     refits = bootstrap_refits(Xs, k, seed=seed, bootstraps=bootstraps, n_init=n_init)
     segment_ids = [int(v) for v in distinct_values(labels)]  # a counting pass: no sort of every label
     return compare_refits(ls, refits, segment_ids)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from . import dialect_of
-from .result import EngineError
+from .result import EngineError, first_line
 
 _PG_TYPES = {
     pa.int8(): "smallint", pa.int16(): "smallint", pa.int32(): "integer", pa.int64(): "bigint",
@@ -49,7 +49,7 @@ def _load_postgres(con, table: str, batches, replace: bool) -> int:
                             copy.write_row(row)
                         rows += batch.num_rows
     except Exception as exc:
-        raise EngineError(str(exc).strip().splitlines()[0]) from exc
+        raise EngineError(first_line(exc)) from exc
     return rows
 
 
@@ -61,5 +61,5 @@ def _load_spark(con, table: str, batches, replace: bool) -> int:
         df.write.mode("overwrite" if replace else "errorifexists").saveAsTable(
             f"{quote(con.database)}.{quote(table)}")
     except Exception as exc:
-        raise EngineError(str(exc).strip().splitlines()[0]) from exc
+        raise EngineError(first_line(exc)) from exc
     return data.num_rows

@@ -8,7 +8,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from .result import EngineError
+from .result import EngineError, first_line
 from .translate import SQLGLOT_DIALECT
 
 _KINDS = [
@@ -39,7 +39,7 @@ def extract(text: str, dialect: str) -> list[Statement]:
     try:
         trees = [t for t in sqlglot.parse(text, read="duckdb") if t is not None]
     except sqlglot.errors.ParseError as exc:
-        raise EngineError(str(exc).splitlines()[0]) from exc
+        raise EngineError(first_line(exc)) from exc
     return [Statement(t.sql(dialect="duckdb", comments=False), _kind(t)) for t in trees]
 
 
