@@ -5,7 +5,7 @@
         db.create("insurance", source="survey_responses", key="customer_id",
                   features=["Premium savings very important", "Agent not important"], k=2)
         run = db.refresh("insurance")
-        labels = db.segments("insurance").to_pandas()
+        labels = db.segments("insurance").df()           # pandas; .to_arrow_table() for Arrow
 
 Every method raises :class:`segdb.SegdbError` (one line: what, where, how to fix) on bad input.
 A ``Database`` owns one DuckDB connection; use one per thread (``db.cursor()`` gives another).
@@ -13,18 +13,22 @@ A ``Database`` owns one DuckDB connection; use one per thread (``db.cursor()`` g
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from . import definitions, importer, migrations, refresh as refresh_mod, results
-from .database import DEFAULT_LOCK_TIMEOUT, translate
-from .engines import dialect_of, open_connection
+from .database import DEFAULT_LOCK_TIMEOUT, new_cursor, translate
+from .engines import dialect_of, kind_of_target, open_connection
 from .errors import DatabaseError, NotFoundError, SegdbError
 
-DEFAULT_DATABASE = "segdb.duckdb"
+# Not "segdb.duckdb": DuckDB would name that file's catalog "segdb", like segdb's schema, and in a
+# plain duckdb session `segdb.<table>` (and so every view segdb writes) would be ambiguous there.
+DEFAULT_DATABASE = "segments.duckdb"
 
 
 def default_path() -> str:
@@ -39,43 +43,62 @@ def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
     Writers bring segdb's own schema up to date (``migrate=False`` to refuse instead); readers
     require it to be current and never write.
     """
-    target = _target(path)
-    con, path = open_connection(target, read_only=read_only, lock_timeout=lock_timeout, create=create)
-    db = Database(con, path, read_only=read_only)
+    db = open_without_schema(path, read_only=read_only, lock_timeout=lock_timeout, create=create)
     try:
         if read_only or not migrate:
-            migrations.require_current(con, path)
+            migrations.require_current(db.con, db.path)
         else:
-            migrations.apply(con)
+            migrations.apply(db.con)
     except BaseException:
-        con.close()
+        db.discard()
         raise
     return db
 
 
 def open_without_schema(path: str | os.PathLike | None = None, *, read_only: bool = False,
-                        lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> "Database":
+                        lock_timeout: float = DEFAULT_LOCK_TIMEOUT, create: bool = True) -> "Database":
     """Open a database without touching or requiring segdb's schema (import, sql, migrate --list)."""
-    con, path = open_connection(_target(path), read_only=read_only, lock_timeout=lock_timeout)
-    return Database(con, path, read_only=read_only)
+    target = _target(path)
+    new_file = _new_duckdb_file(target)
+    con, path = open_connection(target, read_only=read_only, lock_timeout=lock_timeout, create=create)
+    return Database(con, path, read_only=read_only, created_file=target if new_file else None)
+
+
+def _new_duckdb_file(target) -> bool:
+    return (isinstance(target, str) and kind_of_target(target) == "duckdb" and target != ":memory:"
+            and not os.path.lexists(target))
 
 
 def _target(path):
-    """A DuckDB path (default: $SEGDB_DATABASE or segdb.duckdb), a URL, an Engine or a SparkSession."""
+    """A DuckDB path (default: $SEGDB_DATABASE or segments.duckdb), a URL, an Engine or a SparkSession."""
     if path is None:
         return default_path()
     return str(path) if isinstance(path, os.PathLike) else path
 
 
 class Database:
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: str, *, read_only: bool = False):
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str, *, read_only: bool = False,
+                 created_file: str | None = None):
         self.con = con
         self.path = path
         self.read_only = read_only
+        self.created_file = created_file  # the DuckDB file this Database created, if it did
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
         self.con.close()
+
+    def discard(self) -> None:
+        """Close, and remove the database file if this ``Database`` created it: a command that
+        fails leaves no new file behind. Files that existed before are never removed."""
+        self.close()
+        if self.created_file is None:
+            return
+        for leftover in (self.created_file, self.created_file + ".wal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(leftover)
+        shutil.rmtree(self.created_file + ".tmp", ignore_errors=True)
+        self.created_file = None
 
     def __enter__(self) -> "Database":
         return self
@@ -85,7 +108,8 @@ class Database:
 
     def cursor(self) -> "Database":
         """Another connection to the same database, for another thread."""
-        return Database(self.con.cursor(), self.path, read_only=self.read_only)
+        cursor = new_cursor(self.con) if dialect_of(self.con) == "duckdb" else self.con.cursor()
+        return Database(cursor, self.path, read_only=self.read_only)
 
     # -- schema ------------------------------------------------------------------------------
     def init(self) -> list[migrations.Migration]:

@@ -34,6 +34,11 @@ def _lock_message(path: str, exc: BaseException) -> str | None:
     )
 
 
+def missing_database_message(path: str) -> str:
+    return (f"database {path} does not exist; check the path (--db, $SEGDB_DATABASE), "
+            "or create it by loading data: segdb import FILE --table NAME")
+
+
 def open_duckdb(path: str | os.PathLike, *, read_only: bool = False,
                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT, create: bool = True) -> duckdb.DuckDBPyConnection:
     """Open ``path``; wait up to ``lock_timeout`` seconds while another process holds it.
@@ -45,9 +50,7 @@ def open_duckdb(path: str | os.PathLike, *, read_only: bool = False,
     if path != ":memory:":
         p = Path(path)
         if (read_only or not create) and not p.exists():
-            why = ("segdb does not create a database for a read command" if read_only else
-                   "only init, import, create, apply and demo create a database")
-            raise NotFoundError(f"database {path} does not exist; check --db or $SEGDB_DATABASE ({why})")
+            raise NotFoundError(missing_database_message(path))
         if not read_only and p.exists() and not os.access(p, os.W_OK):
             raise DatabaseError(f"database {path} is read-only for this user; "
                                 "fix its permissions or copy it somewhere writable")
@@ -56,7 +59,7 @@ def open_duckdb(path: str | os.PathLike, *, read_only: bool = False,
     deadline = time.monotonic() + max(0.0, lock_timeout)
     while True:
         try:
-            return duckdb.connect(path, read_only=read_only)
+            return _connect(path, read_only)
         except duckdb.Error as exc:
             locked = _lock_message(path, exc)
             if locked is None:
@@ -64,6 +67,39 @@ def open_duckdb(path: str | os.PathLike, *, read_only: bool = False,
             if time.monotonic() >= deadline:
                 raise LockedError(locked) from exc
             time.sleep(0.2)
+
+
+SCHEMA = "segdb"  # segdb's own tables live in this schema of the user's database
+# DuckDB names a file's catalog after the file (segdb.duckdb -> catalog "segdb"). A catalog named
+# like segdb's schema makes every `segdb.<table>` reference ambiguous, so such a file is attached
+# under this name instead.
+CATALOG_ALIAS = "segdb_file"
+
+
+def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(path, read_only=read_only)
+    if path == ":memory:" or con.execute("SELECT current_database()").fetchall()[0][0].lower() != SCHEMA:
+        return con
+    con.close()
+    con = duckdb.connect(":memory:")
+    try:
+        # an in-memory main database would spill to ./.tmp; keep spills beside the file as usual
+        con.execute("SET temp_directory = ?", [path + ".tmp"])
+        con.execute(f"ATTACH ? AS {CATALOG_ALIAS}" + (" (READ_ONLY)" if read_only else ""), [path])
+        con.execute(f"USE {CATALOG_ALIAS}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def new_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Another connection to ``con``'s database, on the same catalog (see CATALOG_ALIAS)."""
+    cursor = con.cursor()
+    catalog = con.execute("SELECT current_database()").fetchall()[0][0]
+    if catalog == CATALOG_ALIAS:
+        cursor.execute(f"USE {CATALOG_ALIAS}")
+    return cursor
 
 
 def dict_rows(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> list[dict]:

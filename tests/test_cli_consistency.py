@@ -74,7 +74,8 @@ def _error(args, path) -> str:
 def test_missing_database_is_named_and_not_created(command, tmp_path):
     path = str(tmp_path / "typo.duckdb")
     assert _error(_args(command, "s", tmp_path), path) == (
-        f"Error: database {path} does not exist; check --db or $SEGDB_DATABASE {COMMANDS[command][1]}\n")
+        f"Error: database {path} does not exist; check the path (--db, $SEGDB_DATABASE), "
+        "or create it by loading data: segdb import FILE --table NAME\n")
     assert not os.path.exists(path)
 
 

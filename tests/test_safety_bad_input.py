@@ -323,15 +323,13 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-@pytest.mark.parametrize("command", [["show", "shop"], ["runs", "shop"], ["list"],
-                                     ["sql", "SELECT 1"], ["show-sql", "shop"]])
+@pytest.mark.parametrize("command", [["show", "shop"], ["runs", "shop"], ["list"], ["show-sql", "shop"]])
 def test_read_commands_do_not_create_a_missing_database(tmp_path, command):
     missing = tmp_path / "missing.duckdb"
     result = invoke(str(missing), command)
     assert result.exit_code == 1
-    expected = f"database {missing} does not exist; check --db or $SEGDB_DATABASE"
-    if command[0] != "sql":
-        expected += " (segdb does not create a database for a read command)"
+    expected = (f"database {missing} does not exist; check the path (--db, $SEGDB_DATABASE), "
+                "or create it by loading data: segdb import FILE --table NAME")
     assert result.stderr == f"Error: {expected}\n"
     assert list(tmp_path.iterdir()) == []
 
