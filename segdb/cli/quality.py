@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import click
 
-from .cli import cli, pass_settings, Settings
-from .errors import DefinitionError
-from .textformat import table, to_csv, to_json
+from ..errors import DefinitionError
+from ..textformat import table, to_csv, to_json
+from .group import cli, pass_settings, Settings
 
 PROFILE_HEADERS = ["segment", "rank", "feature", "mean_raw", "z_diff", "effect_size"]
 

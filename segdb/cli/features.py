@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .cli import Settings, cli, pass_settings
+from .group import Settings, cli, pass_settings
 
 
 @cli.command()
@@ -16,7 +16,7 @@ def apply(settings: Settings, file: str, refresh_after: bool):
     """Create or update segmentations declared in a TOML file.
 
     See docs/features.md for the keys of the file."""
-    from .config import parse
+    from ..config import parse
     parse(file)  # a missing or malformed file is refused before any database is opened or created
     with settings.connect(create=True) as db:
         applied = db.apply(file)
@@ -24,7 +24,7 @@ def apply(settings: Settings, file: str, refresh_after: bool):
             what = {"created": "created", "updated": "updated to", "unchanged": "unchanged at"}[a.action]
             click.echo(f"{a.name}: {what} version {a.version}")
         if refresh_after:
-            from .cli import api_trigger
+            from .group import api_trigger
             for a in applied:
                 if a.action != "unchanged":
                     run = db.refresh(a.name, triggered_by=api_trigger())
@@ -33,7 +33,7 @@ def apply(settings: Settings, file: str, refresh_after: bool):
 
 def print_feature_extras(db, name: str, run_id: int | None) -> None:
     """After `segdb show`: weighted sizes (runs with a weight column) and category shares."""
-    from .textformat import table
+    from ..textformat import table
 
     summary_run = run_id if run_id is not None else db.show(name).run["run_id"]
     weighted = db.con.sql("SELECT segment_id, size, weighted_size, weighted_share FROM segdb.segments "

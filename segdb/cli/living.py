@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import click
 
-from .cli import Settings, api_trigger, cli, pass_settings
-from .errors import DefinitionError
-from .textformat import cell, table
+from ..errors import DefinitionError
+from ..textformat import cell, table
+from .group import Settings, api_trigger, cli, pass_settings
 
 DRIFT_EXIT_REFRESH_ADVISED = 3
 

@@ -1,7 +1,7 @@
-"""The `segdb` command: a thin click layer over :mod:`segdb.api`.
+"""The core commands of `segdb`: schema, data, segmentations (init ... demo).
 
-The library does the work; this module parses options and prints. Every SegdbError becomes one
-line `Error: ...` on stderr and exit code 1 (``--debug`` shows the traceback instead).
+The library does the work; this module parses options and prints. The group, its settings and the
+error handling are in :mod:`segdb.cli.group`.
 """
 
 from __future__ import annotations
@@ -12,58 +12,12 @@ from pathlib import Path
 
 import click
 
-from . import api, demo as demo_mod
-from .database import DEFAULT_LOCK_TIMEOUT
-from .engines import kind_of_target
-from .errors import DefinitionError, NotFoundError, SegdbError
-from .textformat import cell, table, to_csv, to_json
-
-
-class SegdbGroup(click.Group):
-    """Translate segdb's one error class into `Error: ...` and exit 1, once, at the edge."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except SegdbError as exc:
-            if ctx.params.get("debug"):
-                raise
-            click.echo(f"Error: {exc.message}", err=True)
-            ctx.exit(1)
-
-
-class Settings:
-    def __init__(self, db: str | None, debug: bool, lock_timeout: float, quiet: bool):
-        self.db_given = db
-        self.debug = debug
-        self.lock_timeout = lock_timeout
-        self.quiet = quiet
-
-    @property
-    def db(self) -> str:
-        return self.db_given or api.default_path()
-
-    def connect(self, *, read_only: bool = False, create: bool = False) -> api.Database:
-        """Commands that work on an existing segmentation never create the database file."""
-        return api.connect(self.db, read_only=read_only, lock_timeout=self.lock_timeout, create=create)
-
-
-pass_settings = click.make_pass_decorator(Settings)
-
-
-@click.group(cls=SegdbGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", metavar="PATH", default=None,
-              help="DuckDB database file, postgresql+psycopg://USER@HOST:PORT/DB, spark://local[2] "
-                   "or sc://HOST:PORT [default: $SEGDB_DATABASE, else ./segdb.duckdb].")
-@click.option("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, show_default=True,
-              help="Seconds to wait while another process holds the database file.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
-@click.version_option(package_name="segdb")
-@click.pass_context
-def cli(ctx, db, lock_timeout, quiet, debug):
-    """Customer segmentation that lives in the database."""
-    ctx.obj = Settings(db, debug, lock_timeout, quiet)
+from .. import api, demo as demo_mod
+from ..engines import kind_of_target
+from ..errors import DefinitionError, NotFoundError
+from ..textformat import cell, table, to_csv, to_json
+from . import features as cli_features  # print_feature_extras, after `segdb show`
+from .group import Settings, api_trigger, cli, pass_settings
 
 
 # -- schema -------------------------------------------------------------------------------------
@@ -92,7 +46,7 @@ def migrate(settings: Settings, list_only: bool):
     if not list_only:
         return click.get_current_context().invoke(init)
     with api.open_without_schema(settings.db, read_only=True, lock_timeout=settings.lock_timeout) as db:
-        from . import migrations
+        from .. import migrations
         migrations.check(db.con)  # refuse edited or newer migrations here too
         rows = [(f"{s.version:04d}", s.name, "applied" if s.applied else "pending", s.applied_at)
                 for s in db.migration_status()]
@@ -185,7 +139,7 @@ def create(settings: Settings, name, source, key, features, category_features, w
 def _progress_reporter(settings: Settings):
     if settings.quiet or not sys.stderr.isatty():
         return None
-    from .progress import stage_bars
+    from ..progress import stage_bars
     return stage_bars()
 
 
@@ -212,11 +166,6 @@ def refresh(settings: Settings, names, all_, scan):
                        f"{result.rows_skipped} skipped, inertia {cell(result.inertia)} ({seconds:.2f}s)")
 
 
-def api_trigger() -> str:
-    from .refresh import default_trigger
-    return default_trigger("cli")
-
-
 def print_summary(summary) -> None:
     d, run = summary.definition, summary.run
     click.echo(f"{d.name}: run {run['run_id']}, definition version {d.version}, "
@@ -234,10 +183,10 @@ def print_summary(summary) -> None:
     click.echo(table(["segment", "size", "share", "description"] + (["name"] if named else []),
                      [(s["segment_id"], s["size"], f"{100 * s['share']:.1f}%", s["description"])
                       + ((s["name"] or "",) if named else ()) for s in summary.segments]))
-    from .quality_text import summary_lines
+    from ..quality_text import summary_lines
     for line in summary_lines(summary):
         click.echo(line)
-    from .prepare import column_labels  # a category feature has one column per level
+    from ..prepare import column_labels  # a category feature has one column per level
     labels = column_labels(d, [s["feature"] for s in summary.feature_stats])
     for title, column in (("centroids in source units", "value_raw"),
                           ("centroids in scaled units", "value_scaled")):
@@ -320,18 +269,3 @@ def demo_cmd(settings: Settings):
     click.echo("")
     click.echo(f"try: segdb --db {path} sql \"SELECT segment_id, count(*) FROM insurance_segments "
                "GROUP BY segment_id ORDER BY 1\"")
-
-
-# -- commands added by feature modules register themselves on `cli` (one import line each) ------
-# (keep this list sorted; each module imports `cli` from here and decorates its commands)
-from . import cli_features  # noqa: E402,F401  segdb apply
-from . import cli_living  # noqa: E402,F401  (name, assign, drift, rollback, prune, transitions)
-from . import cli_quality  # noqa: E402,F401  profile, plot, report
-
-
-def main(argv=None):
-    cli.main(args=argv, prog_name="segdb")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,74 @@
+"""The `segdb` group: a thin click layer over :mod:`segdb.api`.
+
+The library does the work; the command modules (core, features, living, quality) parse options and
+print, and import from here only: this module imports none of them. Every SegdbError becomes one
+line `Error: ...` on stderr and exit code 1 (``--debug`` shows the traceback instead); a usage error
+(unknown option, bad value) exits 2, click's convention.
+
+Start-up stays light: nothing here or in the command modules imports scikit-learn, scipy,
+matplotlib or pandas at import time (tests/test_cli_startup.py).
+"""
+
+from __future__ import annotations
+
+import click
+
+from .. import api
+from ..database import DEFAULT_LOCK_TIMEOUT
+from ..errors import SegdbError
+
+
+class SegdbGroup(click.Group):
+    """Translate segdb's one error class into `Error: ...` and exit 1, once, at the edge."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SegdbError as exc:
+            if ctx.params.get("debug"):
+                raise
+            click.echo(f"Error: {exc.message}", err=True)
+            ctx.exit(1)
+
+
+class Settings:
+    def __init__(self, db: str | None, debug: bool, lock_timeout: float, quiet: bool):
+        self.db_given = db
+        self.debug = debug
+        self.lock_timeout = lock_timeout
+        self.quiet = quiet
+
+    @property
+    def db(self) -> str:
+        return self.db_given or api.default_path()
+
+    def connect(self, *, read_only: bool = False, create: bool = False) -> api.Database:
+        """Commands that work on an existing segmentation never create the database file."""
+        return api.connect(self.db, read_only=read_only, lock_timeout=self.lock_timeout, create=create)
+
+
+pass_settings = click.make_pass_decorator(Settings)
+
+
+@click.group(cls=SegdbGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", metavar="PATH", default=None,
+              help="DuckDB database file, postgresql+psycopg://USER@HOST:PORT/DB, spark://local[2] "
+                   "or sc://HOST:PORT [default: $SEGDB_DATABASE, else ./segdb.duckdb].")
+@click.option("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, show_default=True,
+              help="Seconds to wait while another process holds the database file.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.version_option(package_name="segdb")
+@click.pass_context
+def cli(ctx, db, lock_timeout, quiet, debug):
+    """Customer segmentation that lives in the database."""
+    ctx.obj = Settings(db, debug, lock_timeout, quiet)
+
+
+def api_trigger() -> str:
+    from ..refresh import default_trigger
+    return default_trigger("cli")
+
+
+def main(argv=None):
+    cli.main(args=argv, prog_name="segdb")
