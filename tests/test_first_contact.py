@@ -144,3 +144,49 @@ def test_pandas_comes_with_the_base_install():
     assert any(re.match(r"pandas\b", d) for d in project["dependencies"])
     assert len({re.match(r"[A-Za-z0-9_.-]+", d).group(0) for d in project["dependencies"]}) == len(
         project["dependencies"]), "a dependency is listed twice"
+
+
+# -- one rule for database files: commands that put something into a database create it; commands
+#    that need an existing segmentation say the file is missing and how to create it; a failed
+#    command leaves no new file behind.
+
+def _invoke(args):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_sql_creates_a_new_file_like_the_duckdb_shell(empty_folder):
+    created = _invoke(["--db", "new.duckdb", "sql", "CREATE TABLE t AS SELECT 42 AS answer"])
+    assert created.exit_code == 0, created.output
+    read = _invoke(["--db", "new.duckdb", "sql", "SELECT answer FROM t"])
+    assert (read.exit_code, read.output) == (0, "answer\n------\n    42\n")
+
+
+@pytest.mark.parametrize("args", [
+    ["sql", "SELECT * FROM no_such_table"],
+    ["import", "no_such_file.csv", "--table", "t"],
+    ["create", "shop", "--source", "no_such_table", "--key", "id", "--feature", "x"],
+    ["apply", "broken.toml"],
+], ids=["sql", "import", "create", "apply"])
+def test_a_failed_command_leaves_no_new_file(empty_folder, args):
+    (empty_folder / "broken.toml").write_text("[segmentation.shop\n")
+    result = CliRunner().invoke(cli, ["--db", "new.duckdb", *args])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: ") and result.output.count("\n") == 1, result.output
+    assert sorted(p.name for p in empty_folder.iterdir()) == ["broken.toml"]
+
+
+def test_a_failed_command_never_removes_an_existing_file(empty_folder):
+    assert _invoke(["--db", "kept.duckdb", "sql", "CREATE TABLE t AS SELECT 1 AS x"]).exit_code == 0
+    failed = CliRunner().invoke(cli, ["--db", "kept.duckdb", "create", "shop", "--source", "nosuch",
+                                      "--key", "id", "--feature", "x"])
+    assert failed.exit_code == 1
+    assert _invoke(["--db", "kept.duckdb", "sql", "SELECT x FROM t"]).output == "x\n-\n1\n"
+
+
+@pytest.mark.parametrize("args", [["show", "shop"], ["refresh", "shop"], ["list"]])
+def test_commands_on_a_missing_file_say_how_to_create_it(empty_folder, args):
+    result = CliRunner().invoke(cli, args)  # no --db: the default file, which does not exist yet
+    assert (result.exit_code, result.output) == (1, (
+        f"Error: database {DEFAULT_DATABASE} does not exist; check the path (--db, $SEGDB_DATABASE), "
+        "or create it by loading data: segdb import FILE --table NAME\n"))
+    assert list(empty_folder.iterdir()) == []

@@ -28,7 +28,7 @@ def init(settings: Settings):
     """Create or upgrade segdb's own schema.
 
     Applies the pending files of migrations/ in order."""
-    db = api.open_without_schema(settings.db, lock_timeout=settings.lock_timeout)
+    db = settings.open_without_schema()
     with db:
         applied = db.init()
         states = db.migration_status()
@@ -45,7 +45,7 @@ def migrate(settings: Settings, list_only: bool):
     """Apply pending migrations, or list them with --list."""
     if not list_only:
         return click.get_current_context().invoke(init)
-    with api.open_without_schema(settings.db, read_only=True, lock_timeout=settings.lock_timeout) as db:
+    with settings.open_without_schema(read_only=True, create=False) as db:
         from .. import migrations
         migrations.check(db.con)  # refuse edited or newer migrations here too
         rows = [(f"{s.version:04d}", s.name, "applied" if s.applied else "pending", s.applied_at)
@@ -64,7 +64,7 @@ def import_(settings: Settings, file: str, table_name: str, replace: bool):
     """Load a CSV, Parquet or JSON file into a table.
 
     DuckDB's own readers; a CSV is checked strictly (a bad row is an error)."""
-    with api.open_without_schema(settings.db, lock_timeout=settings.lock_timeout) as db:
+    with settings.open_without_schema() as db:
         rows = db.import_file(file, table_name, replace=replace)
     click.echo(f"imported {rows} rows into {table_name}")
 
@@ -78,10 +78,9 @@ def sql(settings: Settings, query: str, fmt: str):
     """Run SQL against the database and print the result."""
     path = settings.db
     local = kind_of_target(path) == "duckdb"
-    if local and path != ":memory:" and not Path(path).exists():
-        raise NotFoundError(f"database {path} does not exist; check --db or $SEGDB_DATABASE")
-    read_only = local and path != ":memory:" and not os.access(path, os.W_OK)
-    with api.open_without_schema(path, read_only=read_only, lock_timeout=settings.lock_timeout) as db:
+    # like the duckdb shell: a new file is created (and removed again if the statement fails)
+    read_only = local and path != ":memory:" and Path(path).exists() and not os.access(path, os.W_OK)
+    with settings.open_without_schema(read_only=read_only) as db:
         result = db.sql(query)
     headers = result.column_names
     rows = list(zip(*[result.column(c).to_pylist() for c in headers])) if headers else []
@@ -255,7 +254,7 @@ def demo_cmd(settings: Settings):
 
     150 survey responses in survey_responses, segmentation insurance with k=2."""
     path = settings.db_given or "segdb-demo.duckdb"
-    with api.connect(path, lock_timeout=settings.lock_timeout) as db:
+    with settings.connect(path=path, create=True) as db:
         rows = demo_mod.load_survey(db.con)
         click.echo(f"loaded {rows} survey responses into {demo_mod.TABLE} ({path})")
         d = db.create(demo_mod.SEGMENTATION, source=demo_mod.TABLE, key="customer_id",

@@ -25,10 +25,26 @@ class SegdbGroup(click.Group):
         try:
             return super().invoke(ctx)
         except SegdbError as exc:
+            _discard_new_files(ctx)
             if ctx.params.get("debug"):
                 raise
             click.echo(f"Error: {exc.message}", err=True)
             ctx.exit(1)
+        except click.exceptions.Exit as exc:
+            if exc.exit_code not in (0, None):
+                _discard_new_files(ctx)
+            raise
+        except BaseException:
+            _discard_new_files(ctx)
+            raise
+
+
+def _discard_new_files(ctx) -> None:
+    """A failed command leaves no new database file behind (commands write in one transaction, so
+    a file this command created holds nothing but what the command itself put there)."""
+    if isinstance(ctx.obj, Settings):
+        for db in ctx.obj.opened:
+            db.discard()
 
 
 class Settings:
@@ -37,14 +53,27 @@ class Settings:
         self.debug = debug
         self.lock_timeout = lock_timeout
         self.quiet = quiet
+        self.opened: list[api.Database] = []  # databases whose file this command created
 
     @property
     def db(self) -> str:
         return self.db_given or api.default_path()
 
-    def connect(self, *, read_only: bool = False, create: bool = False) -> api.Database:
-        """Commands that work on an existing segmentation never create the database file."""
-        return api.connect(self.db, read_only=read_only, lock_timeout=self.lock_timeout, create=create)
+    def connect(self, *, read_only: bool = False, create: bool = False, path: str | None = None) -> api.Database:
+        """The database with segdb's schema. Commands that put something new into a database
+        (init, import, create, apply, demo, sql) create the file; commands that need an existing
+        segmentation say that the file does not exist and how to create it."""
+        return self._track(api.connect(path or self.db, read_only=read_only,
+                                       lock_timeout=self.lock_timeout, create=create))
+
+    def open_without_schema(self, *, read_only: bool = False, create: bool = True) -> api.Database:
+        return self._track(api.open_without_schema(self.db, read_only=read_only,
+                                                   lock_timeout=self.lock_timeout, create=create))
+
+    def _track(self, db: api.Database) -> api.Database:
+        if db.created_file is not None:
+            self.opened.append(db)
+        return db
 
 
 pass_settings = click.make_pass_decorator(Settings)
@@ -53,7 +82,7 @@ pass_settings = click.make_pass_decorator(Settings)
 @click.group(cls=SegdbGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", metavar="PATH", default=None,
               help="DuckDB database file, postgresql+psycopg://USER@HOST:PORT/DB, spark://local[2] "
-                   "or sc://HOST:PORT [default: $SEGDB_DATABASE, else ./segdb.duckdb].")
+                   "or sc://HOST:PORT [default: $SEGDB_DATABASE, else ./segments.duckdb].")
 @click.option("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, show_default=True,
               help="Seconds to wait while another process holds the database file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
