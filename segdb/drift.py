@@ -26,7 +26,7 @@ from . import sqlgen
 from .assign import current_model, finite_condition
 from .database import transaction, translate
 from .errors import DataError, DefinitionError
-from .refresh import check_source_unchanged, default_trigger
+from .refresh import check_source_unchanged, trigger_of
 from .sqlfiles import load_sql
 
 DEFAULT_LIMITS = {
@@ -199,7 +199,7 @@ def check(con: duckdb.DuckDBPyConnection, name: str, *, limits: dict | None = No
     figures = {key: getattr(report, key) for key in DEFAULT_LIMITS}
     report = dataclasses.replace(report, reasons=reasons_for(figures, limits))
     if record:
-        report = _record(con, report, triggered_by or default_trigger())
+        report = _record(con, report, trigger_of(triggered_by))
     return report
 
 

@@ -17,7 +17,7 @@ from . import definitions, ledger, macros, runmodel, sqlgen
 from .database import dict_rows, transaction
 from .errors import NotFoundError, SegdbError
 from .quoting import quote_identifier as q
-from .refresh import default_trigger
+from .refresh import trigger_of
 from .results import current_run_id
 from .sqlfiles import load_sql
 
@@ -96,7 +96,7 @@ def rollback(con: duckdb.DuckDBPyConnection, name: str, run_id: int | None = Non
     with transaction(con, f"rolling {name!r} back to run {target['run_id']}"):
         make_current(con, d, target["run_id"])
         con.execute(load_sql("insert_rollback"), [name, _now(), current, target["run_id"],
-                                                  triggered_by or default_trigger()])
+                                                  trigger_of(triggered_by)])
     return RollbackResult(name, int(current), int(target["run_id"]))
 
 

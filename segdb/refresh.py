@@ -21,7 +21,7 @@ from . import definitions, fitplan, scalable, stats as stats_mod, matrix
 from . import living
 from . import kselect, quality, quality_store
 from .engines import dialect_of
-from .errors import DefinitionError
+from .errors import DefinitionError, redact_secrets
 from .fit import fit_kmeans
 from .prepare import prepare
 from .threads import one_blas_thread
@@ -54,6 +54,12 @@ def default_trigger(kind: str = "api") -> str:
     except Exception:  # no user name in some containers
         user = "unknown"
     return f"{kind} by {user}@{socket.gethostname()}"
+
+
+def trigger_of(triggered_by: str | None) -> str:
+    """What segdb.runs.triggered_by (and the rollback and drift rows) store: the caller's text without any
+    password (segdb.errors.redact_secrets), else who and where."""
+    return redact_secrets(triggered_by) if triggered_by else default_trigger()
 
 
 def check_source_unchanged(con: duckdb.DuckDBPyConnection, d: definitions.Definition):
@@ -176,7 +182,7 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
         running.callback(quality_job.close)  # also when the write fails: no thread outlives it
         inertia = float(np.dot(fit.distances, fit.distances))
         run_row = dict(
-            triggered_by=triggered_by or default_trigger(), started_at=started_at,
+            triggered_by=trigger_of(triggered_by), started_at=started_at,
             finished_at=_utcnow(), rows_total=st.rows_total, rows_used=st.rows_used,
             rows_skipped=st.rows_skipped, fit_rows=int(X.shape[0]), k=choice.k, inertia=inertia,
             seed=d.seed, n_init=d.n_init, n_iter=fit.n_iter, package_versions=package_versions(),

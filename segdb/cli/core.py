@@ -35,7 +35,7 @@ def init(settings: Settings):
     for m in applied:
         click.echo(f"applied {m.version:04d}_{m.name}")
     version = max((s.version for s in states if s.applied), default=0)
-    click.echo(f"segdb schema at version {version} in {settings.db}")
+    click.echo(f"segdb schema at version {version} in {db.path}")
 
 
 @cli.command()
@@ -256,7 +256,7 @@ def demo_cmd(settings: Settings):
     path = settings.db_given or "segdb-demo.duckdb"
     with settings.connect(path=path, create=True) as db:
         rows = demo_mod.load_survey(db.con)
-        click.echo(f"loaded {rows} survey responses into {demo_mod.TABLE} ({path})")
+        click.echo(f"loaded {rows} survey responses into {demo_mod.TABLE} ({db.path})")
         d = db.create(demo_mod.SEGMENTATION, source=demo_mod.TABLE, key="customer_id",
                       features=list(demo_mod.FEATURES), k=2, replace=True)
         click.echo(f"defined {d.name} (version {d.version}): k={d.k}, features "
@@ -266,5 +266,5 @@ def demo_cmd(settings: Settings):
         click.echo("")
         print_summary(db.show(d.name))
     click.echo("")
-    click.echo(f"try: segdb --db {path} sql \"SELECT segment_id, count(*) FROM insurance_segments "
+    click.echo(f"try: segdb --db {db.path} sql \"SELECT segment_id, count(*) FROM insurance_segments "
                "GROUP BY segment_id ORDER BY 1\"")

@@ -10,8 +10,10 @@ differs (segdb.engines.dialects).
 from __future__ import annotations
 
 import os
+import re
+from urllib.parse import quote
 
-from ..errors import DatabaseError, NotFoundError
+from ..errors import DatabaseError, NotFoundError, redact_secrets, userinfo_end
 from .result import first_line
 
 SPARK_PREFIXES = ("spark://", "sc://", "yarn", "k8s://")
@@ -41,11 +43,13 @@ def kind_of_target(target) -> str:
 
 
 def open_connection(target, *, read_only: bool = False, lock_timeout: float = 10.0, create: bool = True):
-    """A connection for ``target`` (see :func:`kind_of_target`) and a printable name for it."""
+    """A connection for ``target`` (see :func:`kind_of_target`) and a printable name for it (never with a
+    password: see segdb.errors.redact_secrets)."""
     kind = kind_of_target(target)
     if kind == "duckdb":
         from ..database import open_duckdb
-        return open_duckdb(target, read_only=read_only, lock_timeout=lock_timeout, create=create), str(target)
+        con = open_duckdb(target, read_only=read_only, lock_timeout=lock_timeout, create=create)
+        return con, redact_secrets(str(target))  # md:db?motherduck_token=...
     if kind == "postgresql":
         return _open_postgres(target, read_only=read_only)
     return _open_spark(target, read_only=read_only)
@@ -68,15 +72,16 @@ def _open_postgres(target, *, read_only: bool):
         url = str(target)
         if url.startswith(("postgresql://", "postgres://")):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        url = _quote_password(url)
         try:
             engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
             con = PostgresConnection(engine, read_only=read_only, owns_engine=True)
         except DatabaseError:
             raise
         except Exception as exc:
-            raise DatabaseError(f"cannot connect to {_safe(url)}: {first_line(exc)}; check the URL, the server "
-                                "and its credentials") from None
-        return con, _safe(url)
+            raise DatabaseError(f"cannot connect to {redact_secrets(url)}: {first_line(exc)}; check the URL, "
+                                "the server and its credentials") from None
+        return con, redact_secrets(url)
     con = PostgresConnection(target, read_only=read_only, owns_engine=False)
     return con, con.url
 
@@ -93,22 +98,29 @@ def _open_spark(target, *, read_only: bool):
         try:
             session, created = session_for(url)
         except Exception as exc:
-            raise DatabaseError(f"cannot start Spark for {url}: {first_line(exc)}; check the master URL and "
-                                "that Java 17+ is installed") from None
-        return SparkConnection(session, url=url, database=database_of(url), read_only=read_only,
-                               owns_session=created), url
+            raise DatabaseError(f"cannot start Spark for {redact_secrets(url)}: {first_line(exc)}; check the "
+                                "master URL and that Java 17+ is installed") from None
+        name = redact_secrets(url)  # sc://host:15002/;token=...
+        return SparkConnection(session, url=name, database=database_of(url), read_only=read_only,
+                               owns_session=created), name
     # the user's own session: their current database holds their tables
     database = target.catalog.currentDatabase()
     return SparkConnection(target, url="spark", database=database, read_only=read_only), f"spark ({database})"
 
 
-def _safe(url: str) -> str:
-    """The URL without its password."""
-    try:
-        import sqlalchemy
-        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:
+def _quote_password(url: str) -> str:
+    """``url`` with '@' and spaces in its password percent-encoded (``bob:p@ss@host`` -> ``bob:p%40ss@host``).
+
+    SQLAlchemy ends the password at its first '@' and would take ``ss@host`` for the host, so the
+    driver's error would print part of the password; segdb.errors.redact_secrets reads the same URL
+    up to the last '@' before the host, and so does this."""
+    scheme, _, rest = url.partition("://")
+    at = userinfo_end(rest)
+    if at < 0:
         return url
+    user, _, password = rest[:at].partition(":")
+    password = re.sub(r"[@\s]", lambda m: quote(m.group(0), safe=""), password)
+    return f"{scheme}://{user}:{password}{rest[at:]}"
 
 
 def dialect_of(con) -> str:

@@ -13,6 +13,7 @@ import io
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from ..errors import redact_secrets
 from .result import (DESCRIBE, LEADING_COMMENTS, TRANSACTION, EngineError, LazyRelation, Result,
                      first_line, plain)
 from .translate import translate
@@ -47,7 +48,7 @@ class PostgresConnection:
         self.raw.adapters.register_loader("numeric", FloatLoader)
         if read_only:
             self.raw.execute("SET default_transaction_read_only = on")
-        self.url = engine.url.render_as_string(hide_password=True)
+        self.url = redact_secrets(engine.url.render_as_string(hide_password=True))  # and ?password=
 
     # -- DuckDB's connection methods -----------------------------------------------------------
     def execute(self, sql, params=None) -> Result:

@@ -13,6 +13,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from ..errors import redact_secrets
+
 
 # What both adapters recognise before translating: segdb's transaction statements, DuckDB's
 # DESCRIBE, and the comment every sql/ file starts with.
@@ -31,9 +33,9 @@ def plain(value):
 
 
 def first_line(exc: BaseException) -> str:
-    """An engine's error as one line (pyspark and psycopg messages run over many)."""
+    """An engine's error as one line (pyspark and psycopg messages run over many), without secrets."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return redact_secrets(text.splitlines()[0]) if text else type(exc).__name__
 
 
 class EngineError(duckdb.Error):
