@@ -68,9 +68,65 @@ def elbow_plot(k_scan: list[dict], chosen_k: int, title: str, path: Path) -> Pat
     ax.axvline(chosen_k, color="tab:green", linestyle=":", linewidth=2, label=f"chosen k = {chosen_k}")
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper right")
+    # below the axes, not over the curves (inertia falls from the upper left, the silhouette can sit anywhere)
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper center", bbox_to_anchor=(0.5, -0.14),
+              ncol=3, frameon=False)
     ax.set_title(title)
     return _save(fig, path)
+
+
+@dataclasses.dataclass(frozen=True)
+class PrincipalAxes:
+    """The first two principal components of a standardised matrix Z (rows: customers)."""
+    mean: np.ndarray        # (d,) column means of Z, subtracted before projecting
+    loadings: np.ndarray    # (2, d) unit vectors; each row's largest-|loading| entry is positive
+    explained: np.ndarray   # (2,) share of the total variance along each
+
+    def project(self, Z: np.ndarray) -> np.ndarray:
+        return (np.asarray(Z, dtype=float) - self.mean) @ self.loadings.T
+
+    def labels(self, feature_labels: list[str], top: int = 3) -> list[str]:
+        """'PC1 (48% of variance): +0.62 Milk, +0.55 Grocery, -0.31 Fresh': the ``top`` loadings
+        by magnitude (ties: feature order)."""
+        out = []
+        for i, (row, share) in enumerate(zip(self.loadings, self.explained), start=1):
+            order = sorted(range(len(row)), key=lambda j: (-round(abs(row[j]), 10), j))[:top]
+            terms = ", ".join(f"{row[j]:+.2f} {feature_labels[j]}".replace("-0.00", "+0.00") for j in order)
+            out.append(f"PC{i} ({100 * share:.0f}% of variance): {terms}")
+        return out
+
+
+def principal_axes(Z: np.ndarray) -> PrincipalAxes:
+    """PCA by numpy's SVD of the centred matrix; a component's sign is arbitrary, so it is fixed
+    here: its largest-|loading| feature (the first of equals) loads positively."""
+    Z = np.asarray(Z, dtype=float)
+    mean = Z.mean(axis=0)
+    _, sv, vt = np.linalg.svd(Z - mean, full_matrices=False)
+    total = np.sum(sv ** 2)
+    explained = sv[:2] ** 2 / total if total > 0 else np.zeros(2)
+    loadings = vt[:2].copy()
+    for row in loadings:
+        # rounded, so that equal loadings (the two indicators of a yes/no category) tie exactly
+        if row[np.argmax(np.round(np.abs(row), 10))] < 0:
+            row *= -1
+    return PrincipalAxes(mean, loadings, explained)
+
+
+def standardised(sample: CustomerSample, stats: list[dict]) -> np.ndarray:
+    """The sample's rows scaled as the run scaled them for the fit: (raw - center) / scale."""
+    center = np.array([s["center"] for s in stats])
+    scale = np.array([s["scale"] for s in stats])
+    return (sample.raw - center) / scale
+
+
+def scatter_axes(sample: CustomerSample, feature_labels: list[str], stats: list[dict]) -> list[str]:
+    """The scatter plot's two axis labels (principal components with their loadings from three
+    features on; the features themselves, in source units, with two)."""
+    if sample.raw.shape[1] == 2:
+        _, jittered = _jitter_discrete(sample.raw)
+        return [label + (" (jittered: few distinct values)" if j else "")
+                for label, j in zip(feature_labels, jittered)]
+    return principal_axes(standardised(sample, stats)).labels(feature_labels)
 
 
 def scatter_plot(sample: CustomerSample, feature_labels: list[str], stats: list[dict],
@@ -78,25 +134,20 @@ def scatter_plot(sample: CustomerSample, feature_labels: list[str], stats: list[
     """Customers coloured by segment, centroids as black-edged crosses.
 
     Two features: the features themselves, in source units. More: the first two principal
-    components of the standardised features (computed on the plotted customers)."""
+    components of the standardised features (computed on the plotted customers), each axis
+    labelled with its three largest loadings (:func:`principal_axes`)."""
     colors = segment_colors(centroids)
     fig, ax = plt.subplots(figsize=(8, 6.5))
+    xlabel, ylabel = scatter_axes(sample, feature_labels, stats)
     if sample.raw.shape[1] == 2:
-        pts, jittered = _jitter_discrete(sample.raw)
+        pts, _ = _jitter_discrete(sample.raw)
         cents = {s: np.asarray(c["raw"]) for s, c in centroids.items()}
-        xlabel, ylabel = [label + (" (jittered: few distinct values)" if j else "")
-                          for label, j in zip(feature_labels, jittered)]
     else:
-        center = np.array([s["center"] for s in stats])
-        scale = np.array([s["scale"] for s in stats])
-        Z = (sample.raw - center) / scale
-        mean = Z.mean(axis=0)
-        _, sv, vt = np.linalg.svd(Z - mean, full_matrices=False)
-        explained = sv ** 2 / np.sum(sv ** 2)
-        pts = (Z - mean) @ vt[:2].T
-        cents = {s: (np.asarray(c["scaled"]) - mean) @ vt[:2].T for s, c in centroids.items()}
-        xlabel = f"principal component 1 ({100 * explained[0]:.0f}% of variance)"
-        ylabel = f"principal component 2 ({100 * explained[1]:.0f}% of variance)"
+        pca = principal_axes(standardised(sample, stats))
+        pts = pca.project(standardised(sample, stats))
+        cents = {s: pca.project(np.asarray(c["scaled"])) for s, c in centroids.items()}
+        import textwrap  # long labels: two lines rather than off the figure
+        xlabel, ylabel = textwrap.fill(xlabel, 90), textwrap.fill(ylabel, 60)
     for s in sorted(centroids):
         member = sample.segment_ids == s
         ax.scatter(pts[member, 0], pts[member, 1], s=12, alpha=0.55, color=colors[s],
@@ -179,6 +230,9 @@ def sizes_plot(segments: list[dict], title: str, path: Path) -> Path:
     ax.set_xlabel("customers in the segment")
     ax.set_ylabel("segment")
     ax.set_xlim(0, max(s["size"] for s in segments) * 1.25)
+    from matplotlib.ticker import MaxNLocator, StrMethodFormatter
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))  # 1,000,000, no "1e6" offset
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))  # room for the longer labels
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, borderaxespad=0)
     ax.set_title(title)
     return _save(fig, path)
@@ -194,6 +248,11 @@ def _save(fig, path: Path) -> Path:
 def write_plots(con, name: str, out_dir, run_id: int | None = None) -> dict[str, Path | None]:
     """Write the run's PNGs into ``out_dir``; returns {plot name: path, or None when it cannot be
     drawn (the elbow needs a stored k scan: k="auto" or `refresh --scan`)}."""
+    return write_plots_with_axes(con, name, out_dir, run_id)[0]
+
+
+def write_plots_with_axes(con, name: str, out_dir, run_id: int | None = None):
+    """:func:`write_plots`, and the customer scatter's two axis labels (for the report's caption)."""
     from .insights import load_run  # late: insights imports this module
     run = load_run(con, name, run_id)
     out = Path(out_dir)
@@ -215,6 +274,7 @@ def write_plots(con, name: str, out_dir, run_id: int | None = None) -> dict[str,
         entry["raw"].append(c["value_raw"])
         entry["scaled"].append(c["value_scaled"])
     labels = column_labels(run.definition, [s["feature"] for s in run.summary.feature_stats])
+    axes = scatter_axes(sample, labels, run.summary.feature_stats)
     paths["segments"] = scatter_plot(sample, labels, run.summary.feature_stats, centroids,
                                      f"{name}, run {rid}: customers by segment (k = {k})",
                                      out / f"{stem}_segments.png",
@@ -229,4 +289,4 @@ def write_plots(con, name: str, out_dir, run_id: int | None = None) -> dict[str,
         paths["profile_heatmap"] = None
     paths["sizes"] = sizes_plot(run.summary.segments, f"{name}, run {rid}: segment sizes",
                                 out / f"{stem}_sizes.png")
-    return paths
+    return paths, axes

@@ -20,7 +20,7 @@ from __future__ import annotations
 import duckdb
 
 from .definitions import Definition
-from .describe import describe_profile
+from .describe import LevelShare, describe_profile
 from .features import keyed_values_relation
 from .sqlfiles import load_sql
 
@@ -107,9 +107,11 @@ def profile_params(d: Definition, stats, run_id: int, labelled: bool = False) ->
 
 def write_profiles(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, stats, run_id: int,
                    labelled: str | None = None) -> None:
-    """Insert the run's profiles and rewrite its segments' descriptions from them."""
+    """Insert the run's profiles and rewrite its segments' descriptions from them (and from the
+    run's category shares, written before in the same transaction)."""
     con.execute(profile_query(d, relation, labelled), profile_params(d, stats, run_id, labelled is not None))
-    for segment_id, text in descriptions(read_profiles(con, run_id)).items():
+    text_of = descriptions(read_profiles(con, run_id), category_levels(con, run_id), level_shares(con, run_id))
+    for segment_id, text in text_of.items():
         con.execute(load_sql("update_segment_description"), [text, run_id, segment_id])
 
 
@@ -119,9 +121,64 @@ def read_profiles(con: duckdb.DuckDBPyConnection, run_id: int) -> list[dict]:
     return [dict(zip(names, r)) for r in rel.fetchall()]
 
 
-def descriptions(rows: list[dict]) -> dict[int, str]:
-    """Segment id -> one line from its profile rows (ranked by effect size)."""
+def category_levels(con: duckdb.DuckDBPyConnection, run_id: int) -> dict[str, tuple[str, str]]:
+    """Indicator column name -> (category feature, level), from the run's ``segdb.feature_columns``
+    (empty for a run without category features)."""
+    rows = con.execute("SELECT column_name, source_feature, level FROM segdb.feature_columns "
+                       "WHERE run_id = ? AND kind = 'category' ORDER BY feature_no", [run_id]).fetchall()
+    return {column: (feature, level) for column, feature, level in rows}
+
+
+def level_shares(con: duckdb.DuckDBPyConnection, run_id: int) -> dict[int, dict[str, list[LevelShare]]]:
+    """Segment id -> category feature -> its levels' shares in the segment and overall, counted
+    from ``segdb.category_shares`` (customers, unweighted like the profiles). A level absent from
+    a segment has share 0 there; the overall share counts every segment's customers, NULLs included."""
+    rows = con.execute(load_sql("run_category_shares"), [run_id]).fetchall()
+    totals: dict[str, int] = {}
+    per_level: dict[tuple[str, str], int] = {}
+    segment_sizes: dict[tuple[int, str], int] = {}
+    for segment_id, feature, level, size, *_ in rows:
+        totals[feature] = totals.get(feature, 0) + size
+        segment_sizes[segment_id, feature] = segment_sizes.get((segment_id, feature), 0) + size
+        if level is not None:
+            per_level[feature, level] = per_level.get((feature, level), 0) + size
+    found = {(s, f, lv): size for s, f, lv, size, *_ in rows}
+    out: dict[int, dict[str, list[LevelShare]]] = {}
+    for (segment_id, feature), n in segment_sizes.items():
+        out.setdefault(segment_id, {})[feature] = [
+            LevelShare(level, found.get((segment_id, feature, level), 0) / n, total / totals[feature])
+            for (f, level), total in sorted(per_level.items()) if f == feature]
+    return out
+
+
+def descriptions(rows: list[dict], categories: dict[str, tuple[str, str]] | None = None,
+                 shares: dict[int, dict[str, list[LevelShare]]] | None = None) -> dict[int, str]:
+    """Segment id -> one line from its profile rows (ranked by effect size). ``categories``: the
+    run's indicator columns (:func:`category_levels`); ``shares``: :func:`level_shares`."""
     by_segment: dict[int, list[dict]] = {}
     for r in rows:
         by_segment.setdefault(r["segment_id"], []).append(r)
-    return {s: describe_profile(sorted(rs, key=lambda r: r["rank"])) for s, rs in by_segment.items()}
+    out = {}
+    for s, rs in by_segment.items():
+        described = {}
+        for r in rs:
+            if r["feature"] in (categories or {}):
+                feature, level = categories[r["feature"]]
+                label = r["label"][:-len(level) - 1] if r["label"].endswith(f"={level}") else feature
+                described[r["feature"]] = (feature, label, (shares or {}).get(s, {}).get(feature, []))
+        out[s] = describe_profile(sorted(rs, key=lambda r: r["rank"]), categories=described)
+    return out
+
+
+def displayed(rows: list[dict], feature_stats: list[dict]) -> list[dict]:
+    """Profile rows as printed (`segdb profile`, the report): mean_raw, z_diff and effect_size with
+    floating-point noise shown as 0, judged against the feature's magnitude
+    (:func:`segdb.textformat.shown`): a share that is 0 prints 0.000, not 1.67e-16."""
+    from .textformat import magnitudes, shown
+    size = {s["feature"]: magnitudes(s) for s in feature_stats}
+    out = []
+    for r in rows:
+        m = size.get(r["feature"], {"raw": 1.0, "sd": 1.0})
+        out.append({**r, "mean_raw": shown(r["mean_raw"], m["raw"]), "z_diff": shown(r["z_diff"], m["sd"]),
+                    "effect_size": shown(r["effect_size"], m["sd"])})
+    return out

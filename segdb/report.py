@@ -1,6 +1,7 @@
 """One self-contained HTML report of a run: metadata, k selection, quality and stability with the
-verdict, profiles and descriptions, the pictures (PNG, base64-embedded) and the SQL to join the
-labels to a customer table. No external file, script or stylesheet is referenced.
+verdict, profiles and descriptions, the customers' moves since the previous run, the pictures (PNG,
+base64-embedded) and the SQL to join the labels to a customer table. No external file, script or
+stylesheet is referenced. A segment named with `segdb name` appears as '2 Price hunters'.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import html
 import tempfile
 from pathlib import Path
 
-from . import plots
+from . import ledger, living, plots
 from .errors import NotFoundError
 from .insights import RunView, join_sql, load_run
-from .textformat import cell
+from .profiles import displayed
+from .textformat import cell, segment_label
 
 CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
@@ -65,6 +67,11 @@ def _metadata(view: RunView) -> str:
     return _table(["item", "value"], rows)
 
 
+def _names(view: RunView) -> dict[int, str]:
+    """Segment id -> '2 Price hunters' (or '2'), for this run's segments."""
+    return {s["segment_id"]: segment_label(s["segment_id"], s.get("name")) for s in view.summary.segments}
+
+
 def _quality(view: RunView) -> tuple[str, str, str]:
     qr = view.quality
     if qr is None:
@@ -88,7 +95,7 @@ def _quality(view: RunView) -> tuple[str, str, str]:
         ("stability (min ARI)", q["stability_ari_min"], "the least similar refit"),
     ])
     segs = _table(["segment", "size", "share", "RMS radius", "silhouette", "stability (Jaccard)", "description"],
-                  [(s["segment_id"], s["size"], f"{100 * s['share']:.1f}%", s["rms_radius"], s["silhouette"],
+                  [(_names(view).get(s["segment_id"], s["segment_id"]), s["size"], f"{100 * s['share']:.1f}%", s["rms_radius"], s["silhouette"],
                     s["stability"], s["description"]) for s in qr.segments])
     return verdict, k_html, figures + segs
 
@@ -98,12 +105,48 @@ def _profiles(view: RunView) -> str:
         return '<p class="note">No profiles stored for this run.</p>'
     parts = []
     descr = {s["segment_id"]: s["description"] for s in view.summary.segments}
-    for sid in sorted({p["segment_id"] for p in view.profiles}):
-        rows = [p for p in view.profiles if p["segment_id"] == sid]
-        parts.append(f"<h3>Segment {sid}: {html.escape(descr.get(sid) or '')}</h3>")
+    names = _names(view)
+    shown = displayed(view.profiles, view.summary.feature_stats)  # floating-point noise as 0
+    for sid in sorted({p["segment_id"] for p in shown}):
+        rows = [p for p in shown if p["segment_id"] == sid]
+        parts.append(f"<h3>Segment {html.escape(names.get(sid, str(sid)))}: {html.escape(descr.get(sid) or '')}</h3>")
         parts.append(_table(["rank", "feature", "segment mean", "difference (sd)", "Cohen's d vs rest"],
                             [(p["rank"], p["label"], p["mean_raw"], p["z_diff"], p["effect_size"]) for p in rows]))
     return "".join(parts)
+
+
+def _transitions(con, view: RunView) -> str:
+    """Customers per (segment in the previous run, segment in this run), with the new and the gone
+    customers and each previous segment's share kept: segdb.transitions, as `segdb transitions`."""
+    summary = view.summary.transitions
+    if summary is None:
+        return '<p class="note">No transitions stored for this run (written before segdb recorded them).</p>'
+    if summary.previous_run_id is None:
+        return f"<p>This is the first run: {summary.new:,} new customers.</p>"
+    rows = living.transitions(con, view.run_id)
+    names = {r["segment_id"]: segment_label(r["segment_id"], r["name"])
+             for r in ledger.segment_ids(con, view.definition.name)}
+    counts = {(r["from_segment_id"], r["to_segment_id"]): int(r["customers"]) for r in rows}
+    sources = sorted({f for f, _ in counts if f is not None})
+    targets = sorted({t for _, t in counts if t is not None} | set(_names(view)))
+    cols = targets + ([None] if any(t is None for _, t in counts) else [])
+    table_rows = []
+    for f in sources + ([None] if any(f is None for f, _ in counts) else []):
+        cells = [counts.get((f, t), 0) for t in cols]
+        if f is None:
+            kept = ""
+        else:
+            both = sum(counts.get((f, t), 0) for t in targets)
+            kept = f"{100 * counts.get((f, f), 0) / both:.0f}%" if both else ""
+        table_rows.append([names.get(f, str(f)) if f is not None else "new customers"] + cells + [kept])
+    headers = ([f"run {summary.previous_run_id} \u2192 run {view.run_id}"]
+               + [names.get(t, str(t)) if t is not None else "gone" for t in cols]
+               + ["kept their segment"])
+    return (f"<p>Since run {summary.previous_run_id}: {html.escape(summary.sentence().split(': ', 1)[1])}. "
+            f"{summary.moved:,} customers moved to another segment.</p>"
+            + _table(headers, table_rows)
+            + '<p class="note">Rows: segment in the previous run; columns: segment in this run. '
+              "A segment keeps its id across runs when its centroid matches (segdb.segment_matches).</p>")
 
 
 def write_report(con, name: str, out, run_id: int | None = None) -> Path:
@@ -115,12 +158,13 @@ def write_report(con, name: str, out, run_id: int | None = None) -> Path:
         raise NotFoundError(f"cannot write {out}: folder {out.parent} does not exist")
     view = load_run(con, name, run_id)
     with tempfile.TemporaryDirectory(prefix="segdb-report-") as tmp:
-        pngs = plots.write_plots(con, name, tmp, view.run_id)
+        pngs, axes = plots.write_plots_with_axes(con, name, tmp, view.run_id)
         images = {
             "elbow": _img(pngs["elbow"], "elbow plot",
                           f"No k scan is stored for this run (k is fixed); `segdb refresh {name} --scan` "
                           "stores one with the next run."),
-            "segments": _img(pngs["segments"], "customers by segment", ""),
+            "segments": _img(pngs["segments"], f"customers by segment; x axis: {axes[0]}; y axis: {axes[1]}", "")
+                        + f'<p class="note">Axes: {html.escape(axes[0])}<br>{html.escape(axes[1])}</p>',
             "profile_heatmap": _img(pngs["profile_heatmap"], "profile heatmap", "No profiles stored."),
             "sizes": _img(pngs["sizes"], "segment sizes", ""),
         }
@@ -139,13 +183,14 @@ def write_report(con, name: str, out, run_id: int | None = None) -> Path:
 Cohen's d: segment mean minus the mean of all other customers, over the pooled sample standard deviation.
 Features are ranked by |d|.</p>
 {images["profile_heatmap"]}{_profiles(view)}
+<h2>What changed since the previous run</h2>{_transitions(con, view)}
 <h2>Pictures</h2>{images["segments"]}{images["sizes"]}
 <h2>Use the segments</h2>
 <p>Attach each customer's segment to a customer table:</p>
 <pre>{html.escape(join_sql(d))}</pre>
 <pre>{html.escape(join_sql(d, view.run_id))}</pre>
 <p class="note">Generated by segdb from the tables segdb.runs, segdb.run_quality, segdb.k_scan,
-segdb.segment_quality, segdb.profiles (all keyed by run_id).</p>
+segdb.segment_quality, segdb.profiles, segdb.transitions (all keyed by run_id).</p>
 </body></html>
 """
     out.write_text(body, encoding="utf-8")

@@ -30,6 +30,17 @@ class RunSummary:
             out.setdefault(row["segment_id"], []).append(row[column])
         return out
 
+    def displayed_centroids(self, column: str) -> dict[int, list[float]]:
+        """:meth:`centroid_matrix` as printed: floating-point noise shown as 0 (a share of 0 computed
+        as 1.1e-16), judged against each feature's magnitude (:func:`segdb.textformat.shown`)."""
+        from .textformat import magnitudes, shown
+        unit = {"value_raw": "raw", "value_scaled": "scaled"}[column]
+        size = {s["feature_no"]: magnitudes(s)[unit] for s in self.feature_stats}
+        out: dict[int, list[float]] = {}
+        for row in self.centroids:
+            out.setdefault(row["segment_id"], []).append(shown(row[column], size.get(row["feature_no"])))
+        return out
+
 
 def current_run_id(con: duckdb.DuckDBPyConnection, name: str) -> int | None:
     definitions.get(con, name)  # raises a clear error for an unknown name

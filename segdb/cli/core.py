@@ -191,7 +191,7 @@ def print_summary(summary) -> None:
                           ("centroids in scaled units", "value_scaled")):
         click.echo("")
         click.echo(title)
-        matrix = summary.centroid_matrix(column)
+        matrix = summary.displayed_centroids(column)  # floating-point noise printed as 0
         click.echo(table(["segment"] + labels, [[sid] + vals for sid, vals in matrix.items()], digits=3))
 
 

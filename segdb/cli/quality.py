@@ -28,6 +28,9 @@ def profile(settings: Settings, name, run_id, top, fmt):
     with settings.connect(read_only=True) as db:
         rows = db.profiles(name, run_id)
         summary = db.show(name, run_id)
+    from .profiles import displayed  # floating-point noise printed as 0
+    from .textformat import segment_label
+    rows = displayed(rows, summary.feature_stats)
     if top is not None:
         rows = [r for r in rows if r["rank"] <= top]
     data = [(r["segment_id"], r["rank"], r["label"], r["mean_raw"], r["z_diff"], r["effect_size"]) for r in rows]
@@ -41,7 +44,7 @@ def profile(settings: Settings, name, run_id, top, fmt):
                "effect_size = Cohen's d, segment vs rest; rank by |d|")
     for s in summary.segments:
         click.echo("")
-        click.echo(f"segment {s['segment_id']} ({s['size']} customers, {100 * s['share']:.1f}%): {s['description']}")
+        click.echo(f"segment {segment_label(s['segment_id'], s.get('name'))} ({s['size']} customers, {100 * s['share']:.1f}%): {s['description']}")
         click.echo(table(PROFILE_HEADERS[1:], [d[1:] for d in data if d[0] == s["segment_id"]], digits=3))
 
 
