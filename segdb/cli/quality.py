@@ -28,8 +28,8 @@ def profile(settings: Settings, name, run_id, top, fmt):
     with settings.connect(read_only=True) as db:
         rows = db.profiles(name, run_id)
         summary = db.show(name, run_id)
-    from .profiles import displayed  # floating-point noise printed as 0
-    from .textformat import segment_label
+    from ..profiles import displayed  # floating-point noise printed as 0
+    from ..textformat import segment_label
     rows = displayed(rows, summary.feature_stats)
     if top is not None:
         rows = [r for r in rows if r["rank"] <= top]
