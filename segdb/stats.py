@@ -61,7 +61,7 @@ def _scaling(d: Definition, name: str, mean, stddev, lo, hi) -> tuple[float, flo
 def too_few_rows_message(k: int, rows_used: int, where: str, rows_skipped: int = 0) -> str:
     """k above the usable rows at refresh (rows deleted since create, or skipped for NULLs); the
     wording of the check at create (segdb.definitions.check_k_against_rows)."""
-    skipped = f" ({rows_skipped} more skipped for a NULL feature)" if rows_skipped else ""
+    skipped = f", after {rows_skipped} rows with a NULL feature are skipped" if rows_skipped else ""
     return (f"k={k} is more than the {rows_used} usable rows of {where}{skipped}; lower k to at most "
             f"{rows_used} by redefining the segmentation, or add rows")
 
