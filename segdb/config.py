@@ -237,8 +237,9 @@ def _feature_index(decl: Declared, message: str):
 
 
 def _key_of(message: str) -> str | None:
-    for pattern, key in ((r"\bweight column\b", "weight"), (r"^key\b|\bkey column\b|\bthe key\b", "key"),
-                         (r"\bsource\b|\btable\b", "source"), (r"\bk=|\bn_clusters\b", "k"),
+    for pattern, key in ((r"^k=|^k range\b", "k"), (r"\bweight column\b", "weight"),
+                         (r"^key\b|\bkey column\b|\bthe key\b", "key"), (r"\bsource\b|\btable\b", "source"),
+                         (r"\bk=|\bn_clusters\b", "k"),
                          (r"\bscale\b", "scale"), (r"\bnull policy\b", "nulls"), (r"\bseed\b", "seed")):
         if re.search(pattern, message):
             return key

@@ -200,6 +200,7 @@ def validate(con: duckdb.DuckDBPyConnection, *, name: str, source: str, key: str
     if key in RESERVED_OUTPUT_COLUMNS:
         raise DefinitionError(f"key {key!r} would clash with a column of {name}_segments; "
                               f"rename it in a source SELECT (e.g. {quote_identifier(key)} AS customer_key)")
+    check_k_against_rows(con, src, k, k_min, k_max)
     options = dict(options or {})
     if weight is not None:
         options["weight"] = check_weight_column(columns, weight, src, key)
@@ -207,6 +208,23 @@ def validate(con: duckdb.DuckDBPyConnection, *, name: str, source: str, key: str
                       key_type=columns[key], features=feats, k=k, k_min=k_min, k_max=k_max,
                       scale=scale, nulls=nulls, seed=seed, n_init=n_init, max_fit_rows=max_fit_rows,
                       options=options)
+
+
+def check_k_against_rows(con: duckdb.DuckDBPyConnection, src: Source, k: int | None,
+                         k_min: int | None, k_max: int | None) -> None:
+    """k (or the top of the k range) may not exceed the source's rows (one COUNT): refused at create,
+    in segdb's words, rather than by scikit-learn at the first refresh. An empty source passes: its
+    data is yet to come, and a refresh says so. Rows with NULL features and duplicate rows are
+    checked at refresh (segdb.stats, segdb.fit), where the same wording names the usable rows."""
+    top = k if k is not None else k_max
+    rows = con.execute(f"SELECT count(*) FROM {src.relation} AS segdb_source").fetchall()[0][0]
+    if not rows or top <= rows:
+        return
+    if k is not None:
+        raise DefinitionError(f"k={k} is more than the {rows} rows of {src.describe()}; "
+                              f"lower k to at most {rows}")
+    raise DefinitionError(f"k range {k_min}..{k_max} goes above the {rows} rows of {src.describe()}; "
+                          f"scan at most up to k={rows}")
 
 
 def _same_settings(a: Definition, b: Definition) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
 
 import numpy as np
@@ -45,7 +46,8 @@ def fit_kmeans(X: np.ndarray, *, k: int, seed: int, n_init: int, where: str,
                sample_weight: np.ndarray | None = None) -> FitResult:
     n = X.shape[0]
     if n < k:
-        raise DataError(f"n_samples={n} should be >= n_clusters={k} in {where}; lower --k or add data")
+        from .stats import too_few_rows_message
+        raise DataError(too_few_rows_message(k, n, where))
     model = KMeans(n_clusters=k, n_init=n_init, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
@@ -53,10 +55,14 @@ def fit_kmeans(X: np.ndarray, *, k: int, seed: int, n_init: int, where: str,
             model.fit(X, sample_weight=sample_weight)
         except ConvergenceWarning as exc:
             if "distinct clusters" in str(exc):
-                distinct = str(exc).split("(")[1].split(")")[0] if "(" in str(exc) else "fewer"
+                # scikit-learn: "Number of distinct clusters (6) found smaller than n_clusters (7)"
+                found = re.search(r"\((\d+)\)", str(exc))
+                distinct = int(found.group(1)) if found else None
+                bound = f"at most {distinct}" if distinct is not None else "the number of distinct rows"
                 raise DataError(
-                    f"k={k} is more than the {distinct} distinct rows of {where}; "
-                    "lower --k to at most the number of distinct feature combinations"
+                    f"k={k} is more than the {'' if distinct is None else f'{distinct} '}distinct "
+                    f"rows of {where}; lower k to {bound} by redefining the segmentation, or add rows "
+                    "that differ"
                 ) from None
             raise
     raw_labels = model.labels_.astype(np.int64)

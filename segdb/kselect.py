@@ -59,6 +59,7 @@ class KChoice:
     reason: str    # one sentence, in words
     k_min: int | None = None
     k_max: int | None = None
+    edge: str | None = None  # the range may be too narrow: one sentence (see ``edge_note``)
 
 
 def _fit_labels(Xs: np.ndarray, k: int, seed: int, n_init: int) -> np.ndarray | None:
@@ -143,6 +144,58 @@ def knee(rows: list[ScanRow], k_min: int, k_max: int) -> int | None:
 
 
 def choose_k(rows: list[ScanRow], k_min: int, k_max: int) -> KChoice:
+    """The rule of the module docstring; a choice at the edge of the range says so (``edge_note``)."""
+    choice = _choose(rows, k_min, k_max)
+    edge = edge_note(rows, choice)
+    if edge is None:
+        return choice
+    return dataclasses.replace(choice, reason=f"{choice.reason}; {edge}", edge=edge)
+
+
+def _gaps(rows: list[ScanRow]) -> dict[int, float]:
+    """Per k, the depth of the normalised inertia curve below its chord (see :func:`knee`)."""
+    pts = sorted((r.k, r.inertia) for r in rows)
+    span = pts[0][1] - pts[-1][1] if len(pts) >= 3 else 0.0
+    if span <= 0:
+        return {}
+    k_first, k_last, low = pts[0][0], pts[-1][0], pts[-1][1]
+    return {k: (1.0 - (k - k_first) / (k_last - k_first)) - (i - low) / span for k, i in pts}
+
+
+def edge_note(rows: list[ScanRow], choice: KChoice) -> str | None:
+    """One sentence when ``choice`` sits at an edge of its range with the criterion still improving
+    toward it (see the module docstring), else None."""
+    lo, hi, k = choice.k_min, choice.k_max, choice.k
+    if lo is None or hi is None or lo == hi or k not in (lo, hi):
+        return None
+    if k == lo and lo <= 2:
+        return None  # k=2 is the smallest k there is
+    neighbour = k + 1 if k == lo else k - 1
+    by_k = {r.k: r for r in rows}
+    if neighbour not in by_k:
+        return None
+    if choice.rule == "knee":
+        gaps = _gaps(rows)
+        at, near = gaps.get(k), gaps.get(neighbour)
+        trend = "the inertia curve bends most there"
+    else:
+        at, near = by_k[k].silhouette, by_k[neighbour].silhouette
+        trend = (f"the silhouette still rises toward it ({near:.3f} at k={neighbour}, {at:.3f} at k={k})"
+                 if at is not None and near is not None else "")
+    if at is None or near is None or not at > near:
+        return None
+    from .definitions import K_AUTO_MAX  # late: definitions is not needed to scan
+    if k == lo:
+        return (f"k={k} is the smallest k of the range {lo}..{hi} and {trend}: the best k may lie "
+                f"below {lo}; widen the k range, e.g. to 2..{hi}")
+    if hi >= K_AUTO_MAX:
+        return (f"k={k} is the largest k of the range {lo}..{hi} and {trend}: the best k may lie "
+                f"above {hi}, beyond the largest k segdb scans ({K_AUTO_MAX})")
+    return (f"k={k} is the largest k of the range {lo}..{hi} and {trend}: the best k may lie "
+            f"above {hi}; widen the k range, e.g. to {lo}..{min(K_AUTO_MAX, 2 * hi)}")
+
+
+def _choose(rows: list[ScanRow], k_min: int, k_max: int) -> KChoice:
     in_range = [r for r in rows if k_min <= r.k <= k_max]
     if not in_range:
         raise ValueError("no k of the range could be fitted")
@@ -184,9 +237,9 @@ def select(X: np.ndarray, *, k: int | None, k_min: int | None, k_max: int | None
     if k is not None:
         lo, hi = min(lo, k), max(hi, k)
     rows = scan(X, lo, hi, seed=seed, n_init=n_init)
-    auto = choose_k(rows, lo, hi)
     if k is None:
-        return auto, rows
+        return choose_k(rows, lo, hi), rows
+    auto = _choose(rows, lo, hi)  # a fixed k: what the scan would choose, no advice on the range
     if auto.k == k:
         reason = f"k={k} is fixed by the definition, and the scan of {lo}..{hi} agrees: {auto.reason}"
     else:

@@ -18,6 +18,7 @@ from . import identity, ledger, macros
 from .database import dict_rows
 from .definitions import Definition
 from .sqlfiles import load_sql
+from .textformat import run_label
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +100,7 @@ class TransitionSummary:
     moved: int         # in both runs, another segment id
     new: int           # only in this run
     gone: int          # only in the previous run
+    previous_ordinal: int | None = None  # the previous run's number within the segmentation
 
     @property
     def kept_share(self) -> float | None:
@@ -110,7 +112,7 @@ class TransitionSummary:
             return f"first run: {self.new} new customers"
         share = self.kept_share
         kept = f"{100 * share:.0f}% kept their segment" if share is not None else "no customer in both runs"
-        return (f"since run {self.previous_run_id}: {kept}; {self.new} new customers, "
+        return (f"since {run_label(self.previous_run_id, self.previous_ordinal)}: {kept}; {self.new} new customers, "
                 f"{self.gone} gone")
 
 
@@ -120,7 +122,9 @@ def transition_summary(con: duckdb.DuckDBPyConnection, run_id: int) -> Transitio
     previous, n, kept, moved, new, gone = rows[0]
     if not n:
         return None
-    return TransitionSummary(previous, int(kept), int(moved), int(new), int(gone))
+    from .results import run_ordinal  # late: results reads transitions through this module
+    return TransitionSummary(previous, int(kept), int(moved), int(new), int(gone),
+                             run_ordinal(con, previous))
 
 
 def transitions(con: duckdb.DuckDBPyConnection, run_id: int) -> list[dict]:

@@ -24,6 +24,7 @@ from .engines import dialect_of
 from .errors import DefinitionError, redact_secrets
 from .fit import fit_kmeans
 from .prepare import prepare
+from .results import run_ordinal
 from .threads import one_blas_thread
 from .source import find_column, is_numeric_type, key_declared_unique, source_columns
 from .versions import package_versions
@@ -42,6 +43,8 @@ class RunResult:
     rows_skipped: int
     inertia: float
     stage_seconds: dict
+    ordinal: int | None = None   # the run's number within its segmentation (run ids are shared)
+    k_edge: str | None = None    # k="auto" chose an edge of the range: one sentence (kselect.edge_note)
 
 
 def _utcnow() -> datetime:
@@ -206,4 +209,5 @@ def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | No
                            extra_writers=extra_writers, labels_writer=labels_writer)
         report("write", "done")
         inertia = run_row["inertia"]  # over every row, also when the labels were written in SQL
-    return RunResult(run_id, d.name, choice.k, st.rows_used, st.rows_skipped, inertia, dict(timings))
+    return RunResult(run_id, d.name, choice.k, st.rows_used, st.rows_skipped, inertia, dict(timings),
+                     run_ordinal(con, run_id), choice.edge)

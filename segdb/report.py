@@ -15,7 +15,7 @@ from . import ledger, living, plots
 from .errors import NotFoundError
 from .insights import RunView, join_sql, load_run
 from .profiles import displayed
-from .textformat import cell, segment_label
+from .textformat import cell, run_label, segment_label
 
 CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
@@ -173,7 +173,7 @@ def write_report(con, name: str, out, run_id: int | None = None) -> Path:
     body = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>segdb report: {html.escape(name)}, run {view.run_id}</title>
 <style>{CSS}</style></head><body>
-<h1>Segmentation {html.escape(name)}, run {view.run_id}</h1>
+<h1>Segmentation {html.escape(name)}, {html.escape(run_label(view.run_id, view.summary.run.get('ordinal')))}</h1>
 {verdict}
 <h2>Run</h2>{_metadata(view)}
 <h2>How many segments</h2>{k_html}{images["elbow"]}

@@ -17,7 +17,7 @@ from .sqlfiles import load_sql
 class RunSummary:
     """What `segdb show` prints: the run row, its segments, centroids and feature statistics."""
     definition: definitions.Definition
-    run: dict
+    run: dict                    # the segdb.runs row, and ``ordinal``: its number within the segmentation
     segments: list[dict]
     centroids: list[dict]        # long form: segment_id, feature_no, feature, value_raw, value_scaled, z
     feature_stats: list[dict]
@@ -46,6 +46,15 @@ def current_run_id(con: duckdb.DuckDBPyConnection, name: str) -> int | None:
     definitions.get(con, name)  # raises a clear error for an unknown name
     return con.execute("SELECT current_run_id FROM segdb.segmentations WHERE name = ?",
                        [name]).fetchall()[0][0]
+
+
+def run_ordinal(con: duckdb.DuckDBPyConnection, run_id: int | None) -> int | None:
+    """The run's number within its own segmentation (1 = its first run; see sql/run_row.sql), or
+    None for a run id that is not recorded."""
+    if run_id is None:
+        return None
+    rows = con.execute(load_sql("run_ordinal"), [run_id]).fetchall()
+    return int(rows[0][0]) if rows else None
 
 
 def run_summary(con: duckdb.DuckDBPyConnection, name: str, run_id: int | None = None) -> RunSummary:

@@ -58,6 +58,14 @@ def _scaling(d: Definition, name: str, mean, stddev, lo, hi) -> tuple[float, flo
     return float(center), float(scale)
 
 
+def too_few_rows_message(k: int, rows_used: int, where: str, rows_skipped: int = 0) -> str:
+    """k above the usable rows at refresh (rows deleted since create, or skipped for NULLs); the
+    wording of the check at create (segdb.definitions.check_k_against_rows)."""
+    skipped = f", after {rows_skipped} rows with a NULL feature are skipped" if rows_skipped else ""
+    return (f"k={k} is more than the {rows_used} usable rows of {where}{skipped}; lower k to at most "
+            f"{rows_used} by redefining the segmentation, or add rows")
+
+
 def compute(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, where: str,
             key_declared_unique: bool = False) -> SourceStats:
     """``key_declared_unique``: the database enforces the key's uniqueness (see sqlgen.stats_query)."""
@@ -97,7 +105,6 @@ def compute(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, where:
         raise DataError(f"no row of {where} has every feature (nulls=skip leaves nothing); "
                         "use --nulls mean or fix the data")
     if rows_used < d.k:
-        raise DataError(f"n_samples={rows_used} should be >= n_clusters={d.k}: {where} has too few "
-                        "usable rows; lower --k or add data")
+        raise DataError(too_few_rows_message(d.k, rows_used, where, rows_total - rows_used))
     return SourceStats(int(rows_total), int(rows_used), int(rows_total - rows_used),
                        format(int(fingerprint) & (2**64 - 1), "016x"), tuple(feats))

@@ -79,6 +79,22 @@ def cell(value, digits: int = 4) -> str:
     return str(value)
 
 
+def ordinal_word(n: int) -> str:
+    """1 -> '1st', 2 -> '2nd', 3 -> '3rd', 11 -> '11th', 22 -> '22nd'."""
+    n = int(n)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def run_label(run_id, ordinal=None) -> str:
+    """How a run is named to a person: 'run 7 (its 2nd run)'. Run ids are shared by every
+    segmentation, so the ordinal (the run's number within its own segmentation) says which of
+    its runs it is; without one (a run that is not recorded), just 'run 7'."""
+    if ordinal is None:
+        return f"run {run_id}"
+    return f"run {run_id} (its {ordinal_word(ordinal)} run)"
+
+
 def table(headers, rows, *, digits: int = 4) -> str:
     text_rows = [[cell(v, digits) for v in r] for r in rows]
     widths = [len(str(h)) for h in headers]

@@ -1,6 +1,8 @@
--- run_history: every run of one segmentation, newest first.
--- Parameters: 1 segmentation name (twice).
+-- run_history: every run of one segmentation, newest first, with its ordinal (1 = the segmentation's
+-- first run; every recorded run counts, pruned ones included, as in run_row).
+-- Parameters: 1 segmentation name.
 SELECT r.run_id,
+       row_number() OVER (ORDER BY r.run_id) AS ordinal,
        r.run_id = s.current_run_id AS is_current,
        r.status,
        r.definition_version,

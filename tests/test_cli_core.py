@@ -52,13 +52,14 @@ def test_full_session(db_path):
     assert r.output.startswith("defined ws (version 1): 3 features, k=3, key customer_id")
     r = run_cli(["refresh", "ws"], db_path)
     assert r.exit_code == 0, r.output
-    assert r.output.startswith("ws: run 1, k=3, 440 rows used, 0 skipped, inertia ")
+    assert r.output.startswith("ws: run 1 (its 1st run), k=3, 440 rows used, 0 skipped, inertia ")
     r = run_cli(["show", "ws"], db_path)
     assert r.exit_code == 0
-    assert "ws: run 1, definition version 1" in r.output
+    assert "ws: run 1 (its 1st run), definition version 1" in r.output
     assert "rows used 440, skipped 0" in r.output
     r = run_cli(["runs", "ws"], db_path)
-    assert r.output.splitlines()[2].split()[:3] == ["1", "*", "succeeded"]
+    assert r.output.splitlines()[0].split()[:3] == ["run_id", "n", "current"]
+    assert r.output.splitlines()[2].split()[:4] == ["1", "1", "*", "succeeded"]
     r = run_cli(["list"], db_path)
     assert r.output.splitlines()[2].split()[:2] == ["ws", "1"]
     r = run_cli(["sql", "SELECT segment_id, count(*) AS n FROM ws_segments GROUP BY ALL ORDER BY 1",

@@ -86,13 +86,13 @@ def test_apply_creates_versions_and_refresh_all(survey_db, tmp_path):
     shown = run_cli(["show", "survey"], survey_db).output.splitlines()[0]
     assert ", definition version 2, " in shown
     shown_old = run_cli(["show", "survey", "--run", str(old_run)], survey_db).output.splitlines()[0]
-    assert shown_old.startswith(f"survey: run {old_run}, definition version 1, ")
+    assert shown_old.startswith(f"survey: run {old_run} (its 1st run), definition version 1, ")
 
 
 def test_apply_refresh_flag_refreshes_changed_only(survey_db, tmp_path):
     path = write(tmp_path, GOOD)
     out = run_cli(["apply", path, "--refresh"], survey_db).output.splitlines()
-    assert out[0] == "survey: created version 1" and out[2].startswith("survey: run 1, k=3, ")
+    assert out[0] == "survey: created version 1" and out[2].startswith("survey: run 1 (its 1st run), k=3, ")
     assert run_cli(["apply", path, "--refresh"], survey_db).output == (
         "survey: unchanged at version 1\nplain: unchanged at version 1\n")
 

@@ -46,7 +46,7 @@ def test_core_end_to_end(engine_url):
     assert out.exit_code == 0, out.output
     out = run_cli(["-q", "refresh", "ws"], db)
     assert out.exit_code == 0, out.output
-    assert "ws: run 1, k=3, 440 rows used" in out.output
+    assert "ws: run 1 (its 1st run), k=3, 440 rows used" in out.output
 
     with segdb.connect(db) as s:
         run = s.runs("ws")[0]

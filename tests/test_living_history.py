@@ -132,8 +132,9 @@ def test_prune_keeps_current_and_newest_runs_and_every_run_row(db, db_path):
     assert r.output == f"s: pruned run {r1} (750 labels deleted); run {r3} keeps its rows\n"
     r = run_cli(["runs", "s"], db_path)
     lines = r.output.splitlines()[2:]
-    assert [line.split()[:2] for line in lines] == [[str(r3), "*"], [str(r2), "succeeded"],
-                                                    [str(r1), "succeeded"]]
+    # n, the run's number within the segmentation, stays as it was for pruned runs
+    assert [line.split()[:3] for line in lines] == [[str(r3), "3", "*"], [str(r2), "2", "succeeded"],
+                                                    [str(r1), "1", "succeeded"]]
     assert ["succeeded (pruned)" in line for line in lines] == [False, True, True]
     r = run_cli(["prune", "s", "--keep", "0"], db_path)
     assert (r.exit_code, r.output) == (1, "Error: --keep=0 should be >= 1\n")

@@ -81,7 +81,7 @@ def test_perturbed_source_keeps_ids_names_and_transitions_add_up(db):
     summary = db.show("ins").transitions
     assert (summary.new, summary.gone, summary.kept + summary.moved) == (100, 30, 970)
     assert summary.kept == 970 - len(moved)
-    assert summary.sentence() == (f"since run {run1.run_id}: {100 * 920 / 970:.0f}% kept their segment; "
+    assert summary.sentence() == (f"since run {run1.run_id} (its 1st run): {100 * 920 / 970:.0f}% kept their segment; "
                                   "100 new customers, 30 gone")
 
     matches = db.sql("SELECT segment_id, matched_from_segment_id, match_cost, previous_run_id "

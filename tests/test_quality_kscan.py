@@ -186,7 +186,7 @@ def test_cli_create_auto_and_refresh_scan(db_path):
     assert result.exit_code == 0
     assert result.output == ("defined syn (version 1): 6 features, k=auto (2..6), key id, source survey\n")
     result = run_cli(["refresh", "syn"], db_path)
-    assert result.exit_code == 0 and result.output.startswith("syn: run 1, k=4, 1000 rows used")
+    assert result.exit_code == 0 and result.output.startswith("syn: run 1 (its 1st run), k=4, 1000 rows used")
     bad = run_cli(["create", "x", "--source", "survey", "--key", "id", "--feature", "claims",
                    "--k", "auto", "--k-range", "5..3"], db_path)
     assert bad.exit_code == 1

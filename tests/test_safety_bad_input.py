@@ -60,9 +60,13 @@ def build_template(path: str) -> None:
             ("nan", "id", ["hasnan", "x"], {}), ("posinf", "id", ["hasinf", "x"], {}),
             ("neginf", "id", ["hasninf", "x"], {}), ("huge", "id", ["huge", "x"], {}),
             ("nearmax", "id", ["near_max", "x"], {}),
-            ("distinct", "id", ["two", "three"], {"k": 7}), ("toofew", "id", ["x"], {"k": 25}),
+            ("distinct", "id", ["two", "three"], {"k": 7}),
         ]:
             db.create(name, **{**odd, "key": key}, features=feats, **{"k": 3, **extra})
+        # 25 rows when defined (k=25 is accepted), 20 when refreshed
+        db.sql("CREATE TABLE shrunk AS SELECT * FROM customers WHERE customer_id <= 25")
+        db.create("toofew", source="shrunk", key="customer_id", features=["spend", "visits"], k=25)
+        db.sql("DELETE FROM shrunk WHERE customer_id > 20")
         db.create("nothing", source="empty", key="customer_id", features=["spend"], k=2)
         db.create("nothingsel", source="SELECT * FROM customers WHERE spend > 100",
                   key="customer_id", features=["spend"], k=2)
@@ -236,10 +240,18 @@ CASES = {
                             "overflows a double); rescale it in a source SELECT, e.g. divide by 1e6"),
     "k above distinct rows": (["refresh", "distinct"],
                               "k=7 is more than the 6 distinct rows of the source of distinct (table odd); lower "
-                              "--k to at most the number of distinct feature combinations"),
-    "k above rows": (["refresh", "toofew"],
-                     "n_samples=20 should be >= n_clusters=25: the source of toofew (table odd) has too few "
-                     "usable rows; lower --k or add data"),
+                              "k to at most 6 by redefining the segmentation, or add rows that differ"),
+    "k above rows (rows deleted since create)": (
+        ["refresh", "toofew"],
+        "k=25 is more than the 20 usable rows of the source of toofew (table shrunk); lower k to at most "
+        "20 by redefining the segmentation, or add rows"),
+    "k above rows at create": (
+        ["create", "new", "--source", "odd", "--key", "id", "--feature", "x", "--k", "21"],
+        "k=21 is more than the 20 rows of table odd; lower k to at most 20"),
+    "k range above rows at create": (
+        ["create", "new", "--source", "SELECT * FROM odd WHERE id <= 12", "--key", "id", "--feature", "x",
+         "--k", "auto", "--k-range", "2..15"],
+        "k range 2..15 goes above the 12 rows of the source SELECT; scan at most up to k=12"),
     "empty table": (["refresh", "nothing"],
                     "the source of nothing (table empty) has no rows; load data before refreshing"),
     "empty select": (["refresh", "nothingsel"],
@@ -383,7 +395,7 @@ def test_read_only_file(immutable_db):
                "or copy it somewhere writable\n")
     # Read commands still work on it.
     result = invoke(immutable_db, ["show", "shop"])
-    assert result.exit_code == 0 and result.stdout.startswith("shop: run 1,")
+    assert result.exit_code == 0 and result.stdout.startswith("shop: run 1 (its 1st run),")
     result = invoke(immutable_db, ["sql", "SELECT count(*) AS n FROM shop_segments", "--format", "csv"])
     assert (result.exit_code, result.stdout) == (0, "n\n200\n")
     assert table_checksums(immutable_db) == before
@@ -470,7 +482,7 @@ def test_disk_fills_during_the_write_rlimit(big_templates, tmp_path, place):
     assert_previous_run_intact(path, before, segments)
     # With room again, the refresh succeeds.
     again = run_segdb_process(["refresh", "big"], path)
-    assert again.returncode == 0 and again.stdout.startswith("big: run 2,"), again.stderr
+    assert again.returncode == 0 and again.stdout.startswith("big: run 2 (its 2nd run),"), again.stderr
 
 
 # -- exit codes and --debug -----------------------------------------------------------------------

@@ -68,7 +68,7 @@ def test_second_refresh_gives_up_after_lock_timeout(live_db, tmp_path):
     assert (second.returncode, second.stdout) == (1, "")
     assert second.stderr == lock_message(live_db, first.pid)
     # The first refresh was not disturbed: it finished and its run is current and complete.
-    assert code == 0 and out.startswith("live: run 2,"), err
+    assert code == 0 and out.startswith("live: run 2 (its 2nd run),"), err
     assert view_checksum(live_db, "live_segments")[0::2] == (ROWS + 300, [2])
 
 
@@ -84,8 +84,8 @@ def test_second_refresh_waits_for_the_first(live_db, tmp_path):
         release()
         code, out, err = finish(first)
     code2, out2, err2 = finish(second)
-    assert code == 0 and out.startswith("live: run 2,"), err
-    assert code2 == 0 and out2.startswith("live: run 3,"), err2
+    assert code == 0 and out.startswith("live: run 2 (its 2nd run),"), err
+    assert code2 == 0 and out2.startswith("live: run 3 (its 3rd run),"), err2
     # No run lost: both are recorded, the later one is current and complete.
     with segdb.connect(live_db, read_only=True) as db:
         assert [(r["run_id"], r["status"], r["is_current"]) for r in db.runs("live")] == [

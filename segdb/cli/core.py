@@ -15,7 +15,7 @@ import click
 from .. import api, demo as demo_mod
 from ..engines import kind_of_target
 from ..errors import DefinitionError, NotFoundError
-from ..textformat import cell, table, to_csv, to_json
+from ..textformat import cell, run_label, table, to_csv, to_json
 from . import features as cli_features  # print_feature_extras, after `segdb show`
 from .group import Settings, api_trigger, cli, pass_settings
 
@@ -161,14 +161,17 @@ def refresh(settings: Settings, names, all_, scan):
             result = db.refresh(name, triggered_by=api_trigger(), progress=_progress_reporter(settings),
                                 scan=scan)
             seconds = sum(result.stage_seconds.values())
-            click.echo(f"{name}: run {result.run_id}, k={result.k}, {result.rows_used} rows used, "
-                       f"{result.rows_skipped} skipped, inertia {cell(result.inertia)} ({seconds:.2f}s)")
+            click.echo(f"{name}: {run_label(result.run_id, result.ordinal)}, k={result.k}, "
+                       f"{result.rows_used} rows used, {result.rows_skipped} skipped, inertia "
+                       f"{cell(result.inertia)} ({seconds:.2f}s)")
+            if result.k_edge:
+                click.echo(f"{name}: {result.k_edge}")
 
 
 def print_summary(summary) -> None:
     d, run = summary.definition, summary.run
-    click.echo(f"{d.name}: run {run['run_id']}, definition version {d.version}, "
-               f"refreshed {cell(run['finished_at'])} ({run['triggered_by']})")
+    click.echo(f"{d.name}: {run_label(run['run_id'], run.get('ordinal'))}, definition version "
+               f"{d.version}, refreshed {cell(run['finished_at'])} ({run['triggered_by']})")
     source = " ".join(d.source.split())  # a multi-line SELECT on one line
     click.echo(f"source {source}, key {d.key}, k={run['k']}, scale {d.scale}, nulls {d.nulls}, "
                f"seed {run['seed']}, n_init {run['n_init']}")
@@ -212,12 +215,14 @@ def show(settings: Settings, name, run_id):
 @click.argument("name")
 @pass_settings
 def runs(settings: Settings, name):
-    """Run history of a segmentation, newest first."""
+    """Run history of a segmentation, newest first.
+
+    Column n numbers the segmentation's own runs (1 = its first); run ids are shared by all."""
     with settings.connect(read_only=True) as db:
         rows = db.runs(name)
-    headers = ["run_id", "current", "status", "def_version", "finished_at", "k", "rows_used",
+    headers = ["run_id", "n", "current", "status", "def_version", "finished_at", "k", "rows_used",
                "rows_skipped", "inertia", "triggered_by"]
-    click.echo(table(headers, [(r["run_id"], "*" if r["is_current"] else "",
+    click.echo(table(headers, [(r["run_id"], r["ordinal"], "*" if r["is_current"] else "",
                                 r["status"] + (" (pruned)" if r.get("pruned_at") else ""),
                                 r["definition_version"], r["finished_at"], r["k"], r["rows_used"],
                                 r["rows_skipped"], r["inertia"], r["triggered_by"]) for r in rows]))
@@ -262,7 +267,7 @@ def demo_cmd(settings: Settings):
         click.echo(f"defined {d.name} (version {d.version}): k={d.k}, features "
                    + ", ".join(repr(f.name) for f in d.features))
         result = db.refresh(d.name, triggered_by=api_trigger(), progress=_progress_reporter(settings))
-        click.echo(f"refreshed {d.name}: run {result.run_id}")
+        click.echo(f"refreshed {d.name}: {run_label(result.run_id, result.ordinal)}")
         click.echo("")
         print_summary(db.show(d.name))
     click.echo("")

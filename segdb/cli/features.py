@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..textformat import run_label
 from .group import Settings, cli, pass_settings
 
 
@@ -28,7 +29,10 @@ def apply(settings: Settings, file: str, refresh_after: bool):
             for a in applied:
                 if a.action != "unchanged":
                     run = db.refresh(a.name, triggered_by=api_trigger())
-                    click.echo(f"{a.name}: run {run.run_id}, k={run.k}, {run.rows_used} rows used")
+                    click.echo(f"{a.name}: {run_label(run.run_id, run.ordinal)}, k={run.k}, "
+                               f"{run.rows_used} rows used")
+                    if run.k_edge:
+                        click.echo(f"{a.name}: {run.k_edge}")
 
 
 def print_feature_extras(db, name: str, run_id: int | None) -> None:

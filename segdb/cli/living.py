@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from ..errors import DefinitionError
-from ..textformat import cell, table
+from ..textformat import cell, run_label, table
 from .group import Settings, api_trigger, cli, pass_settings
 
 DRIFT_EXIT_REFRESH_ADVISED = 3
@@ -59,7 +59,8 @@ def transitions_cmd(settings: Settings, name, run_id):
         summary = db.show(name, run_id)
         rows = db.transitions(name, run_id)
     if summary.transitions is not None:
-        click.echo(f"run {summary.run['run_id']}, {summary.transitions.sentence()}")
+        run = run_label(summary.run["run_id"], summary.run["ordinal"])
+        click.echo(f"{run}, {summary.transitions.sentence()}")
     click.echo(table(["from_segment", "to_segment", "customers"],
                      [(r["from_segment_id"], r["to_segment_id"], r["customers"]) for r in rows]))
 

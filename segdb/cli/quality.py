@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from ..errors import DefinitionError
-from ..textformat import table, to_csv, to_json
+from ..textformat import run_label, table, to_csv, to_json
 from .group import cli, pass_settings, Settings
 
 PROFILE_HEADERS = ["segment", "rank", "feature", "mean_raw", "z_diff", "effect_size"]
@@ -40,7 +40,8 @@ def profile(settings: Settings, name, run_id, top, fmt):
     if fmt == "json":
         click.echo(to_json(PROFILE_HEADERS, data))
         return
-    click.echo(f"{name}, run {summary.run['run_id']}: z_diff = (segment mean - population mean) / population sd; "
+    run = run_label(summary.run["run_id"], summary.run["ordinal"])
+    click.echo(f"{name}, {run}: z_diff = (segment mean - population mean) / population sd; "
                "effect_size = Cohen's d, segment vs rest; rank by |d|")
     for s in summary.segments:
         click.echo("")
