@@ -6,8 +6,6 @@ import dataclasses
 import warnings
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
 
 from .errors import DataError
 
@@ -46,6 +44,8 @@ def fit_kmeans(X: np.ndarray, *, k: int, seed: int, n_init: int, where: str,
     n = X.shape[0]
     if n < k:
         raise DataError(f"n_samples={n} should be >= n_clusters={k} in {where}; lower --k or add data")
+    from sklearn.cluster import KMeans  # here, not at import: `segdb --help` / `list` stay light
+    from sklearn.exceptions import ConvergenceWarning
     model = KMeans(n_clusters=k, n_init=n_init, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
