@@ -1,7 +1,8 @@
 """The `segdb` group: a thin click layer over :mod:`segdb.api`.
 
 The library does the work; the command modules (core, features, living, quality) parse options and
-print, and import from here only: this module imports none of them. Every SegdbError becomes one
+print, and import from here (core also uses features' print_feature_extras); this module imports
+none of them. Every SegdbError becomes one
 line `Error: ...` on stderr and exit code 1 (``--debug`` shows the traceback instead); a usage error
 (unknown option, bad value) exits 2, click's convention.
 
