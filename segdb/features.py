@@ -167,7 +167,8 @@ def check_against_source(con, f: "Feature", src, columns: dict[str, str], key: s
         type_name = expression_type(con, f, src, key)
         what = f"expr {f.expr!r}"
     else:
-        col = find_column(columns, f.name, src, "feature")
+        col = find_column(columns, f.name, src, "feature",
+                          option="--category" if f.kind == "category" else "--feature")
         if col == key:
             raise DefinitionError(f"column {key!r} is the key; it cannot also be a feature")
         type_name = columns[col]

@@ -7,8 +7,6 @@ import re
 import warnings
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
 
 from .errors import DataError
 
@@ -48,6 +46,8 @@ def fit_kmeans(X: np.ndarray, *, k: int, seed: int, n_init: int, where: str,
     if n < k:
         from .stats import too_few_rows_message
         raise DataError(too_few_rows_message(k, n, where))
+    from sklearn.cluster import KMeans  # here, not at import: `segdb --help` / `list` stay light
+    from sklearn.exceptions import ConvergenceWarning
     model = KMeans(n_clusters=k, n_init=n_init, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)

@@ -19,7 +19,6 @@ import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +45,7 @@ def match_segments(previous_centroids: np.ndarray, previous_ids: Sequence[int],
     costs: list[float | None] = [None] * k_new
     if prev.shape[0]:
         cost = np.sqrt(((new[:, None, :] - prev[None, :, :]) ** 2).sum(axis=2))
+        from scipy.optimize import linear_sum_assignment  # here: `segdb --help` / `list` stay light
         rows, cols = linear_sum_assignment(cost)
         for j, p in zip(rows, cols):
             ids[j] = int(previous_ids[p])

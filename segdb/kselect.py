@@ -26,8 +26,6 @@ import time
 import warnings
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
 
 from . import metrics
 from .threads import one_thread
@@ -64,6 +62,8 @@ class KChoice:
 
 def _fit_labels(Xs: np.ndarray, k: int, seed: int, n_init: int) -> np.ndarray | None:
     """Labels of the best of ``n_init`` k-means fits, or None when there are fewer than k distinct rows."""
+    from sklearn.cluster import KMeans  # here, not at import: `segdb --help` / `list` stay light
+    from sklearn.exceptions import ConvergenceWarning
     model = KMeans(n_clusters=k, n_init=n_init, random_state=seed)
     # One thread: the scan sample is bounded, and OpenMP oversubscription on a busy machine costs
     # far more than the parallelism saves (see segdb.stability).

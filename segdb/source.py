@@ -143,13 +143,21 @@ def source_columns(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, 
     return {r[0]: r[1] for r in rows}
 
 
-def find_column(columns: dict[str, str], name: str, source: Source, role: str) -> str:
-    """The column called ``name`` (exactly), or an error that suggests the nearest one."""
+def find_column(columns: dict[str, str], name: str, source: Source, role: str,
+                option: str | None = None) -> str:
+    """The column called ``name`` (exactly), or an error that suggests the nearest one.
+
+    ``option``: the repeatable command-line option that gave ``name`` (--feature): a comma-joined
+    list given to one option is answered with the option repeated (a real column's comma is kept)."""
     if name in columns:
         return name
     folded = [c for c in columns if c.lower() == name.lower()]
+    parts = [p.strip() for p in name.split(",") if p.strip()]
     if len(folded) == 1:
         hint = f"; did you mean {folded[0]!r}? (names are matched exactly)"
+    elif option and len(parts) > 1:
+        import shlex
+        hint = f"; repeat {option} for each column: " + " ".join(f"{option} {shlex.quote(p)}" for p in parts)
     else:
         close = difflib.get_close_matches(name, list(columns), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; columns are {', '.join(map(repr, columns))}"

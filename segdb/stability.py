@@ -17,8 +17,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.metrics import adjusted_rand_score
 
 from .metrics import distinct_values, sample_indices
 from .threads import one_thread
@@ -81,6 +79,8 @@ def bootstrap_refits(Xs: np.ndarray, k: int, *, seed: int, bootstraps: int = BOO
     # warnings.catch_warnings changes process-wide state, and this may run beside the main fit.
     row_ids = np.unique(Xs, axis=0, return_inverse=True)[1].ravel() if Xs.shape[0] else np.zeros(0, int)
 
+    from sklearn.cluster import KMeans  # here, not at import: `segdb --help` / `list` stay light
+
     def refit(b: int):
         if Xs.shape[0] < k or np.count_nonzero(np.bincount(row_ids[boots[b]])) < k:
             return None  # fewer than k distinct rows in this resample
@@ -98,6 +98,7 @@ def compare_refits(ls: np.ndarray, refits: list[np.ndarray | None], segment_ids)
     """Adjusted Rand index and per-segment best-match Jaccard of the run's labels ``ls`` on the
     sample against each refit; ``segment_ids``: every segment of the run (one without rows in the
     sample gets NaN)."""
+    from sklearn.metrics import adjusted_rand_score
     aris, jaccards = [], {s: [] for s in segment_ids}
     for refit_labels in refits:
         if refit_labels is None:

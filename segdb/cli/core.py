@@ -17,12 +17,12 @@ from ..engines import kind_of_target
 from ..errors import DefinitionError, NotFoundError
 from ..textformat import cell, run_label, table, to_csv, to_json
 from . import features as cli_features  # print_feature_extras, after `segdb show`
-from .group import Settings, api_trigger, cli, pass_settings
+from .group import AUTO_OR_INT, Settings, api_trigger, cli, examples, pass_settings
 
 
 # -- schema -------------------------------------------------------------------------------------
 
-@cli.command()
+@cli.command(epilog=examples("segdb --db segdb-demo.duckdb init"))
 @pass_settings
 def init(settings: Settings):
     """Create or upgrade segdb's own schema.
@@ -38,7 +38,7 @@ def init(settings: Settings):
     click.echo(f"segdb schema at version {version} in {db.path}")
 
 
-@cli.command()
+@cli.command(epilog=examples("segdb --db segdb-demo.duckdb migrate --list"))
 @click.option("--list", "list_only", is_flag=True, help="Show applied and pending migrations; write nothing.")
 @pass_settings
 def migrate(settings: Settings, list_only: bool):
@@ -55,21 +55,27 @@ def migrate(settings: Settings, list_only: bool):
 
 # -- data ---------------------------------------------------------------------------------------
 
-@cli.command("import")
+@cli.command("import", epilog=examples(
+    "segdb --db segdb-demo.duckdb import examples/survey_sample.csv --table survey --replace"))
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--table", "table_name", required=True, help="Table to create.")
 @click.option("--replace", is_flag=True, help="Overwrite the table if it exists.")
 @pass_settings
 def import_(settings: Settings, file: str, table_name: str, replace: bool):
-    """Load a CSV, Parquet or JSON file into a table.
+    """Load a CSV, TSV, Parquet or JSON file into a table.
 
-    DuckDB's own readers; a CSV is checked strictly (a bad row is an error)."""
+    The format follows the file name: .csv, .csv.gz or .txt (delimiter: the first of , ; tab |
+    in the header line), .tsv (tab), .parquet or .pq, .json, .jsonl or .ndjson. DuckDB's own
+    readers; delimited text is checked strictly (a malformed line is an error that names it)."""
     with settings.open_without_schema() as db:
         rows = db.import_file(file, table_name, replace=replace)
     click.echo(f"imported {rows} rows into {table_name}")
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    'segdb --db segdb-demo.duckdb sql "SELECT segment_id, count(*) AS customers '
+    'FROM insurance_segments GROUP BY 1 ORDER BY 1"',
+    'segdb --db segdb-demo.duckdb sql --format csv "SELECT * FROM insurance_centroids"'))
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True)
@@ -96,7 +102,11 @@ def sql(settings: Settings, query: str, fmt: str):
 
 # -- segmentations ------------------------------------------------------------------------------
 
-@cli.command()
+@cli.command(epilog=examples(
+    'segdb --db segdb-demo.duckdb create insurance3 --source survey_responses --key customer_id '
+    '--feature "Premium savings very important" --feature "Agent not important" --k 3',
+    'segdb --db segdb-demo.duckdb create insurance_auto --source survey_responses --key customer_id '
+    '--feature "Premium savings very important" --feature "Agent not important" --k auto --k-range 2..5'))
 @click.argument("name")
 @click.option("--source", required=True, help="A table name or one SELECT statement.")
 @click.option("--key", required=True, help="The column identifying a customer.")
@@ -105,18 +115,22 @@ def sql(settings: Settings, query: str, fmt: str):
 @click.option("--category", "category_features", multiple=True,
               help="A nominal column to segment on (one-hot encoded); repeat for each.")
 @click.option("--weight", default=None, metavar="COLUMN", help="A survey-weight column.")
-@click.option("--k", default="3", show_default=True, help="Number of segments, or 'auto'.")
+@click.option("--k", default="3", show_default=True, metavar="N|auto", help="Number of segments, or 'auto'.")
 @click.option("--k-range", default=None, metavar="LO..HI",
               help="With --k auto: the range each refresh scans [default: 2..10].")
 @click.option("--scale", type=click.Choice(["zscore", "minmax", "none"]), default="zscore",
-              show_default=True)
+              show_default=True,
+              help="Put the features on one scale before the fit: zscore (x - mean) / sd; minmax "
+                   "(x - min) / (max - min), 0..1; none: the values as they are (same units already).")
 @click.option("--nulls", type=click.Choice(["skip", "error", "mean"]), default="skip", show_default=True,
               help="Rows with a NULL feature: leave out and count, fail, or use the feature's mean.")
-@click.option("--seed", default="0", show_default=True, help="Random seed of the fit.")
-@click.option("--n-init", default="10", show_default=True, help="k-means restarts; the best is kept.")
-@click.option("--max-fit-rows", default=None,
-              help="Fit on a seeded sample of at most this many rows and label every row in SQL "
-                   "[default: 640 MiB of matrix, 10,485,760 rows at 8 features].")
+@click.option("--seed", type=int, default=0, show_default=True, metavar="N",
+              help="Random seed of the fit (>= 0); the same seed and data give the same segments.")
+@click.option("--n-init", type=int, default=10, show_default=True, metavar="N",
+              help="k-means restarts (>= 1); the best is kept.")
+@click.option("--max-fit-rows", type=AUTO_OR_INT, default=None, metavar="N|auto",
+              help="Fit on a seeded sample of at most N rows (>= 2) and label every row in SQL; auto: "
+                   "640 MiB of matrix, 10,485,760 rows at 8 features [default: auto].")
 @click.option("--replace", is_flag=True, help="Store a new version of an existing definition.")
 @pass_settings
 def create(settings: Settings, name, source, key, features, category_features, weight, k, scale,
@@ -142,7 +156,9 @@ def _progress_reporter(settings: Settings):
     return stage_bars()
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    "segdb --db segdb-demo.duckdb refresh insurance",
+    "segdb --db segdb-demo.duckdb refresh --all"))
 @click.argument("names", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Refresh every segmentation.")
 @click.option("--scan", is_flag=True, help="Also scan k (stored in segdb.k_scan) for a fixed k.")
@@ -198,7 +214,9 @@ def print_summary(summary) -> None:
         click.echo(table(["segment"] + labels, [[sid] + vals for sid, vals in matrix.items()], digits=3))
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    "segdb --db segdb-demo.duckdb show insurance",
+    "segdb --db segdb-demo.duckdb show insurance --run 1"))
 @click.argument("name")
 @click.option("--run", "run_id", type=int, default=None, help="Show this run instead of the current one.")
 @pass_settings
@@ -211,7 +229,7 @@ def show(settings: Settings, name, run_id):
         cli_features.print_feature_extras(db, name, run_id)  # weighted sizes, category shares
 
 
-@cli.command()
+@cli.command(epilog=examples("segdb --db segdb-demo.duckdb runs insurance"))
 @click.argument("name")
 @pass_settings
 def runs(settings: Settings, name):
@@ -228,7 +246,7 @@ def runs(settings: Settings, name):
                                 r["rows_skipped"], r["inertia"], r["triggered_by"]) for r in rows]))
 
 
-@cli.command("list")
+@cli.command("list", epilog=examples("segdb --db segdb-demo.duckdb list"))
 @pass_settings
 def list_(settings: Settings):
     """Every segmentation with its current run."""
@@ -241,7 +259,7 @@ def list_(settings: Settings):
                                 r["rows_used"]) for r in rows]))
 
 
-@cli.command("show-sql")
+@cli.command("show-sql", epilog=examples("segdb --db segdb-demo.duckdb show-sql insurance"))
 @click.argument("name")
 @pass_settings
 def show_sql(settings: Settings, name):
@@ -252,12 +270,14 @@ def show_sql(settings: Settings, name):
         click.echo(db.show_sql(name), nl=False)
 
 
-@cli.command("demo")
+@cli.command("demo", epilog=examples("segdb demo", "segdb --db segdb-demo.duckdb show insurance"))
 @pass_settings
 def demo_cmd(settings: Settings):
     """Build a demo database: an insurance survey, segmented.
 
-    150 survey responses in survey_responses, segmentation insurance with k=2."""
+    Writes segdb-demo.duckdb in the current folder (or the file of --db): 150 survey responses in
+    table survey_responses, segmentation insurance (k=2, key customer_id), refreshed. Running it
+    again replaces the table and refreshes the segmentation."""
     path = settings.db_given or "segdb-demo.duckdb"
     with settings.connect(path=path, create=True) as db:
         rows = demo_mod.load_survey(db.con)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import click
 
 from ..textformat import run_label
-from .group import Settings, cli, pass_settings
+from .group import Settings, cli, examples, pass_settings
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    "segdb --db segdb-demo.duckdb import examples/survey_sample.csv --table survey --replace",
+    "segdb --db segdb-demo.duckdb apply examples/survey.toml --refresh"))
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--refresh", "refresh_after", is_flag=True,
               help="Refresh every segmentation the file created or changed.")

@@ -1,7 +1,8 @@
 """The `segdb` group: a thin click layer over :mod:`segdb.api`.
 
 The library does the work; the command modules (core, features, living, quality) parse options and
-print, and import from here only: this module imports none of them. Every SegdbError becomes one
+print, and import from here (core also uses features' print_feature_extras); this module imports
+none of them. Every SegdbError becomes one
 line `Error: ...` on stderr and exit code 1 (``--debug`` shows the traceback instead); a usage error
 (unknown option, bad value) exits 2, click's convention.
 
@@ -16,6 +17,31 @@ import click
 from .. import api
 from ..database import DEFAULT_LOCK_TIMEOUT
 from ..errors import SegdbError
+
+
+def examples(*lines: str) -> str:
+    """A command's epilog: its examples, kept line by line (click's \\b: not rewrapped). They use
+    the demo's names, so each works after `segdb demo` (tests/test_cli_help.py runs them)."""
+    return "\b\n" + ("Example:" if len(lines) == 1 else "Examples:") + "".join(f"\n  {x}" for x in lines)
+
+
+class AutoOrInt(click.ParamType):
+    """A whole number, or 'auto' (None: segdb picks the value). Ranges are checked by segdb."""
+
+    name = "integer or 'auto'"
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, int):
+            return value
+        if str(value).strip().lower() == "auto":
+            return None
+        try:
+            return int(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a whole number or 'auto'", param, ctx)
+
+
+AUTO_OR_INT = AutoOrInt()
 
 
 class SegdbGroup(click.Group):
@@ -79,7 +105,23 @@ class Settings:
 pass_settings = click.make_pass_decorator(Settings)
 
 
-@click.group(cls=SegdbGroup, context_settings={"help_option_names": ["-h", "--help"]})
+EPILOG = """\b
+Examples:
+  segdb demo
+  segdb --db segdb-demo.duckdb show insurance
+  segdb --db segdb-demo.duckdb profile insurance --top 1
+
+Run `segdb COMMAND --help` for a command's options and examples.
+
+\b
+Exit codes:
+  0  success
+  1  an error segdb reports on one line, `Error: ...` (what, where, how to fix)
+  2  a usage error: unknown command or option, a missing argument, a value of the wrong type
+  3  `segdb drift`: a refresh is advisable"""
+
+
+@click.group(cls=SegdbGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
 @click.option("--db", metavar="PATH", default=None,
               help="DuckDB database file, postgresql+psycopg://USER@HOST:PORT/DB, spark://local[2] "
                    "or sc://HOST:PORT [default: $SEGDB_DATABASE, else ./segments.duckdb].")

@@ -10,12 +10,14 @@ import click
 
 from ..errors import DefinitionError
 from ..textformat import cell, run_label, table
-from .group import Settings, api_trigger, cli, pass_settings
+from .group import Settings, api_trigger, cli, examples, pass_settings
 
 DRIFT_EXIT_REFRESH_ADVISED = 3
 
 
-@cli.command("name")
+@cli.command("name", epilog=examples(
+    'segdb --db segdb-demo.duckdb name insurance 1 "Price seekers"',
+    "segdb --db segdb-demo.duckdb name insurance 1 --clear"))
 @click.argument("name")
 @click.argument("segment_id", type=int)
 @click.argument("label", required=False)
@@ -33,7 +35,7 @@ def name_cmd(settings: Settings, name, segment_id, label, clear):
     click.echo(f"{name}: segment {segment_id} " + ("is unnamed" if clear else f"is named {label!r}"))
 
 
-@cli.command("ids")
+@cli.command("ids", epilog=examples("segdb --db segdb-demo.duckdb ids insurance"))
 @click.argument("name")
 @pass_settings
 def ids_cmd(settings: Settings, name):
@@ -47,7 +49,7 @@ def ids_cmd(settings: Settings, name):
                       for r in rows]))
 
 
-@cli.command("transitions")
+@cli.command("transitions", epilog=examples("segdb --db segdb-demo.duckdb transitions insurance"))
 @click.argument("name")
 @click.option("--run", "run_id", type=int, default=None, help="This run instead of the current one.")
 @pass_settings
@@ -65,7 +67,7 @@ def transitions_cmd(settings: Settings, name, run_id):
                      [(r["from_segment_id"], r["to_segment_id"], r["customers"]) for r in rows]))
 
 
-@cli.command("assign")
+@cli.command("assign", epilog=examples("segdb --db segdb-demo.duckdb assign insurance"))
 @click.argument("name")
 @pass_settings
 def assign_cmd(settings: Settings, name):
@@ -111,14 +113,27 @@ def print_drift(r) -> None:
         click.echo("no refresh needed: every figure is within its limit")
 
 
-@cli.command("drift")
+@cli.command("drift", epilog=examples(
+    "segdb --db segdb-demo.duckdb drift insurance",
+    "segdb --db segdb-demo.duckdb drift insurance --limit changed_share=0.1 --no-record"))
 @click.argument("name")
 @click.option("--limit", "limits", multiple=True, metavar="KEY=VALUE",
-              help="Override a limit of the rule, e.g. --limit changed_share=0.1 (repeatable).")
+              help="Override a limit of the rule (the keys are above); repeatable.")
 @click.option("--no-record", is_flag=True, help="Do not store the check in segdb.drift_checks.")
 @pass_settings
 def drift_cmd(settings: Settings, name, limits, no_record):
-    """Compare the source now with the current run. Exit 0: no refresh needed; 3: refresh advisable."""
+    """Compare the source now with the current run. Exit 0: no refresh needed; 3: refresh advisable.
+
+    A refresh is advisable when a figure exceeds its limit; --limit KEY=VALUE overrides one. The
+    keys, their defaults and what they measure:
+
+    \b
+      max_mean_shift  0.25  a feature's mean moved, in standard deviations of the run
+      max_sd_change   0.25  a feature's standard deviation changed, relative to the run's
+      changed_share   0.05  share of the customers in both whose nearest segment is another now
+      inertia_ratio   1.2   mean squared distance to the nearest centroid, now / at the fit
+      new_share       0.1   share of today's customers that were not in the fit
+      gone_share      0.1   share of the fitted customers that are gone"""
     with settings.connect(read_only=no_record) as db:
         report = db.drift(name, limits=_parse_limits(limits), record=not no_record,
                           triggered_by=api_trigger())
@@ -127,7 +142,9 @@ def drift_cmd(settings: Settings, name, limits, no_record):
         click.get_current_context().exit(DRIFT_EXIT_REFRESH_ADVISED)
 
 
-@cli.command("rollback")
+@cli.command("rollback", epilog=examples(
+    "segdb --db segdb-demo.duckdb refresh insurance",
+    "segdb --db segdb-demo.duckdb rollback insurance"))
 @click.argument("name")
 @click.argument("run_id", type=int, required=False)
 @pass_settings
@@ -140,7 +157,7 @@ def rollback_cmd(settings: Settings, name, run_id):
     click.echo(f"{name}: run {result.to_run_id} is current again (was run {result.from_run_id})")
 
 
-@cli.command("prune")
+@cli.command("prune", epilog=examples("segdb --db segdb-demo.duckdb prune insurance --keep 2"))
 @click.argument("name")
 @click.option("--keep", required=True, metavar="N", help="How many of the newest runs keep their rows.")
 @pass_settings

@@ -7,12 +7,14 @@ import click
 
 from ..errors import DefinitionError
 from ..textformat import run_label, table, to_csv, to_json
-from .group import cli, pass_settings, Settings
+from .group import cli, examples, pass_settings, Settings
 
 PROFILE_HEADERS = ["segment", "rank", "feature", "mean_raw", "z_diff", "effect_size"]
 
 
-@cli.command("profile")
+@cli.command("profile", epilog=examples(
+    "segdb --db segdb-demo.duckdb profile insurance",
+    "segdb --db segdb-demo.duckdb profile insurance --top 1 --format csv"))
 @click.argument("name")
 @click.option("--run", "run_id", type=int, default=None, help="Profile this run instead of the current one.")
 @click.option("--top", type=int, default=None, help="Only each segment's N most separating features.")
@@ -49,7 +51,7 @@ def profile(settings: Settings, name, run_id, top, fmt):
         click.echo(table(PROFILE_HEADERS[1:], [d[1:] for d in data if d[0] == s["segment_id"]], digits=3))
 
 
-@cli.command("plot")
+@cli.command("plot", epilog=examples("segdb --db segdb-demo.duckdb plot insurance --out insurance-plots"))
 @click.argument("name")
 @click.option("--out", "out_dir", required=True, metavar="DIR", help="Folder for the PNG files (created).")
 @click.option("--run", "run_id", type=int, default=None, help="Plot this run instead of the current one.")
@@ -66,7 +68,8 @@ def plot(settings: Settings, name, out_dir, run_id):
             click.echo(f"{kind}: {path}")
 
 
-@cli.command("report")
+@cli.command("report", epilog=examples(
+    "segdb --db segdb-demo.duckdb report insurance --out insurance.html"))
 @click.argument("name")
 @click.option("--out", "out_path", required=True, metavar="FILE", help="The HTML file to write.")
 @click.option("--run", "run_id", type=int, default=None, help="Report this run instead of the current one.")
