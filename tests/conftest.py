@@ -11,6 +11,8 @@ import duckdb
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from threadpoolctl import threadpool_limits
 
 import segdb
@@ -18,6 +20,24 @@ from segdb.cli import cli
 
 DATA = Path(__file__).parent / "data"
 WHOLESALE_COLUMNS = ["Fresh", "Milk", "Grocery", "Frozen", "Detergents_Paper", "Delicassen"]
+
+# Hypothesis, for every property test: the same examples on every run and machine (derandomize),
+# and no example database (.hypothesis/ is never written or read, so no run depends on an earlier
+# one). No deadline: the examples run real refreshes on a shared machine. Pinned by
+# tests/test_safety_properties.py::test_hypothesis_is_reproducible_and_keeps_no_state.
+settings.register_profile("segdb", derandomize=True, database=None, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("segdb")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hypothesis_storage_in_tmp(tmp_path_factory):
+    """Even without an example database Hypothesis caches the constants it reads from the source
+    under ./.hypothesis/constants; this session's temporary folder holds them instead, so no run
+    writes into the checkout or reads what an earlier run left there."""
+    set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
+    yield
+    set_hypothesis_home_dir(None)
 
 
 @pytest.fixture
