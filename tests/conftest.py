@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -30,14 +32,22 @@ settings.register_profile("segdb", derandomize=True, database=None, deadline=Non
 settings.load_profile("segdb")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def hypothesis_storage_in_tmp(tmp_path_factory):
+def pytest_configure(config):
     """Even without an example database Hypothesis caches the constants it reads from the source
-    under ./.hypothesis/constants; this session's temporary folder holds them instead, so no run
+    in ./.hypothesis/constants (its pytest plugin does so while collecting, before any fixture
+    runs); a temporary folder of this session holds them instead, removed at the end, so no run
     writes into the checkout or reads what an earlier run left there."""
-    set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
-    yield
+    _hypothesis_dirs.append(tempfile.mkdtemp(prefix="segdb-hypothesis-"))
+    set_hypothesis_home_dir(_hypothesis_dirs[-1])
+
+
+def pytest_unconfigure(config):
     set_hypothesis_home_dir(None)
+    while _hypothesis_dirs:
+        shutil.rmtree(_hypothesis_dirs.pop(), ignore_errors=True)
+
+
+_hypothesis_dirs: list[str] = []
 
 
 @pytest.fixture
