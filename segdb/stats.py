@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 
 import duckdb
 
@@ -41,20 +42,50 @@ class SourceStats:
     features: tuple[FeatureStats, ...]
 
 
+# The smallest spread (max - min over the rows used) segdb standardises. Below it the squares in a
+# standard deviation leave the normal doubles (a squared deviation under 2.2e-308 is denormal or 0),
+# so the stddev is inexact or 0 and any scaling built on it meaningless or inf/NaN. With
+# max - min >= 1e-140 the population sd is at least 1e-140 / sqrt(2n) >= 7e-148 for up to 1e15
+# rows, whose square (5e-295) is still a normal double. A property of the data, not of the
+# summation order: min and max are exact, so the rule is the same on every engine and in numpy.
+MIN_SPREAD = 1e-140
+# The smallest standard deviation a z-score divides by: its square is a normal double. Unweighted,
+# MIN_SPREAD guarantees it; with survey weights it fails when the values differ only on rows of
+# weight 0 (a weighted stddev of 0) or by too little on the others.
+MIN_STDDEV = math.sqrt(sys.float_info.min)  # 1.49e-154
+
+
 def _scaling(d: Definition, name: str, mean, stddev, lo, hi) -> tuple[float, float]:
+    """Center and scale of one feature, or a DataError when it cannot be standardised, checked in
+    this order over the rows used (lo/hi: min/max, exact; stddev: population, weighted if any):
+
+    * too large: max - min overflows a double, or (zscore, none) the stddev does;
+    * constant: min == max (the same value on every row used), under every scale mode;
+    * too little variation: 0 < max - min < MIN_SPREAD, under every scale mode;
+    * (zscore) a stddev below MIN_STDDEV, reachable only with survey weights.
+    """
+    spread = hi - lo
+    stddev = math.nan if stddev is None else stddev
+    if not math.isfinite(spread) or (d.scale != "minmax" and not math.isfinite(stddev)):
+        raise DataError(f"feature {name!r} has values too large to standardise (its spread overflows "
+                        "a double); rescale it in a source SELECT, e.g. divide by 1e6")
+    if spread == 0.0:
+        raise DataError(f"feature {name!r} has the same value on every row used (zero variance), so "
+                        "it cannot separate segments; drop it from the definition")
+    if spread < MIN_SPREAD:
+        raise DataError(f"feature {name!r} varies by less than floating point can standardise "
+                        f"(max - min = {spread:.3g}, stddev {stddev:.3g} on the rows used); rescale it "
+                        "in a source SELECT, e.g. multiply it by a power of ten")
+    if d.scale == "zscore" and not stddev >= MIN_STDDEV:
+        raise DataError(f"feature {name!r} has a weighted standard deviation of {stddev:.3g} on the rows "
+                        "used, too small to standardise: its values differ (almost) only on rows of "
+                        "weight 0; drop the feature, or use --scale minmax")
     if d.scale == "zscore":
         center, scale = mean, stddev
     elif d.scale == "minmax":
-        center, scale = lo, (hi - lo) if hi is not None and lo is not None else None
+        center, scale = lo, spread
     else:
         center, scale = 0.0, 1.0
-    spread = stddev if d.scale != "minmax" else scale
-    if spread is not None and not math.isfinite(spread):
-        raise DataError(f"feature {name!r} has values too large to standardise (its spread overflows "
-                        "a double); rescale it in a source SELECT, e.g. divide by 1e6")
-    if spread is None or spread == 0.0:
-        raise DataError(f"feature {name!r} has the same value on every row used (zero variance), so "
-                        "it cannot separate segments; drop it from the definition")
     return float(center), float(scale)
 
 
@@ -85,9 +116,9 @@ def compute(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, where:
     if keys_distinct < keys_present:
         raise DataError(f"key {d.key!r} is not unique in {where}: {keys_present - keys_distinct} "
                         "duplicate rows; deduplicate the source or choose another key")
-    feats = []
-    for i, f in enumerate(d.features, start=1):
-        n, nonfinite, mean, stddev, lo, hi = row[5 + 6 * (i - 1): 5 + 6 * i]
+    rows_used = rows_complete if d.nulls == "skip" else rows_total
+    columns = [row[5 + 6 * (i - 1): 5 + 6 * i] for i in range(1, len(d.features) + 1)]
+    for f, (n, nonfinite, *_rest) in zip(d.features, columns):
         n_null = rows_total - n
         if nonfinite:
             raise DataError(f"feature {f.name!r} has {nonfinite} NaN or infinite values in {where}; "
@@ -98,12 +129,14 @@ def compute(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, where:
         if n_null and d.nulls == "error":
             raise DataError(f"feature {f.name!r} is NULL on {n_null} of {rows_total} rows of {where} "
                             "and nulls=error; fill them, or use --nulls skip or --nulls mean")
-        center, scale = _scaling(d, f.name, mean, stddev, lo, hi)
-        feats.append(FeatureStats(i, f.name, int(n), int(n_null), mean, stddev, lo, hi, center, scale))
-    rows_used = rows_complete if d.nulls == "skip" else rows_total
-    if rows_used == 0:
+    if rows_used == 0:  # before the scaling: no row used, so no min, max or stddev
         raise DataError(f"no row of {where} has every feature (nulls=skip leaves nothing); "
                         "use --nulls mean or fix the data")
+    feats = []
+    for i, (f, (n, _nonfinite, mean, stddev, lo, hi)) in enumerate(zip(d.features, columns), start=1):
+        center, scale = _scaling(d, f.name, mean, stddev, lo, hi)
+        feats.append(FeatureStats(i, f.name, int(n), int(rows_total - n), mean, stddev, lo, hi,
+                                  center, scale))
     if rows_used < d.k:
         raise DataError(too_few_rows_message(d.k, rows_used, where, rows_total - rows_used))
     return SourceStats(int(rows_total), int(rows_used), int(rows_total - rows_used),

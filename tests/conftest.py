@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from threadpoolctl import threadpool_limits
 
 import segdb
@@ -18,6 +22,32 @@ from segdb.cli import cli
 
 DATA = Path(__file__).parent / "data"
 WHOLESALE_COLUMNS = ["Fresh", "Milk", "Grocery", "Frozen", "Detergents_Paper", "Delicassen"]
+
+# Hypothesis, for every property test: the same examples on every run and machine (derandomize),
+# and no example database (.hypothesis/ is never written or read, so no run depends on an earlier
+# one). No deadline: the examples run real refreshes on a shared machine. Pinned by
+# tests/test_safety_properties.py::test_hypothesis_is_reproducible_and_keeps_no_state.
+settings.register_profile("segdb", derandomize=True, database=None, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("segdb")
+
+
+def pytest_configure(config):
+    """Even without an example database Hypothesis caches the constants it reads from the source
+    in ./.hypothesis/constants (its pytest plugin does so while collecting, before any fixture
+    runs); a temporary folder of this session holds them instead, removed at the end, so no run
+    writes into the checkout or reads what an earlier run left there."""
+    _hypothesis_dirs.append(tempfile.mkdtemp(prefix="segdb-hypothesis-"))
+    set_hypothesis_home_dir(_hypothesis_dirs[-1])
+
+
+def pytest_unconfigure(config):
+    set_hypothesis_home_dir(None)
+    while _hypothesis_dirs:
+        shutil.rmtree(_hypothesis_dirs.pop(), ignore_errors=True)
+
+
+_hypothesis_dirs: list[str] = []
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ def test_json_output_keys_and_agreement(tmp_path):
     assert res["rows"] == 4000
     assert (res["naive_s"] is None) == (not naive)
     # 4,000 rows take the exact path: the same fit as StandardScaler + KMeans on the same matrix
-    assert res["segdb_inertia"] == pytest.approx(res["bare_inertia"], rel=1e-9)
+    assert res["segdb_inertia"] == pytest.approx(res["bare_inertia"], rel=1e-7)
     assert res["bounded_fit_rows"] <= 1000
     assert res["pipelines"]["scoring"]["rows"] == 4000
 

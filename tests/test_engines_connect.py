@@ -85,7 +85,7 @@ def test_spark_connect_end_to_end(connect_url):
         got = labels.column("segment_id").to_pylist()
         assert labels.column("customer_id").to_pylist() == list(range(1, 441))
         assert adjusted_rand_score(ref_labels, np.array(got)) == 1.0
-        assert run.inertia == pytest.approx(ref_inertia, rel=1e-9)
+        assert run.inertia == pytest.approx(ref_inertia, rel=1e-7)
         assert assigned.column("a").to_pylist() == got
         second = db.refresh("ws")
         pruned = db.prune("ws", keep=1)

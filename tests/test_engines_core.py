@@ -59,9 +59,9 @@ def test_core_end_to_end(engine_url):
     got = np.array(labels.column("segment_id").to_pylist())
     assert labels.column("customer_id").to_pylist() == list(range(1, 441))
     assert adjusted_rand_score(ref_labels, got) == 1.0          # the same partition
-    assert run["inertia"] == pytest.approx(ref_inertia, rel=1e-9)
+    assert run["inertia"] == pytest.approx(ref_inertia, rel=1e-7)
     distances = np.array(labels.column("distance").to_pylist())
-    assert float(np.sum(distances ** 2)) == pytest.approx(ref_inertia, rel=1e-9)
+    assert float(np.sum(distances ** 2)) == pytest.approx(ref_inertia, rel=1e-7)
     assert [r["size"] for r in sizes] == sorted(np.bincount(got)[1:].tolist(), reverse=True)
     # the engine's scoring function labels every customer as the refresh did
     assert assigned.column("a").to_pylist() == got.tolist()

@@ -62,13 +62,13 @@ def test_typed_weighted_and_auto_k_equal_duckdb(engine, request, tmp_path):
                                            "ORDER BY run_id, segment_id, level").to_pylist())
     ref, pg = runs.values()
     assert pg["typed_labels"] == ref["typed_labels"]
-    assert pg["typed"].inertia == pytest.approx(ref["typed"].inertia, rel=1e-9)
+    assert pg["typed"].inertia == pytest.approx(ref["typed"].inertia, rel=1e-7)
     assert pg["auto"].k == ref["auto"].k
     assert pg["auto_labels"] == ref["auto_labels"]
     assert [r["k"] for r in pg["scan"]] == [r["k"] for r in ref["scan"]]
-    assert [r["inertia"] for r in pg["scan"]] == pytest.approx([r["inertia"] for r in ref["scan"]], rel=1e-9)
+    assert [r["inertia"] for r in pg["scan"]] == pytest.approx([r["inertia"] for r in ref["scan"]], rel=1e-7)
     assert [(r["segment_id"], r["level"]) for r in pg["shares"]] == [(r["segment_id"], r["level"]) for r in ref["shares"]]
-    assert [r["share"] for r in pg["shares"]] == pytest.approx([r["share"] for r in ref["shares"]], rel=1e-9)
+    assert [r["share"] for r in pg["shares"]] == pytest.approx([r["share"] for r in ref["shares"]], rel=1e-7)
 
 
 def test_fast_path_equals_duckdb(postgres_url, tmp_path):
@@ -88,7 +88,7 @@ def test_fast_path_equals_duckdb(postgres_url, tmp_path):
             sizes = db.sql("SELECT segment_id, size FROM p_centroids ORDER BY segment_id").to_pylist()
             results[url] = (run, sizes, db.runs("p")[0])
     (ref, ref_sizes, _), (pg, pg_sizes, pg_row) = results.values()
-    assert pg.inertia == pytest.approx(ref.inertia, rel=1e-9)
+    assert pg.inertia == pytest.approx(ref.inertia, rel=1e-7)
     assert pg_sizes == ref_sizes
     assert pg_row["rows_used"] == 200_000
 

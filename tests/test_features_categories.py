@@ -57,17 +57,17 @@ def test_one_hot_weighting_and_fit_match_reference(db, weight):
     stats = db.show("cat").feature_stats
     assert [s["feature"] for s in stats] == NUMERIC + [f"region={lv}" for lv in LEVELS]
     ind = stats[len(NUMERIC):]
-    assert [s["center"] for s in ind] == pytest.approx(p, rel=1e-12)
-    assert [s["scale"] for s in ind] == pytest.approx([np.sqrt(gini / (weight or 1.0))] * 4, rel=1e-12)
+    assert [s["center"] for s in ind] == pytest.approx(p, rel=1e-7)
+    assert [s["scale"] for s in ind] == pytest.approx([np.sqrt(gini / (weight or 1.0))] * 4, rel=1e-7)
     # the documented property: the category's block has total variance = its weight
-    assert sum(s["stddev"] ** 2 / s["scale"] ** 2 for s in ind) == pytest.approx(weight or 1.0, rel=1e-12)
+    assert sum(s["stddev"] ** 2 / s["scale"] ** 2 for s in ind) == pytest.approx(weight or 1.0, rel=1e-7)
     model = KMeans(n_clusters=3, n_init=10, random_state=0).fit(Z)
     ours = labels_of(db)
     assert same_partition(ours, model.labels_)
     m = mapping(ours, model.labels_)
     scaled = db.show("cat").centroid_matrix("value_scaled")
     for sid, vals in scaled.items():
-        assert vals == pytest.approx(model.cluster_centers_[m[sid]], rel=1e-9, abs=1e-12)
+        assert vals == pytest.approx(model.cluster_centers_[m[sid]], rel=1e-7, abs=1e-9)
 
 
 def test_shares_per_segment_match_pandas(db):

@@ -53,8 +53,8 @@ def test_likert_matches_numpy_and_sklearn(db, nulls):
     stats = db.show("lik").feature_stats
     coded = np.isin(frame[ITEMS].to_numpy(), CODES).sum(axis=0)
     assert [s["n_null"] for s in stats] == coded.tolist()
-    assert [s["mean"] for s in stats] == pytest.approx(mu, rel=1e-12)
-    assert [s["stddev"] for s in stats] == pytest.approx(sd, rel=1e-12)
+    assert [s["mean"] for s in stats] == pytest.approx(mu, rel=1e-7)
+    assert [s["stddev"] for s in stats] == pytest.approx(sd, rel=1e-7)
     # the fit: z-scores + KMeans on the same rows in the same (key) order
     model = KMeans(n_clusters=3, n_init=10, random_state=0).fit((X - mu) / sd)
     ours_keys, ours = segdb_labels(db, "lik")
@@ -62,11 +62,11 @@ def test_likert_matches_numpy_and_sklearn(db, nulls):
     assert same_partition(ours, model.labels_)
     centers = model.cluster_centers_ * sd + mu
     if nulls == "skip":  # the same as scikit-learn's StandardScaler on the complete rows
-        assert StandardScaler().fit_transform(X) == pytest.approx((X - mu) / sd, rel=1e-12)
+        assert StandardScaler().fit_transform(X) == pytest.approx((X - mu) / sd, rel=1e-7, abs=1e-9)
     m = mapping(ours, model.labels_)
     got = db.show("lik").centroid_matrix("value_raw")
     for sid, vals in got.items():
-        assert vals == pytest.approx(centers[m[sid]], rel=1e-9)
+        assert vals == pytest.approx(centers[m[sid]], rel=1e-7)
 
 
 def test_reversed_item_and_codes_worked_by_hand(db):

@@ -53,9 +53,9 @@ def test_rfm_features_and_fit_match_pandas_and_sklearn(rfm_db):
     summary = rfm_db.show("cdnow_rfm")
     assert summary.run["rows_used"] == len(ref) == 2357
     assert [s["feature"] for s in summary.feature_stats] == cols
-    assert [s["mean"] for s in summary.feature_stats] == pytest.approx(X.mean(axis=0), rel=1e-12)
-    assert [s["stddev"] for s in summary.feature_stats] == pytest.approx(X.std(axis=0), rel=1e-12)
-    assert [s["max"] for s in summary.feature_stats] == pytest.approx(X.max(axis=0), rel=1e-12)
+    assert [s["mean"] for s in summary.feature_stats] == pytest.approx(X.mean(axis=0), rel=1e-7)
+    assert [s["stddev"] for s in summary.feature_stats] == pytest.approx(X.std(axis=0), rel=1e-7)
+    assert [s["max"] for s in summary.feature_stats] == pytest.approx(X.max(axis=0), rel=1e-7)
     scaler = StandardScaler().fit(X)
     model = KMeans(n_clusters=4, n_init=10, random_state=0).fit(scaler.transform(X))
     ours = rfm_db.sql("SELECT customer_id, segment_id FROM cdnow_rfm_segments ORDER BY customer_id")
@@ -65,7 +65,7 @@ def test_rfm_features_and_fit_match_pandas_and_sklearn(rfm_db):
     centers = scaler.inverse_transform(model.cluster_centers_)
     m = mapping(labels, model.labels_)
     for sid, vals in summary.centroid_matrix("value_raw").items():
-        assert vals == pytest.approx(centers[m[sid]], rel=1e-9)
+        assert vals == pytest.approx(centers[m[sid]], rel=1e-7)
 
 
 def test_rfm_profiles_read_sensibly(rfm_db):

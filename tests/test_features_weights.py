@@ -41,8 +41,8 @@ def test_weighted_statistics_fit_and_sizes_match_numpy_and_sklearn(db):
     ref_frame, X, w, mu, sd = weighted_reference(frame)
     assert run.rows_used == len(w)
     stats = db.show("w").feature_stats
-    assert [s["mean"] for s in stats] == pytest.approx(mu, rel=1e-12)
-    assert [s["stddev"] for s in stats] == pytest.approx(sd, rel=1e-12)
+    assert [s["mean"] for s in stats] == pytest.approx(mu, rel=1e-7)
+    assert [s["stddev"] for s in stats] == pytest.approx(sd, rel=1e-7)
     assert not np.allclose(mu, X.mean(axis=0), rtol=1e-3)  # the weights matter on this fixture
     model = KMeans(n_clusters=3, n_init=10, random_state=0).fit((X - mu) / sd, sample_weight=w)
     ours = np.array(db.sql("SELECT segment_id FROM w_segments ORDER BY respondent_id")
@@ -53,14 +53,14 @@ def test_weighted_statistics_fit_and_sizes_match_numpy_and_sklearn(db):
     for sid, vals in raw.items():
         members = model.labels_ == m[sid]
         # a weighted k-means centroid is the weighted mean of its members
-        assert vals == pytest.approx(np.average(X[members], axis=0, weights=w[members]), rel=1e-9)
+        assert vals == pytest.approx(np.average(X[members], axis=0, weights=w[members]), rel=1e-7)
     segs = db.sql("SELECT segment_id, size, weighted_size, weighted_share FROM segdb.segments "
                   "WHERE run_id = ? ORDER BY segment_id", [run.run_id]).to_pandas()
     for row in segs.itertuples():
         members = ours == row.segment_id
         assert row.size == members.sum()
-        assert row.weighted_size == pytest.approx(w[members].sum(), rel=1e-12)
-        assert row.weighted_share == pytest.approx(w[members].sum() / w.sum(), rel=1e-12)
+        assert row.weighted_size == pytest.approx(w[members].sum(), rel=1e-7)
+        assert row.weighted_share == pytest.approx(w[members].sum() / w.sum(), rel=1e-7)
 
 
 def test_weighted_category_shares(db):
@@ -75,12 +75,12 @@ def test_weighted_category_shares(db):
     for row in got.itertuples():
         seg = joined[joined.segment_id == row.segment_id]
         in_level = seg.region == row.level
-        assert row.weighted_size == pytest.approx(seg.weight[in_level].sum(), rel=1e-12)
-        assert row.weighted_share == pytest.approx(seg.weight[in_level].sum() / seg.weight.sum(), rel=1e-12)
+        assert row.weighted_size == pytest.approx(seg.weight[in_level].sum(), rel=1e-7)
+        assert row.weighted_share == pytest.approx(seg.weight[in_level].sum() / seg.weight.sum(), rel=1e-7)
     # the indicator's centre is the weighted share of the level among the rows used
     stats = {s["feature"]: s for s in db.show("wc").feature_stats}
     north = (frame.region == "North").to_numpy(dtype=float)
-    assert stats["region=North"]["mean"] == pytest.approx(np.average(north, weights=frame.weight), rel=1e-12)
+    assert stats["region=North"]["mean"] == pytest.approx(np.average(north, weights=frame.weight), rel=1e-7)
 
 
 def test_bad_weights_are_refused_before_anything_is_written(db, db_path):

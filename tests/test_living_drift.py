@@ -26,9 +26,9 @@ def test_unchanged_source_needs_no_refresh(db, db_path):
     report = db.drift("ins")
     assert (report.customers_now, report.customers_run) == (1000, 1000)
     assert (report.customers_new, report.customers_gone, report.customers_changed) == (0, 0, 0)
-    assert report.inertia_ratio == pytest.approx(1.0, rel=1e-9)
-    assert report.max_mean_shift == pytest.approx(0.0, abs=1e-12)
-    assert report.max_sd_change == pytest.approx(0.0, abs=1e-12)
+    assert report.inertia_ratio == pytest.approx(1.0, rel=1e-7)
+    assert report.max_mean_shift == pytest.approx(0.0, abs=1e-9)
+    assert report.max_sd_change == pytest.approx(0.0, abs=1e-9)
     assert not report.refresh_advised and report.reasons == ()
     stored = db.sql("SELECT refresh_advised, reasons, customers_now FROM segdb.drift_checks "
                     "WHERE check_id = ?", [report.check_id]).to_pylist()
@@ -57,8 +57,8 @@ def test_drifted_source_figures_match_numpy_and_exit_3(db, db_path):
     run_X = X
     for i, f in enumerate(report.features):
         mean_run, sd_run = run_X[:, i].mean(), run_X[:, i].std()
-        assert f.mean_shift == pytest.approx((now_X[:, i].mean() - mean_run) / sd_run, rel=1e-9, abs=1e-12)
-        assert f.sd_change == pytest.approx((now_X[:, i].std() - sd_run) / sd_run, rel=1e-9, abs=1e-12)
+        assert f.mean_shift == pytest.approx((now_X[:, i].mean() - mean_run) / sd_run, rel=1e-7, abs=1e-9)
+        assert f.sd_change == pytest.approx((now_X[:, i].std() - sd_run) / sd_run, rel=1e-7, abs=1e-9)
     assert (report.customers_now, report.customers_new, report.customers_gone) == (1100, 150, 50)
     assert report.new_share == pytest.approx(150 / 1100)
     assert report.gone_share == pytest.approx(50 / 1000)
@@ -66,7 +66,7 @@ def test_drifted_source_figures_match_numpy_and_exit_3(db, db_path):
     changed = sum(1 for k, s in zip(now_keys[:950], near[:950]) if run_labels[k] != s)
     assert report.customers_changed == changed > 0
     assert report.changed_share == pytest.approx(changed / 950)
-    assert report.inertia_per_customer_now == pytest.approx(np.mean(dist ** 2), rel=1e-9)
+    assert report.inertia_per_customer_now == pytest.approx(np.mean(dist ** 2), rel=1e-7)
     run_row = db.runs("ins")[0]
     assert report.inertia_per_customer_fit == pytest.approx(run_row["inertia"] / 1000, rel=1e-12)
     assert report.refresh_advised

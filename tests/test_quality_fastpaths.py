@@ -43,6 +43,6 @@ def test_calinski_harabasz_and_davies_bouldin_together_equal_sklearn():
     X = np.vstack([rng.normal(c, 1.0, (300, 4)) for c in (0, 3, 6)])
     labels = np.repeat([4, 2, 9], 300)
     ch, db = metrics.calinski_harabasz_and_davies_bouldin(X, labels)
-    assert ch == pytest.approx(calinski_harabasz_score(X, labels), rel=1e-10)
-    assert db == pytest.approx(davies_bouldin_score(X, labels), rel=1e-10)
+    assert ch == pytest.approx(calinski_harabasz_score(X, labels), rel=1e-7)
+    assert db == pytest.approx(davies_bouldin_score(X, labels), rel=1e-7)
     assert all(np.isnan(v) for v in metrics.calinski_harabasz_and_davies_bouldin(X, np.zeros(900, int)))

@@ -55,7 +55,7 @@ def test_wholesale_scan_matches_best_of_100_restarts(db):
     scan = db.quality("ws").k_scan
     assert [r["k"] for r in scan] == list(range(1, 9))
     Z = StandardScaler().fit_transform(wholesale_matrix())
-    assert scan[0]["inertia"] == pytest.approx(440 * 6, rel=1e-12)  # k=1: n*d for z-scores, by hand
+    assert scan[0]["inertia"] == pytest.approx(440 * 6, rel=1e-7)  # k=1: n*d for z-scores, by hand
     for row in scan[1:]:
         with threadpool_limits(1):  # the same answer, much faster than oversubscribed threads
             best = KMeans(row["k"], n_init=100, random_state=0).fit(Z).inertia_

@@ -23,18 +23,18 @@ def wholesale_z():
 def test_metrics_equal_sklearn_on_wholesale(wholesale_z, k):
     labels = KMeans(k, n_init=4, random_state=1).fit(wholesale_z).labels_
     assert metrics.calinski_harabasz(wholesale_z, labels) == pytest.approx(
-        calinski_harabasz_score(wholesale_z, labels), rel=1e-10)
+        calinski_harabasz_score(wholesale_z, labels), rel=1e-7)
     assert metrics.davies_bouldin(wholesale_z, labels) == pytest.approx(
-        davies_bouldin_score(wholesale_z, labels), rel=1e-10)
+        davies_bouldin_score(wholesale_z, labels), rel=1e-7)
     # Tiny blocks force many chunks of the distance matrix; the result must not depend on them.
     ours = metrics.silhouette_samples_many(wholesale_z, [labels], chunk_bytes=8 * 440 * 7)[0]
-    np.testing.assert_allclose(ours, silhouette_samples(wholesale_z, labels), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours, silhouette_samples(wholesale_z, labels), rtol=1e-7, atol=1e-9)
 
 
 def test_one_distance_pass_serves_several_labelings(wholesale_z):
     labelings = [KMeans(k, n_init=2, random_state=0).fit(wholesale_z).labels_ for k in (2, 4, 7)]
     for ours, labels in zip(metrics.silhouette_samples_many(wholesale_z, labelings), labelings):
-        np.testing.assert_allclose(ours, silhouette_samples(wholesale_z, labels), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(ours, silhouette_samples(wholesale_z, labels), rtol=1e-7, atol=1e-9)
 
 
 def test_hand_worked_silhouette_and_singleton():
@@ -52,7 +52,7 @@ def test_silhouette_samples_beyond_the_cap_with_a_seeded_sample():
     labels = (X.sum(axis=1) > 6).astype(int)
     mean, values, idx = metrics.silhouette(X, labels, max_rows=2_000, seed=5)
     assert len(idx) == len(values) == 2_000 and len(set(idx.tolist())) == 2_000
-    assert mean == pytest.approx(silhouette_score(X[idx], labels[idx]), rel=1e-9)
+    assert mean == pytest.approx(silhouette_score(X[idx], labels[idx]), rel=1e-7)
     assert np.array_equal(idx, metrics.sample_indices(2_600, 2_000, 5))  # seeded: same sample each time
     assert metrics.silhouette(X[:500], labels[:500], max_rows=2_000)[2] is None  # exact below the cap
     assert metrics.SILHOUETTE_MAX_ROWS == 10_000
@@ -68,14 +68,14 @@ def test_stored_quality_equals_sklearn_on_the_stored_labels(db):
     q = db.quality("ws")
     assert q.run["run_id"] == run.run_id and q.run["k"] == 4 and q.run["k_rule"] == "fixed"
     assert q.run["silhouette_sample_size"] == 440
-    assert q.run["silhouette"] == pytest.approx(silhouette_score(Z, labels), rel=1e-9)
-    assert q.run["calinski_harabasz"] == pytest.approx(calinski_harabasz_score(Z, labels), rel=1e-9)
-    assert q.run["davies_bouldin"] == pytest.approx(davies_bouldin_score(Z, labels), rel=1e-9)
+    assert q.run["silhouette"] == pytest.approx(silhouette_score(Z, labels), rel=1e-7)
+    assert q.run["calinski_harabasz"] == pytest.approx(calinski_harabasz_score(Z, labels), rel=1e-7)
+    assert q.run["davies_bouldin"] == pytest.approx(davies_bouldin_score(Z, labels), rel=1e-7)
     per_row = silhouette_samples(Z, labels)
     for seg in q.segments:
         member = labels == seg["segment_id"]
         assert seg["silhouette_rows"] == member.sum() == seg["size"]
-        assert seg["silhouette"] == pytest.approx(per_row[member].mean(), rel=1e-9)
+        assert seg["silhouette"] == pytest.approx(per_row[member].mean(), rel=1e-7)
         assert 0.0 <= seg["stability"] <= 1.0
     assert q.k_scan == []  # a fixed k stores no scan unless asked
 
@@ -130,5 +130,5 @@ def test_stored_silhouette_beyond_10000_rows_is_on_the_seeded_sample(db):
     labels = np.array(rows["segment_id"])
     idx = metrics.sample_indices(10_200, 10_000, 0)   # the definition's seed
     with threadpool_limits(1):
-        assert q["silhouette"] == pytest.approx(silhouette_score(Z[idx], labels[idx]), rel=1e-9)
-    assert q["calinski_harabasz"] == pytest.approx(calinski_harabasz_score(Z, labels), rel=1e-9)  # all rows
+        assert q["silhouette"] == pytest.approx(silhouette_score(Z[idx], labels[idx]), rel=1e-7)
+    assert q["calinski_harabasz"] == pytest.approx(calinski_harabasz_score(Z, labels), rel=1e-7)  # all rows

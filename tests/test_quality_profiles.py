@@ -48,9 +48,9 @@ def test_profiles_equal_numpy_on_wholesale(db):
     for r in rows:
         j, member = r["feature_no"] - 1, labels == r["segment_id"]
         seg, rest = X[member, j], X[~member, j]
-        assert r["mean_raw"] == pytest.approx(seg.mean(), rel=1e-12)
-        assert r["z_diff"] == pytest.approx((seg.mean() - X[:, j].mean()) / X[:, j].std(), rel=1e-9)
-        assert r["effect_size"] == pytest.approx(cohens_d(seg, rest), rel=1e-9)
+        assert r["mean_raw"] == pytest.approx(seg.mean(), rel=1e-7)
+        assert r["z_diff"] == pytest.approx((seg.mean() - X[:, j].mean()) / X[:, j].std(), rel=1e-7)
+        assert r["effect_size"] == pytest.approx(cohens_d(seg, rest), rel=1e-7)
     for s in (1, 2, 3):
         mine = [r for r in rows if r["segment_id"] == s]
         assert [r["rank"] for r in mine] == [1, 2, 3, 4, 5, 6]

@@ -160,7 +160,7 @@ def test_kill_after_commit_keeps_the_new_run(killed):
         fresh = db.sql(query).to_pydict()
         assert fresh["customer_id"] == survived["customer_id"]
         assert fresh["segment_id"] == survived["segment_id"]
-        assert fresh["distance"] == pytest.approx(survived["distance"], rel=1e-12, abs=1e-12)
+        assert fresh["distance"] == pytest.approx(survived["distance"], rel=1e-7, abs=1e-9)
         assert again.run_id > run_ids[0]
 
 
