@@ -77,8 +77,8 @@ def run_naive(args) -> dict:
 
 def run_scoring(args) -> dict:
     import duckdb
-    from segdb.quoting import quote_identifier
-    from segdb.scoring import labelling_query
+    from segdb.engines.quoting import quote_identifier
+    from segdb.living.scoring import labelling_query
     features = feature_names(args.d)
     con = duckdb.connect(args.db, read_only=True)
     try:

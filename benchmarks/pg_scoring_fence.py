@@ -21,8 +21,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from segdb.engines.translate import translate  # noqa: E402
-from segdb.quoting import quote_identifier  # noqa: E402
-from segdb.scoring import labelling_query  # noqa: E402
+from segdb.engines.quoting import quote_identifier  # noqa: E402
+from segdb.living.scoring import labelling_query  # noqa: E402
 
 
 def main(argv=None) -> None:

@@ -37,7 +37,8 @@ CONFIGS = ("full", "no-quality", "core-only")
 
 def _strip(config: str) -> None:
     import numpy as np
-    from segdb import living, quality, quality_store
+    from segdb.living import transitions as living
+    from segdb.quality import job as quality, store as quality_store
     if config in ("no-quality", "core-only"):
         quality.bootstrap_refits = lambda Xs, k, seed: []
         quality.metrics.silhouette_samples_many = lambda X, labelings: [np.zeros(X.shape[0])]

@@ -5,10 +5,11 @@ matrix; centroids and per-customer labels are written back as versioned tables a
 """
 
 from .api import Database, connect, default_path, open_without_schema
-from .definitions import Definition, Feature
+from .define.definitions import Definition
+from .define.features import Feature
 from .errors import (DataError, DatabaseError, DefinitionError, LockedError, NotFoundError,
                      SchemaError, SegdbError)
-from .refresh import RunResult
+from .refresh.pipeline import RunResult
 
 __version__ = "0.1.0"
 

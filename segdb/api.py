@@ -21,8 +21,12 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from . import definitions, importer, migrations, refresh as refresh_mod, results
-from .database import DEFAULT_LOCK_TIMEOUT, new_cursor, translate
+from .define import definitions, importer
+from .store import migrations
+from .refresh import pipeline as refresh_mod
+from .present import results
+from .engines.duckdb import DEFAULT_LOCK_TIMEOUT, new_cursor
+from .store.database import translate
 from .engines import dialect_of, kind_of_target, open_connection
 from .errors import DatabaseError, NotFoundError, SegdbError
 
@@ -144,7 +148,7 @@ class Database:
                k_range=None) -> definitions.Definition:
         """Define (or with ``replace=True`` redefine as a new version) a segmentation.
 
-        ``features`` are column names, :class:`segdb.definitions.Feature` objects or dicts of their
+        ``features`` are column names, :class:`segdb.define.features.Feature` objects or dicts of their
         fields (``expr``, ``kind`` likert/category, ``scale_min``/``scale_max``, ``codes``,
         ``reverse``, ``weight``; see docs/features.md); ``weight`` names a survey-weight column.
         ``k="auto"`` lets each refresh choose k in ``k_range`` (default (2, 10)); see segdb.kselect."""
@@ -157,17 +161,17 @@ class Database:
     def apply(self, path) -> list:
         """Create or update the segmentations declared in a TOML file (see :mod:`segdb.config`);
         returns one ``Applied(name, action, version)`` per segmentation, in file order."""
-        from . import config
+        from .define import config
         self._require_writable(f"apply {path}")
         return config.apply(self.con, path)
 
     def category_shares(self, name: str, run_id: int | None = None) -> duckdb.DuckDBPyRelation:
         """Per segment, each category level's share (and weighted share) in a run (default: current)."""
         if run_id is None:
-            run_id = results.current_run_id(self.con, name)
+            run_id = definitions.current_run_id(self.con, name)
             if run_id is None:
                 raise NotFoundError(f"segmentation {name!r} has no run yet; run `segdb refresh {name}`")
-        from .sqlfiles import load_sql
+        from .store.sqlfiles import load_sql
         return self.con.sql(load_sql("run_category_shares"), params=[run_id])
 
     def definition(self, name: str, version: int | None = None) -> definitions.Definition:
@@ -180,7 +184,7 @@ class Database:
                 progress=None, scan: bool = False) -> refresh_mod.RunResult:
         """Re-segment ``name``; ``scan=True`` also stores the k scan for a fixed k."""
         self._require_writable(f"refresh {name!r}")
-        from .scalable import duckdb_memory_bound
+        from .refresh.scalable import duckdb_memory_bound
         with duckdb_memory_bound(self.con):  # bounded memory at any table size (segdb.scalable)
             return refresh_mod.refresh(self.con, name, triggered_by=triggered_by, progress=progress,
                                        scan=scan)
@@ -200,7 +204,7 @@ class Database:
 
     def show_sql(self, name: str) -> str:
         """Every statement a refresh of ``name`` runs, as a script to run by hand (segdb.showsql)."""
-        from . import showsql
+        from .present import showsql
         return showsql.script(self.con, name)
 
     def runs(self, name: str) -> list[dict]:
@@ -214,61 +218,61 @@ class Database:
         call ``.to_arrow_table()``, ``.df()`` or ``.fetchall()`` on it."""
         d = definitions.get(self.con, name)
         if run_id is None:
-            if results.current_run_id(self.con, name) is None:
+            if definitions.current_run_id(self.con, name) is None:
                 raise NotFoundError(f"segmentation {name!r} has no run yet; run `segdb refresh {name}`")
             return self.con.sql(f"SELECT * FROM {d.segments_view}")
-        from .quoting import quote_identifier
+        from .engines.quoting import quote_identifier
         return self.con.sql(
             f"SELECT segdb_key AS {quote_identifier(d.key)}, segment_id, distance, run_id "
             f"FROM {d.labels_table} WHERE run_id = ?", params=[run_id])
 
     def centroids(self, name: str) -> duckdb.DuckDBPyRelation:
         d = definitions.get(self.con, name)
-        if results.current_run_id(self.con, name) is None:
+        if definitions.current_run_id(self.con, name) is None:
             raise NotFoundError(f"segmentation {name!r} has no run yet; run `segdb refresh {name}`")
         return self.con.sql(f"SELECT * FROM {d.centroids_view}")
 
     # -- living segments (docs/living_segments.md) -------------------------------------------
     def name_segment(self, name: str, segment_id: int, label: str | None) -> None:
         """Name segment ``segment_id`` (``label=None`` removes the name); names follow the id."""
-        from . import ledger
+        from .living import ledger
         self._require_writable(f"name segment {segment_id} of {name!r}")
         ledger.set_name(self.con, name, int(segment_id), label)
 
     def segment_ids(self, name: str) -> list[dict]:
         """Every segment id ``name`` ever used, with its name, first and retiring run."""
-        from . import ledger
+        from .living import ledger
         definitions.get(self.con, name)
         return ledger.segment_ids(self.con, name)
 
     def transitions(self, name: str, run_id: int | None = None) -> list[dict]:
         """Customers per (segment in the previous run, segment in this run); NULL = new / gone."""
-        from . import living
+        from .living import transitions as living
         return living.transitions(self.con, self.show(name, run_id).run["run_id"])
 
     def assign(self, name: str):
         """Label the source's customers the current run has not labelled (SQL, no refit)."""
-        from . import assign
+        from .living import assign
         self._require_writable(f"assign new customers of {name!r}")
         return assign.assign_new(self.con, name)
 
     def drift(self, name: str, *, limits: dict | None = None, record: bool = True,
               triggered_by: str | None = None):
         """Compare the source now with the current run; ``.refresh_advised`` applies the rule."""
-        from . import drift
+        from .living import drift
         if record:
             self._require_writable(f"record a drift check of {name!r} (record=False reads only)")
         return drift.check(self.con, name, limits=limits, record=record, triggered_by=triggered_by)
 
     def rollback(self, name: str, run_id: int | None = None, *, triggered_by: str | None = None):
         """Make an earlier succeeded run current again (views and macros follow)."""
-        from . import history
+        from .living import history
         self._require_writable(f"roll back {name!r}")
         return history.rollback(self.con, name, run_id, triggered_by=triggered_by)
 
     def prune(self, name: str, keep: int):
         """Delete the rows of all but the ``keep`` newest runs; the current run always stays."""
-        from . import history
+        from .living import history
         self._require_writable(f"prune {name!r}")
         return history.prune(self.con, name, keep)
 
@@ -280,18 +284,18 @@ class Database:
 
     def profiles(self, name: str, run_id: int | None = None) -> list[dict]:
         """Per segment and feature: mean_raw, z_diff, effect_size (Cohen's d), rank (by |d|)."""
-        from . import profiles
+        from .quality import profiles
         summary = results.run_summary(self.con, name, run_id)
         return profiles.read_profiles(self.con, int(summary.run["run_id"]))
 
     def plot(self, name: str, out_dir, run_id: int | None = None) -> dict:
         """Write the run's PNGs into ``out_dir``; returns {plot name: path or None if not drawable}."""
-        from . import plots
+        from .present import plots
         return plots.write_plots(self.con, name, out_dir, run_id)
 
     def report(self, name: str, out, run_id: int | None = None) -> Path:
         """Write one self-contained HTML report of the run to ``out``; returns its path."""
-        from . import report
+        from .present import report
         return report.write_report(self.con, name, out, run_id)
 
 

@@ -245,7 +245,7 @@ def _postgres_type(arrow_type: pa.DataType) -> str:
 
 
 def _load_duckdb(path: str, name: str, table: pa.Table) -> None:
-    from segdb.quoting import quote_identifier
+    from segdb.engines.quoting import quote_identifier
     con = duckdb.connect(path)
     try:
         con.register("load_table_arrow", table)

@@ -53,7 +53,7 @@ def mapping(ours, theirs) -> dict:
 
 def refresh_where(con, name: str) -> str:
     """How refresh errors name a segmentation's source (the core's wording, e.g. "table t of 'x'")."""
-    from segdb import definitions
-    from segdb.refresh import check_source_unchanged
+    from segdb.define import definitions
+    from segdb.define.definitions import check_source_unchanged
 
     return check_source_unchanged(con, definitions.get(con, name))[1]

@@ -116,7 +116,7 @@ def test_top_level_help_names_the_exit_codes():
 
 
 def test_drift_help_lists_every_limit_with_its_default():
-    from segdb.drift import DEFAULT_LIMITS
+    from segdb.living.drift import DEFAULT_LIMITS
     out = run_cli(["drift", "--help"]).output
     for key, value in DEFAULT_LIMITS.items():
         assert re.search(rf"\n    {key} +{value:g} ", out), key

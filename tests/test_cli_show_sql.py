@@ -8,7 +8,7 @@ import pytest
 
 from conftest import run_cli
 from living_helpers import FEATURES, blobs, write_table
-from segdb import showsql
+from segdb.present import showsql
 
 ARGS = ", ".join('"' + f.replace('"', '""') + '"' for f in FEATURES)
 

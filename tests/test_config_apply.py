@@ -7,8 +7,8 @@ import pytest
 
 import segdb
 from conftest import run_cli, table_checksums
-from segdb.config import ConfigError
-from segdb.definitions import Feature
+from segdb.define.config import ConfigError
+from segdb.define.features import Feature
 from survey_fixture import load_survey
 
 GOOD = '''# survey segments

@@ -11,7 +11,7 @@ import pytest
 from sklearn.cluster import KMeans
 
 from conftest import run_cli
-from segdb.categories import MAX_LEVELS
+from segdb.define.categories import MAX_LEVELS
 from segdb.errors import DataError
 from survey_fixture import CODES, REGIONS, load_survey, mapping, refresh_where, same_partition
 
@@ -150,10 +150,10 @@ def test_cli_category_option(db_path):
 def test_definition_for_run_rescores_every_row_in_sql(db):
     # The expanded definition a run used + feature_sql are what SQL scoring needs: nearest-centroid
     # labels computed in SQL from the stored statistics agree with the labels the fit wrote.
-    from segdb import scoring
-    from segdb.features import feature_sql
-    from segdb.prepare import definition_for_run
-    from segdb.quoting import quote_identifier
+    from segdb.living import scoring
+    from segdb.define.features import feature_sql
+    from segdb.define.definitions import definition_for_run
+    from segdb.engines.quoting import quote_identifier
 
     load_survey(db.con)
     define(db, weight=2.0)

@@ -9,7 +9,7 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
 from conftest import run_cli, table_checksums
-from segdb.definitions import Feature
+from segdb.define.features import Feature
 from segdb.errors import DefinitionError
 from survey_fixture import CODES, ITEMS, REVERSED, load_survey, mapping, refresh_where, same_partition
 

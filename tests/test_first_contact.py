@@ -17,7 +17,7 @@ from click.testing import CliRunner
 import segdb
 from segdb.api import DEFAULT_DATABASE
 from segdb.cli import cli
-from segdb.demo import survey_table
+from segdb.define.demo import survey_table
 
 REPO = Path(__file__).resolve().parent.parent
 PEOPLE = "customer_id,Age,Income\n" + "".join(

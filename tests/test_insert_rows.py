@@ -5,8 +5,8 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from segdb import database
-from segdb.sqlfiles import load_sql
+from segdb.store import database
+from segdb.store.sqlfiles import load_sql
 
 
 @pytest.fixture

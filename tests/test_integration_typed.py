@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import segdb
-from segdb.definitions import Feature
+from segdb.define.features import Feature
 
 
 def make_survey(db, n=400, seed=5):

@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from segdb.fit import FitResult
-from segdb.identity import apply_ids, fit_segment_ids, match_segments
+from segdb.cluster.kmeans import FitResult
+from segdb.cluster.identity import apply_ids, fit_segment_ids, match_segments
 
 
 def test_first_run_numbers_in_fit_order():

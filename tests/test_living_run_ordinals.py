@@ -9,7 +9,7 @@ import pytest
 
 import segdb
 from conftest import run_cli
-from segdb.textformat import ordinal_word, run_label
+from segdb.store.runs import ordinal_word, run_label
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")  # see conftest
 

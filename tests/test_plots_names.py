@@ -1,7 +1,7 @@
 """Named segments appear under their names in the pictures."""
 
 import segdb
-from segdb import plots
+from segdb.present import plots
 
 
 def test_named_segments_label_the_plots(tmp_path, monkeypatch):

@@ -11,8 +11,8 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from conftest import load_wholesale, wholesale_matrix
-from segdb import quality, stability
-from segdb.kselect import KChoice
+from segdb.quality import job as quality, stability
+from segdb.quality.kselect import KChoice
 from segdb.errors import SegdbError
 
 FEATURES = ["Fresh", "Milk", "Grocery", "Frozen", "Detergents_Paper", "Delicassen"]
@@ -70,7 +70,8 @@ def test_a_failed_refresh_ends_the_quality_thread_and_restores_thread_limits(db,
     load_wholesale(db.con)
     db.create("w", source="wholesale", key="customer_id", features=FEATURES, k=3)
     limits_before = [(i["internal_api"], i["num_threads"]) for i in threadpool_info()]
-    from segdb import profiles, refresh as refresh_mod
+    from segdb.quality import profiles
+    from segdb.refresh import pipeline as refresh_mod
 
     def failing(*args, **kwargs):
         raise SegdbError(f"the {where} failed on purpose")

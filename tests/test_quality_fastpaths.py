@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_samples
 
-from segdb import metrics
+from segdb.quality import metrics
 
 
 def test_duplicate_rows_take_the_clipped_path_and_match_sklearn():

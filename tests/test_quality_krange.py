@@ -13,9 +13,9 @@ from sklearn.metrics import silhouette_score
 
 import segdb
 from conftest import run_cli
-from segdb import kselect
+from segdb.quality import kselect
 from segdb.errors import DataError, DefinitionError
-from segdb.kselect import ScanRow
+from segdb.quality.kselect import ScanRow
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")  # see conftest
 

@@ -11,9 +11,9 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from conftest import WHOLESALE_COLUMNS, load_wholesale, run_cli, wholesale_matrix
-from segdb import kselect
+from segdb.quality import kselect
 from segdb.errors import DefinitionError
-from segdb.kselect import ScanRow
+from segdb.quality.kselect import ScanRow
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")  # see conftest
 

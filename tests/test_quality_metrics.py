@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from conftest import WHOLESALE_COLUMNS, load_wholesale, wholesale_matrix
-from segdb import metrics
+from segdb.quality import metrics
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_stored_quality_equals_sklearn_on_the_stored_labels(db):
 
 
 def stab(ari, jaccard=None):
-    from segdb.stability import Stability
+    from segdb.quality.stability import Stability
     return Stability(ari, ari, 20, 500, jaccard or {1: 0.9, 2: 0.9})
 
 
@@ -93,18 +93,18 @@ def stab(ari, jaccard=None):
     (None, None, "not judged: too few rows"),
 ])
 def test_verdict_readings(sil, ari, start):
-    from segdb.quality import verdict
+    from segdb.quality.job import verdict
     assert verdict(sil, stab(ari)).startswith(start)
 
 
 def test_verdict_names_unstable_segments():
-    from segdb.quality import verdict
+    from segdb.quality.job import verdict
     text = verdict(0.6, stab(0.9, {1: 0.95, 2: 0.55, 3: 0.4}))
     assert text.endswith("; segments 2, 3 are unstable (Jaccard below 0.6)")
 
 
 def test_bootstrap_stability_by_construction():
-    from segdb.stability import best_match_jaccard, bootstrap_stability
+    from segdb.quality.stability import best_match_jaccard, bootstrap_stability
     # Jaccard by hand: segment 1 = rows {0,1,2}, best other cluster {0,1} -> 2/3; segment 2 = {3,4} vs {2,3,4} -> 2/3.
     got = best_match_jaccard(np.array([1, 1, 1, 2, 2]), np.array([0, 0, 5, 5, 5]), [1, 2])
     assert got == pytest.approx({1: 2 / 3, 2: 2 / 3})

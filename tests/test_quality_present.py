@@ -13,9 +13,9 @@ import pytest
 
 import segdb
 from conftest import run_cli
-from segdb import plots
-from segdb.describe import LevelShare, category_term, describe_profile
-from segdb.textformat import NOISE, magnitudes, percent, shown
+from segdb.present import plots
+from segdb.quality.describe import LevelShare, category_term, describe_profile
+from segdb.quality.describe import NOISE, magnitudes, percent, shown
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")  # see conftest
 
@@ -194,7 +194,7 @@ def reference_axes(Z: np.ndarray, labels: list[str]) -> list[str]:
 
 
 def test_pca_axis_labels_carry_numpy_loadings(people_db, people_report):
-    from segdb.insights import load_run
+    from segdb.present.insights import load_run
     with segdb.connect(people_db, read_only=True) as db:
         view = load_run(db.con, "people")
         stats = view.summary.feature_stats

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import WHOLESALE_COLUMNS, load_wholesale, wholesale_matrix
-from segdb.describe import describe_profile
+from segdb.quality.describe import describe_profile
 
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")  # see conftest

@@ -93,8 +93,8 @@ def test_plot_without_scan_skips_the_elbow(db_path, tmp_path):
 
 
 def test_scatter_sample_is_bounded_and_repeatable(ws_db):
-    from segdb import plots
-    from segdb.insights import load_run
+    from segdb.present import plots
+    from segdb.present.insights import load_run
     with segdb.connect(ws_db, read_only=True) as db:
         view = load_run(db.con, "ws")
         args = (db.con, view.definition, view.relation, view.summary.feature_stats, view.run_id)

@@ -2,7 +2,7 @@ import duckdb
 import pytest
 
 from segdb.errors import DefinitionError
-from segdb.quoting import check_segmentation_name, quote_identifier, sql_literal
+from segdb.engines.quoting import check_segmentation_name, quote_identifier, sql_literal
 
 NASTY = ['x"; DROP TABLE customers; --', "Premium savings very important", "größe €", "select",
          "a,b", "cost ($)", 'say "hi"', "agent's view", "1st"]

@@ -12,7 +12,7 @@ import time
 import pytest
 
 import segdb
-import segdb.refresh
+import segdb.refresh.pipeline
 from conftest import (pause_env, run_segdb_process, segdb_env, start_segdb_process,
                       table_checksums, view_checksum, wait_for_file)
 
@@ -132,7 +132,7 @@ def test_reader_sees_old_or_new_run_never_a_mix(live_db, monkeypatch):
         elif stage == "committed":
             committed.set()
 
-    monkeypatch.setattr(segdb.refresh, "_test_hook", hook)
+    monkeypatch.setattr(segdb.refresh.pipeline, "_test_hook", hook)
     old_count, old_digest, _ = view_checksum(live_db, "live_segments")
     errors = []
     with segdb.connect(live_db) as db:
@@ -179,7 +179,7 @@ def test_two_refreshes_in_one_process_one_wins(live_db, monkeypatch):
         if stage == "write_labels":
             both_writing.wait(60)
 
-    monkeypatch.setattr(segdb.refresh, "_test_hook", hook)
+    monkeypatch.setattr(segdb.refresh.pipeline, "_test_hook", hook)
     outcomes = {}
     with segdb.connect(live_db) as db:
         cursors = [db.cursor(), db.cursor()]

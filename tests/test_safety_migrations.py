@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import segdb
-from segdb import migrations
+from segdb.store import migrations
 from segdb.errors import SchemaError, SegdbError
 from conftest import DATA, WHOLESALE_COLUMNS, load_wholesale, run_cli, table_checksums
 

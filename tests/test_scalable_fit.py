@@ -11,8 +11,11 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
 from conftest import run_cli
-from segdb import definitions, fastfit, fitplan, profiles, sampling, stats as stats_mod
-from segdb.progress import stage_bars
+from segdb.define import definitions
+from segdb.cluster import fastfit, fitplan
+from segdb.quality import profiles
+from segdb.refresh import sampling, stats as stats_mod
+from segdb.refresh.progress import stage_bars
 
 FEATURES = ["a", "b", "c"]
 
@@ -180,7 +183,7 @@ def test_bounded_fit_labels_every_row_in_sql(db, small_thresholds, nulls):
 
 
 def test_stream_fetch_equals_ordered_fetch(db):
-    from segdb import matrix, matrix_stream
+    from segdb.refresh import matrix, matrix_stream
     X = blobs(n=3000, seed=7)
     load(db, X, order=np.random.default_rng(1).permutation(len(X)))
     d = definitions.validate(db.con, name="m", source="pts", key="id", features=FEATURES, k=3)

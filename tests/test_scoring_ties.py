@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from segdb.scoring import labelling_query
+from segdb.living.scoring import labelling_query
 
 CENTROIDS = [[-2.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0, 2.0, 0.0]]
 

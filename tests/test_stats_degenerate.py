@@ -15,7 +15,7 @@ import math
 import pyarrow as pa
 import pytest
 
-from segdb import stats
+from segdb.refresh import stats
 from segdb.errors import DataError
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from segdb import definitions, sqlgen
-from segdb.source import key_declared_unique
+from segdb.define import definitions, sqlgen
+from segdb.define.source import key_declared_unique
 
 FEATURES = ["x", "y"]
 

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import click
 
-from .. import api, demo as demo_mod
+from .. import api
+from ..define import demo as demo_mod
 from ..engines import kind_of_target
 from ..errors import DefinitionError, NotFoundError
-from ..textformat import cell, run_label, table, to_csv, to_json
+from ..present.textformat import cell, table, to_csv, to_json
+from ..store.runs import run_label
 from . import features as cli_features  # print_feature_extras, after `segdb show`
 from .group import AUTO_OR_INT, Settings, api_trigger, cli, examples, pass_settings
 
@@ -46,7 +48,7 @@ def migrate(settings: Settings, list_only: bool):
     if not list_only:
         return click.get_current_context().invoke(init)
     with settings.open_without_schema(read_only=True, create=False) as db:
-        from .. import migrations
+        from ..store import migrations
         migrations.check(db.con)  # refuse edited or newer migrations here too
         rows = [(f"{s.version:04d}", s.name, "applied" if s.applied else "pending", s.applied_at)
                 for s in db.migration_status()]
@@ -152,7 +154,7 @@ def create(settings: Settings, name, source, key, features, category_features, w
 def _progress_reporter(settings: Settings):
     if settings.quiet or not sys.stderr.isatty():
         return None
-    from ..progress import stage_bars
+    from ..refresh.progress import stage_bars
     return stage_bars()
 
 
@@ -201,10 +203,10 @@ def print_summary(summary) -> None:
     click.echo(table(["segment", "size", "share", "description"] + (["name"] if named else []),
                      [(s["segment_id"], s["size"], f"{100 * s['share']:.1f}%", s["description"])
                       + ((s["name"] or "",) if named else ()) for s in summary.segments]))
-    from ..quality_text import summary_lines
+    from ..present.quality_text import summary_lines
     for line in summary_lines(summary):
         click.echo(line)
-    from ..prepare import column_labels  # a category feature has one column per level
+    from ..refresh.prepare import column_labels  # a category feature has one column per level
     labels = column_labels(d, [s["feature"] for s in summary.feature_stats])
     for title, column in (("centroids in source units", "value_raw"),
                           ("centroids in scaled units", "value_scaled")):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..textformat import run_label
+from ..store.runs import run_label
 from .group import Settings, cli, examples, pass_settings
 
 
@@ -19,7 +19,7 @@ def apply(settings: Settings, file: str, refresh_after: bool):
     """Create or update segmentations declared in a TOML file.
 
     See docs/features.md for the keys of the file."""
-    from ..config import parse
+    from ..define.config import parse
     parse(file)  # a missing or malformed file is refused before any database is opened or created
     with settings.connect(create=True) as db:
         applied = db.apply(file)
@@ -39,7 +39,7 @@ def apply(settings: Settings, file: str, refresh_after: bool):
 
 def print_feature_extras(db, name: str, run_id: int | None) -> None:
     """After `segdb show`: weighted sizes (runs with a weight column) and category shares."""
-    from ..textformat import table
+    from ..present.textformat import table
 
     summary_run = run_id if run_id is not None else db.show(name).run["run_id"]
     weighted = db.con.sql("SELECT segment_id, size, weighted_size, weighted_share FROM segdb.segments "

@@ -15,7 +15,7 @@ from __future__ import annotations
 import click
 
 from .. import api
-from ..database import DEFAULT_LOCK_TIMEOUT
+from ..engines.duckdb import DEFAULT_LOCK_TIMEOUT
 from ..errors import SegdbError
 
 
@@ -137,7 +137,7 @@ def cli(ctx, db, lock_timeout, quiet, debug):
 
 
 def api_trigger() -> str:
-    from ..refresh import default_trigger
+    from ..store.runs import default_trigger
     return default_trigger("cli")
 
 

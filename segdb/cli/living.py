@@ -9,7 +9,8 @@ from __future__ import annotations
 import click
 
 from ..errors import DefinitionError
-from ..textformat import cell, run_label, table
+from ..present.textformat import cell, table
+from ..store.runs import run_label
 from .group import Settings, api_trigger, cli, examples, pass_settings
 
 DRIFT_EXIT_REFRESH_ADVISED = 3

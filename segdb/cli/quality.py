@@ -6,7 +6,8 @@ from __future__ import annotations
 import click
 
 from ..errors import DefinitionError
-from ..textformat import run_label, table, to_csv, to_json
+from ..present.textformat import table, to_csv, to_json
+from ..store.runs import run_label
 from .group import cli, examples, pass_settings, Settings
 
 PROFILE_HEADERS = ["segment", "rank", "feature", "mean_raw", "z_diff", "effect_size"]
@@ -30,8 +31,7 @@ def profile(settings: Settings, name, run_id, top, fmt):
     with settings.connect(read_only=True) as db:
         rows = db.profiles(name, run_id)
         summary = db.show(name, run_id)
-    from ..profiles import displayed  # floating-point noise printed as 0
-    from ..textformat import segment_label
+    from ..present.textformat import displayed, segment_label  # displayed: floating-point noise printed as 0
     rows = displayed(rows, summary.feature_stats)
     if top is not None:
         rows = [r for r in rows if r["rank"] <= top]

@@ -47,7 +47,7 @@ def open_connection(target, *, read_only: bool = False, lock_timeout: float = 10
     password: see segdb.errors.redact_secrets)."""
     kind = kind_of_target(target)
     if kind == "duckdb":
-        from ..database import open_duckdb
+        from .duckdb import open_duckdb
         con = open_duckdb(target, read_only=read_only, lock_timeout=lock_timeout, create=create)
         return con, redact_secrets(str(target))  # md:db?motherduck_token=...
     if kind == "postgresql":

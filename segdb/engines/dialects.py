@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..quoting import quote_identifier
+from .quoting import quote_identifier
 from .spark import quote as spark_quote
 from .translate import translate
 

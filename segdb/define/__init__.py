@@ -1,0 +1,1 @@
+"""Define a segmentation: its typed features, the source they are read from, TOML files, imports."""

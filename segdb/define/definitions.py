@@ -1,0 +1,338 @@
+"""Segmentation definitions: what to segment, by which features, with which settings.
+
+A definition is validated against the source when it is created (the source, key and features must
+exist; a feature is numeric, a Likert item or a category, a column or an expression: see
+segdb.features) and stored as a new version, so every run records exactly which definition it used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime, timezone
+
+import duckdb
+
+from ..store.database import transaction
+from . import categories
+from ..engines import catalog
+from ..errors import DefinitionError, NotFoundError
+from ..engines.quoting import check_segmentation_name, quote_identifier
+from .features import Feature, check_against_source
+from .source import Source, find_column, is_numeric_type, resolve_source, source_columns
+from .weights import check_weight_column
+
+SCALES = ("zscore", "minmax", "none")
+NULL_POLICIES = ("skip", "error", "mean")
+DEFAULT_SEED = 0
+DEFAULT_N_INIT = 10
+# Columns of the <name>_segments / <name>_centroids views; a feature may not shadow them.
+RESERVED_OUTPUT_COLUMNS = ("segment_id", "segment_name", "size", "share", "distance", "run_id",
+                           "fitted")
+
+
+@dataclasses.dataclass(frozen=True)
+class Definition:
+    name: str
+    version: int
+    source: str
+    source_kind: str
+    key: str
+    key_type: str
+    features: tuple[Feature, ...]
+    k: int | None
+    scale: str
+    nulls: str
+    seed: int
+    n_init: int
+    k_min: int | None = None
+    k_max: int | None = None
+    max_fit_rows: int | None = None
+    options: dict = dataclasses.field(default_factory=dict)
+    created_at: datetime | None = None
+
+    @property
+    def labels_table(self) -> str:
+        return f"segdb.{quote_identifier(self.name + '_labels')}"
+
+    @property
+    def segments_view(self) -> str:
+        return quote_identifier(self.name + "_segments")
+
+    @property
+    def centroids_view(self) -> str:
+        return quote_identifier(self.name + "_centroids")
+
+    def resolve(self, con: duckdb.DuckDBPyConnection) -> Source:
+        """The stored source now; a dropped table is named with the segmentation that needs it."""
+        try:
+            return resolve_source(con, self.source)
+        except NotFoundError:
+            raise NotFoundError(f"the source table {self.source!r} of {self.name!r} no longer exists; restore "
+                                "it, or redefine the segmentation with `segdb create --replace`") from None
+
+
+def _check_int(value, what: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            value = int(str(value))
+        except ValueError:
+            raise DefinitionError(f"{what} must be a whole number, not {value!r}") from None
+    if value < minimum:
+        raise DefinitionError(f"{what}={value} should be >= {minimum}")
+    return value
+
+
+K_AUTO_DEFAULT_RANGE = (2, 10)
+K_AUTO_MAX = 50  # a scan refits k-means once per k; beyond this the scan costs more than it tells
+
+
+def parse_k_range(text) -> tuple[int, int]:
+    """'2..10' (or a (2, 10) pair) -> (2, 10)."""
+    if isinstance(text, str):
+        parts = text.split("..")
+        if len(parts) != 2:
+            raise DefinitionError(f"k range {text!r} should look like 2..10 (smallest..largest k)")
+        text = parts
+    try:
+        lo, hi = text
+    except (TypeError, ValueError):
+        raise DefinitionError(f"k range {text!r} should be two whole numbers, e.g. (2, 10)") from None
+    lo, hi = _check_int(lo, "the smallest k of the range", 2), _check_int(hi, "the largest k of the range", 2)
+    if hi < lo:
+        raise DefinitionError(f"k range {lo}..{hi} is empty; give the smallest k first, e.g. {hi}..{lo}")
+    if hi > K_AUTO_MAX:
+        raise DefinitionError(f"k range {lo}..{hi} goes above {K_AUTO_MAX}; scan at most up to k={K_AUTO_MAX}")
+    return lo, hi
+
+
+def check_k(k, k_range) -> tuple[int | None, int | None, int | None]:
+    """(k, k_min, k_max): a fixed k >= 2 without a range, or "auto" with a range."""
+    if isinstance(k, str) and k.strip().lower() == "auto":
+        lo, hi = parse_k_range(k_range if k_range is not None else K_AUTO_DEFAULT_RANGE)
+        return None, lo, hi
+    if k_range is not None:
+        raise DefinitionError(f"a k range applies only with k='auto', not k={k!r}; "
+                              "use --k auto --k-range LO..HI, or drop the range")
+    return _check_int(k, "k", 2), None, None
+
+
+def _features(features) -> tuple[Feature, ...]:
+    if isinstance(features, (str, Feature, dict)):  # one feature, not its characters
+        features = [features]
+    out = []
+    for f in features:
+        if isinstance(f, Feature):
+            out.append(f)
+        elif isinstance(f, str):
+            out.append(Feature(f))
+        elif isinstance(f, dict):
+            unknown = sorted(set(f) - {x.name for x in dataclasses.fields(Feature)})
+            if unknown:
+                raise DefinitionError(f"unknown feature setting {unknown[0]!r} in {f!r}")
+            out.append(Feature(**f))
+        else:
+            raise DefinitionError(f"a feature must be a column name, not {f!r}")
+    if not out:
+        raise DefinitionError("a segmentation needs at least one feature; add --feature COLUMN")
+    names = [f.name for f in out]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise DefinitionError(f"feature {dupes[0]!r} is listed twice; list each feature once")
+    return tuple(out)
+
+
+def validate(con: duckdb.DuckDBPyConnection, *, name: str, source: str, key: str, features,
+             k, scale: str = "zscore", nulls: str = "skip", seed=DEFAULT_SEED,
+             n_init=DEFAULT_N_INIT, max_fit_rows=None, options: dict | None = None,
+             weight: str | None = None, k_range=None) -> Definition:
+    """Check a definition against the database; return it (version 0: not stored yet).
+
+    ``k="auto"`` stores k as NULL with ``k_range`` (default 2..10) as k_min/k_max: each refresh
+    then scans the range and chooses k (segdb.kselect)."""
+    check_segmentation_name(name)
+    feats = _features(features)
+    if scale not in SCALES:
+        raise DefinitionError(f"unknown scale {scale!r}; use one of {', '.join(SCALES)}")
+    if nulls not in NULL_POLICIES:
+        raise DefinitionError(f"unknown null policy {nulls!r}; use one of {', '.join(NULL_POLICIES)}")
+    k, k_min, k_max = check_k(k, k_range)
+    seed = _check_int(seed, "seed", 0)
+    n_init = _check_int(n_init, "n_init", 1)
+    if max_fit_rows is not None:
+        max_fit_rows = _check_int(max_fit_rows, "max_fit_rows", 2)
+    src = resolve_source(con, source)
+    columns = source_columns(con, src)
+    key = find_column(columns, key, src, "key")
+    for f in feats:
+        check_against_source(con, f, src, columns, key)  # column or expr, type fits its kind
+        if f.name in RESERVED_OUTPUT_COLUMNS:
+            raise DefinitionError(
+                f"feature {f.name!r} would clash with the column {f.name!r} of {name}_centroids; "
+                f"rename it in a source SELECT (e.g. {quote_identifier(f.name)} AS {f.name}_value)"
+            )
+    if key in RESERVED_OUTPUT_COLUMNS:
+        raise DefinitionError(f"key {key!r} would clash with a column of {name}_segments; "
+                              f"rename it in a source SELECT (e.g. {quote_identifier(key)} AS customer_key)")
+    check_k_against_rows(con, src, k, k_min, k_max)
+    options = dict(options or {})
+    if weight is not None:
+        options["weight"] = check_weight_column(columns, weight, src, key)
+    return Definition(name=name, version=0, source=source, source_kind=src.kind, key=key,
+                      key_type=columns[key], features=feats, k=k, k_min=k_min, k_max=k_max,
+                      scale=scale, nulls=nulls, seed=seed, n_init=n_init, max_fit_rows=max_fit_rows,
+                      options=options)
+
+
+def check_k_against_rows(con: duckdb.DuckDBPyConnection, src: Source, k: int | None,
+                         k_min: int | None, k_max: int | None) -> None:
+    """k (or the top of the k range) may not exceed the source's rows (one COUNT): refused at create,
+    in segdb's words, rather than by scikit-learn at the first refresh. An empty source passes: its
+    data is yet to come, and a refresh says so. Rows with NULL features and duplicate rows are
+    checked at refresh (segdb.stats, segdb.fit), where the same wording names the usable rows."""
+    top = k if k is not None else k_max
+    rows = con.execute(f"SELECT count(*) FROM {src.relation} AS segdb_source").fetchall()[0][0]
+    if not rows or top <= rows:
+        return
+    if k is not None:
+        raise DefinitionError(f"k={k} is more than the {rows} rows of {src.describe()}; "
+                              f"lower k to at most {rows}")
+    raise DefinitionError(f"k range {k_min}..{k_max} goes above the {rows} rows of {src.describe()}; "
+                          f"scan at most up to k={rows}")
+
+
+def _same_settings(a: Definition, b: Definition) -> bool:
+    fields = ("source", "key", "key_type", "features", "k", "k_min", "k_max", "scale", "nulls",
+              "seed", "n_init", "max_fit_rows", "options")
+    return all(getattr(a, f) == getattr(b, f) for f in fields)
+
+
+def _check_view_names_free(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    for suffix in ("_segments", "_centroids"):
+        kind = catalog.table_type(con, catalog.current_schema(con), name + suffix, fold_case=True)
+        if kind is not None and kind != "VIEW":
+            raise DefinitionError(
+                f"a table named {name + suffix!r} already exists and segdb would replace it with a "
+                "view; choose another segmentation name"
+            )
+
+
+def store(con: duckdb.DuckDBPyConnection, d: Definition, *, replace: bool = False) -> Definition:
+    """Store ``d`` as a new version (or as version 1 of a new segmentation); returns it stored."""
+    existing = get(con, d.name, missing_ok=True)
+    if existing is not None and not replace:
+        raise DefinitionError(f"segmentation {d.name!r} already exists; use --replace to store a "
+                              "new version of its definition")
+    if existing is not None and _same_settings(existing, d):
+        return existing
+    if existing is not None and existing.key_type != d.key_type:
+        raise DefinitionError(
+            f"the key of {d.name!r} changes type from {existing.key_type} to {d.key_type}; "
+            "define a segmentation under a new name instead"
+        )
+    _check_view_names_free(con, d.name)
+    version = 1 if existing is None else existing.version + 1
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    with transaction(con, f"storing the definition of {d.name!r}"):
+        if existing is None:
+            con.execute("INSERT INTO segdb.segmentations (name, created_at, current_version) "
+                        "VALUES (?, ?, 1)", [d.name, now])
+            con.execute(
+                f"CREATE TABLE {d.labels_table} (run_id BIGINT NOT NULL, "
+                f"segdb_key {d.key_type} NOT NULL, segment_id INTEGER NOT NULL, "
+                "distance DOUBLE NOT NULL, fitted BOOLEAN NOT NULL DEFAULT TRUE)"
+            )
+        else:
+            con.execute("UPDATE segdb.segmentations SET current_version = ? WHERE name = ?",
+                        [version, d.name])
+        con.execute(
+            "INSERT INTO segdb.definitions (segmentation, version, created_at, source, source_kind, "
+            "key_column, key_type, features, k, k_min, k_max, scale, nulls, seed, n_init, "
+            "max_fit_rows, options) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [d.name, version, now, d.source, d.source_kind, d.key, d.key_type,
+             json.dumps([f.to_json() for f in d.features]), d.k, d.k_min, d.k_max, d.scale,
+             d.nulls, d.seed, d.n_init, d.max_fit_rows, json.dumps(d.options, sort_keys=True)],
+        )
+    return dataclasses.replace(d, version=version, created_at=now)
+
+
+_COLUMNS = ("segmentation, version, created_at, source, source_kind, key_column, key_type, features, "
+            "k, k_min, k_max, scale, nulls, seed, n_init, max_fit_rows, options")
+
+
+def _from_row(row) -> Definition:
+    (name, version, created_at, source, source_kind, key, key_type, features, k, k_min, k_max,
+     scale, nulls, seed, n_init, max_fit_rows, options) = row
+    return Definition(name=name, version=version, source=source, source_kind=source_kind, key=key,
+                      key_type=key_type, features=tuple(Feature(**f) for f in json.loads(features)),
+                      k=k, k_min=k_min, k_max=k_max, scale=scale, nulls=nulls, seed=seed,
+                      n_init=n_init, max_fit_rows=max_fit_rows, options=json.loads(options),
+                      created_at=created_at)
+
+
+def get(con: duckdb.DuckDBPyConnection, name: str, version: int | None = None, *,
+        missing_ok: bool = False) -> Definition | None:
+    """The current (or the given) version of a segmentation's definition."""
+    row = con.execute(
+        f"SELECT {_COLUMNS} FROM segdb.definitions d WHERE segmentation = ? AND version = "
+        "coalesce(?, (SELECT current_version FROM segdb.segmentations WHERE name = ?))",
+        [name, version, name],
+    ).fetchall()
+    row = row[0] if row else None
+    if row is None:
+        if missing_ok:
+            return None
+        known = names(con)
+        hint = f"; known: {', '.join(known)}" if known else "; create one with `segdb create`"
+        raise NotFoundError(f"no segmentation named {name!r}{hint}")
+    return _from_row(row)
+
+
+def names(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in con.execute("SELECT name FROM segdb.segmentations ORDER BY name").fetchall()]
+
+
+def check_source_unchanged(con: duckdb.DuckDBPyConnection, d: Definition):
+    """The source must still have the key and features, with compatible types."""
+    src = d.resolve(con)
+    columns = source_columns(con, src)
+    where = f"the source of {d.name} ({src.describe()})"
+    try:
+        find_column(columns, d.key, src, "key")
+        for f in d.features:
+            if not f.expr:  # expressions are checked when the run prepares its features
+                find_column(columns, f.name, src, "feature")
+    except Exception as exc:
+        raise DefinitionError(f"the source changed since {d.name!r} was defined: {exc}; "
+                              "redefine it with `segdb create --replace`") from None
+    if columns[d.key] != d.key_type:
+        raise DefinitionError(f"the source changed since {d.name!r} was defined: key {d.key!r} was "
+                              f"{d.key_type} and is now {columns[d.key]}; redefine it under a new name")
+    for f in d.features:
+        if not f.expr and f.kind != "category" and not is_numeric_type(columns[f.name]):
+            raise DefinitionError(f"the source changed since {d.name!r} was defined: feature "
+                                  f"{f.name!r} is now {columns[f.name]}, not a number; cast it in "
+                                  "the source or redefine the segmentation")
+    return src, where
+
+
+def current_run_id(con: duckdb.DuckDBPyConnection, name: str) -> int | None:
+    get(con, name)  # raises a clear error for an unknown name
+    return con.execute("SELECT current_run_id FROM segdb.segmentations WHERE name = ?",
+                       [name]).fetchall()[0][0]
+
+
+def definition_for_run(con: duckdb.DuckDBPyConnection, d: Definition, run_id: int) -> Definition:
+    """The expanded definition a run used (category levels from ``segdb.feature_columns``): one
+    feature per matrix column, whose :func:`feature_sql` scores new rows like the run did."""
+    rows = con.execute("SELECT source_feature_no, level FROM segdb.feature_columns WHERE run_id = ? "
+                       "ORDER BY feature_no", [run_id]).fetchall()
+    if not rows:  # a run written before migration 0004: plain features only
+        return d
+    expanded = []
+    for no, f in enumerate(d.features, start=1):
+        if f.kind == "category":
+            expanded += categories.expand(f, [lv for src_no, lv in rows if src_no == no])
+        else:
+            expanded.append(f)
+    return dataclasses.replace(d, features=tuple(expanded))

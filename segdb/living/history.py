@@ -1,0 +1,141 @@
+"""Run history: make an earlier run current again (rollback), delete old runs' rows (prune).
+
+Every run keeps its row in segdb.runs (status, triggered_by, started_at, finished_at); a pruned run's
+row gets ``pruned_at``, and every rollback is recorded in segdb.rollbacks. Transitions, segment
+matches and drift checks are small and stay, for the audit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+
+import duckdb
+
+from ..engines import catalog, dialect_of
+from ..define import definitions, sqlgen
+from . import ledger, macros, runmodel
+from ..store.database import dict_rows, transaction
+from ..errors import NotFoundError, SegdbError
+from ..engines.quoting import quote_identifier as q
+from ..store.runs import trigger_of
+from ..define.definitions import current_run_id
+from ..store.sqlfiles import load_sql
+
+# Tables in schema segdb with a run_id column that prune keeps: the audit trail (small).
+AUDIT_TABLES = ("runs", "segment_matches", "transitions", "drift_checks", "rollbacks")
+
+# Functions f(con, definition, run_id) that must follow the current run on a rollback, besides the
+# views and macros (e.g. a feature's own per-run view); they run inside the rollback's transaction.
+CURRENT_RUN_HOOKS: list = []
+
+
+class HistoryError(SegdbError):
+    """A rollback or prune that the run history does not allow."""
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _runs(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
+    return dict_rows(con, "SELECT run_id, status, definition_version, pruned_at FROM segdb.runs "
+                          "WHERE segmentation = ? ORDER BY run_id", [name])
+
+
+@dataclasses.dataclass(frozen=True)
+class RollbackResult:
+    segmentation: str
+    from_run_id: int
+    to_run_id: int
+
+
+def _target(name: str, runs: list[dict], current: int, run_id: int | None) -> dict:
+    usable = [r for r in runs if r["status"] == "succeeded" and r["pruned_at"] is None]
+    if run_id is None:
+        earlier = [r for r in usable if r["run_id"] < current]
+        if not earlier:
+            raise HistoryError(f"segmentation {name!r} has no earlier run than run {current} to roll "
+                               f"back to; see `segdb runs {name}`")
+        return earlier[-1]
+    found = [r for r in runs if r["run_id"] == run_id]
+    if not found:
+        raise NotFoundError(f"segmentation {name!r} has no run {run_id}; see `segdb runs {name}`")
+    run = found[0]
+    if run_id == current:
+        raise HistoryError(f"run {run_id} is already the current run of {name!r}; "
+                           "name another run to roll back to")
+    if run["pruned_at"] is not None:
+        raise HistoryError(f"run {run_id} of {name!r} was pruned on {run['pruned_at']:%Y-%m-%d %H:%M} "
+                           "and cannot be made current again; choose a run that is not pruned")
+    if run["status"] != "succeeded":
+        raise HistoryError(f"run {run_id} of {name!r} has status {run['status']}, not succeeded; "
+                           "only a succeeded run can be made current")
+    return run
+
+
+def make_current(con: duckdb.DuckDBPyConnection, d: definitions.Definition, run_id: int) -> None:
+    """Views, macros, segment-id ledger and the current-run pointer follow ``run_id`` (in a transaction)."""
+    con.execute(sqlgen.segments_view(d, run_id))
+    con.execute(sqlgen.centroids_view(d, run_id))
+    macros.create_macros(con, d.name, run_id, d)
+    ledger.make_current(con, d.name, run_id)
+    for hook in CURRENT_RUN_HOOKS:
+        hook(con, d, run_id)
+    con.execute(load_sql("set_current_run"), [run_id, d.name])
+
+
+def rollback(con: duckdb.DuckDBPyConnection, name: str, run_id: int | None = None, *,
+             triggered_by: str | None = None) -> RollbackResult:
+    """Make ``run_id`` (default: the latest succeeded, unpruned run before the current) current again."""
+    current = current_run_id(con, name)
+    if current is None:
+        raise NotFoundError(f"segmentation {name!r} has no run yet; run `segdb refresh {name}`")
+    target = _target(name, _runs(con, name), current, run_id)
+    d = definitions.get(con, name, target["definition_version"])
+    runmodel.load(con, name, target["run_id"], d)  # its statistics and centroids must be there
+    with transaction(con, f"rolling {name!r} back to run {target['run_id']}"):
+        make_current(con, d, target["run_id"])
+        con.execute(load_sql("insert_rollback"), [name, _now(), current, target["run_id"],
+                                                  trigger_of(triggered_by)])
+    return RollbackResult(name, int(current), int(target["run_id"]))
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneResult:
+    segmentation: str
+    kept_run_ids: tuple[int, ...]
+    pruned_run_ids: tuple[int, ...]
+    labels_deleted: int
+
+
+def per_run_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """segdb tables holding per-run data (a run_id column), except the audit trail and label tables."""
+    label_tables = {n + "_labels" for n in definitions.names(con)}
+    names = [n for _, n, t in catalog.tables(con, "segdb") if t == "BASE TABLE"
+             and n not in AUDIT_TABLES and n not in label_tables]
+    return [n for n in names if "run_id" in (row[0] for row in con.execute(
+        f"DESCRIBE SELECT * FROM segdb.{q(n)}").fetchall())]
+
+
+def prune(con: duckdb.DuckDBPyConnection, name: str, keep: int) -> PruneResult:
+    """Delete the rows of all but the ``keep`` newest runs of ``name``; the current run always stays."""
+    keep = definitions._check_int(keep, "--keep", 1)
+    d = definitions.get(con, name)
+    current = current_run_id(con, name)
+    runs = [r for r in _runs(con, name) if r["pruned_at"] is None]
+    newest = [r["run_id"] for r in runs][-keep:]
+    kept = sorted(set(newest) | ({current} if current is not None else set()))
+    doomed = [r["run_id"] for r in runs if r["run_id"] not in kept]
+    deleted = 0
+    if doomed:
+        with transaction(con, f"pruning {len(doomed)} runs of {name!r}"):
+            deleted = con.execute(f"DELETE FROM {d.labels_table} WHERE list_contains(?, run_id)",
+                                  [doomed]).fetchall()[0][0]
+            for table in per_run_tables(con):
+                con.execute(f"DELETE FROM segdb.{q(table)} WHERE list_contains(?, run_id)", [doomed])
+            con.execute("UPDATE segdb.runs SET pruned_at = ? WHERE list_contains(?, run_id)",
+                        [_now(), doomed])
+        if dialect_of(con) == "duckdb":  # PostgreSQL's CHECKPOINT is for superusers; Spark has none
+            con.execute("CHECKPOINT")  # lets DuckDB reuse the freed blocks
+    return PruneResult(name, tuple(kept), tuple(doomed), int(deleted))

@@ -1,0 +1,72 @@
+"""The scoring macros of a segmentation's current run: ``<name>_assign`` and ``<name>_distance``.
+
+    SELECT id, insurance_assign("Premium savings very important", "Agent not important") AS segment_id,
+           insurance_distance("Premium savings very important", "Agent not important") AS distance
+    FROM new_responses
+
+Both take one argument per feature, positionally, in the definition's order (their parameter names
+are x1, x2, ...: a macro's parameters must be plain identifiers, feature names need not be).
+``_assign`` returns the id of the nearest centroid of the current run, ``_distance`` the Euclidean
+distance to it in the run's scaled units (as the ``distance`` column of ``<name>_segments``).
+On a tie the lowest segment id wins. A NULL argument gives NULL, whatever the null policy.
+Every refresh and rollback re-creates both, in the transaction that switches the current run.
+DuckDB's ``_assign`` calls the shared helper ``segdb.nearest_of_<k>`` (created with it), so its
+body lists each distance once.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from . import runmodel, scoring
+from ..engines.quoting import quote_identifier as q
+
+
+def macro_names(name: str) -> tuple[str, str]:
+    return f"{name}_assign", f"{name}_distance"
+
+
+def nearest_helper_name(k: int) -> str:
+    return f"segdb.nearest_of_{int(k)}"
+
+
+def nearest_helper_statement(k: int) -> str:
+    """DuckDB: the shared helper ``segdb.nearest_of_<k>`` the assign macros of k segments call (see
+    :func:`segdb.scoring.macro_bodies`); the same text for every segmentation with k segments."""
+    params, body = scoring.nearest_helper_body(k)
+    return f"CREATE OR REPLACE MACRO {nearest_helper_name(k)}({', '.join(params)}) AS {body}"
+
+
+def macro_statements(model: runmodel.RunModel, dialect: str = "duckdb") -> list[str]:
+    """The statements (re)creating both scoring functions of the run ``model``: DuckDB macros (after
+    the helper they call, :func:`nearest_helper_statement`), PostgreSQL ``LANGUAGE sql IMMUTABLE
+    PARALLEL SAFE`` functions, or Spark SQL functions. For the other engines they are in the
+    engine's own dialect (run with ``con.native``). The last two are the assign and distance ones."""
+    params = list(model.macro_parameters)
+    k = len(model.segment_ids)
+    assign_body, distance_body = scoring.macro_bodies(
+        list(model.macro_columns), centers=model.centers, scales=model.scales, centroids=model.centroids,
+        segment_ids=model.segment_ids, nearest_helper=nearest_helper_name(k) if dialect == "duckdb" else None)
+    assign, distance = macro_names(model.definition.name)
+    if dialect == "duckdb":
+        args = ", ".join(params)
+        return [nearest_helper_statement(k),
+                f"CREATE OR REPLACE MACRO {q(assign)}({args}) AS {assign_body}",
+                f"CREATE OR REPLACE MACRO {q(distance)}({args}) AS {distance_body}"]
+    from ..engines.dialects import scalar_function
+    kinds = [f.kind for f in model.declared_features] if model.declared_features else ["number"] * len(params)
+    typed = [(p, "text" if kind == "category" else "double") for p, kind in zip(params, kinds)]
+    return [scalar_function(dialect, assign, typed, "integer", assign_body),
+            scalar_function(dialect, distance, typed, "double", distance_body)]
+
+
+def create_macros(con: duckdb.DuckDBPyConnection, name: str, run_id: int, definition=None) -> None:
+    """(Re)create both macros for run ``run_id`` (call inside the transaction that makes it current;
+    ``definition``: the run's definition while the run's own row is not written yet)."""
+    from ..engines import dialect_of
+    dialect = dialect_of(con)
+    for statement in macro_statements(runmodel.load(con, name, run_id, definition), dialect):
+        if dialect == "duckdb":
+            con.execute(statement)
+        else:
+            con.native(statement)

@@ -1,0 +1,1 @@
+"""The refresh pipeline: check -> stats -> fetch -> fit -> identities -> quality -> write (pipeline.py)."""

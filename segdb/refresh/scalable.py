@@ -1,0 +1,209 @@
+"""The fast and bounded refresh paths (see segdb.fitplan): fetch, fit, and labelling in SQL.
+
+fast     every used row is fetched (unordered, streamed into one writable matrix), fitted with
+         segdb.fastfit, and written from memory like the exact path.
+bounded  only a seeded sample of at most max_fit_rows rows is fetched and fitted; every row is then
+         labelled in SQL with segdb.scoring.labelling_query, twice: once to count the segments (so
+         they are numbered largest first over all rows, as everywhere else), and once inside the
+         write transaction as ``INSERT INTO <labels> SELECT ...``. Sizes, SSE and the run's inertia
+         are then read back from the inserted labels, so they agree with them exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+
+import duckdb
+import numpy as np
+
+from ..cluster import fitplan
+from . import matrix_stream, sampling
+from ..store.database import translate
+from ..engines import dialect_of
+from ..define.definitions import Definition
+from ..cluster.fastfit import fit_sampled_init
+from ..cluster.kmeans import FitResult, canonical_order
+from ..engines.quoting import quote_identifier as q
+from ..engines.quoting import sql_literal
+from ..define.features import feature_sql
+from ..cluster.identity import fit_segment_ids
+from .matrix import table_matrix
+from ..living.scoring import labelling_query
+from ..define.sqlgen import matrix_query, scaled_params, used_condition
+
+
+def fetch(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, st, plan: fitplan.FitPlan,
+          where: str):
+    """(keys or None, X, initialisation sample) for the fast or bounded plan."""
+    # DuckDB keeps the pages its statistics' hash table freed (about 400 MB at 10M keys) unless its
+    # allocator's background threads return them to the system; the matrix comes on top of that.
+    if dialect_of(con) == "duckdb":
+        con.execute("SET allocator_background_threads = true")
+        # DuckDB keeps scanned blocks cached up to its limit: 1.5 GiB of a 3 GB table beside the
+        # matrix would break the budget, so the rest of the refresh runs under a lower one (restored after).
+        lower_memory_limit(con, DUCKDB_FETCH_MEMORY_LIMIT)
+    init_rows = fitplan.init_sample_rows(plan.rows_used, d.k)
+    if dialect_of(con) != "duckdb" and plan.max_fit_rows >= plan.rows_used:
+        return _fetch_every_row(con, d, relation, st, plan, init_rows, where)
+    init = sampling.init_sample(con, d, relation, st.features, init_rows, where, plan.rows_used)
+    if plan.mode == "bounded":
+        X = sampling.fit_sample(con, d, relation, st.features, plan.max_fit_rows, plan.rows_used, where)
+        return None, X, init
+    keys, X = matrix_stream.fetch_all(con, d, relation, st.features, plan.rows_used, where)
+    return keys, X, init
+
+
+def _fetch_every_row(con, d: Definition, relation: str, st, plan: fitplan.FitPlan, init_rows: int,
+                     where: str):
+    """Another engine's table under the bound: every used row, and the initialisation sample DuckDB
+    would draw (its hash, run here on the fetched keys), so the fit is DuckDB's fast fit exactly."""
+    try:
+        table = con.sql(matrix_query(d, relation, ordered=False),
+                        params=scaled_params(d, st.features)).to_arrow_table()
+    except duckdb.Error as exc:
+        raise translate(exc, f"reading the standardised features of {where}") from exc
+    X = table_matrix(table, len(d.features))
+    positions = sampling.init_positions(table.column("segdb_key").combine_chunks(), d.seed, init_rows,
+                                        plan.rows_used)
+    return None, X, X[positions]
+
+
+def fit(X: np.ndarray, init: np.ndarray, d: Definition, st, where: str) -> FitResult:
+    return fit_sampled_init(X, init, d=d, stats=st.features, rows_used=st.rows_used, where=where)
+
+
+def _feature_sql(d: Definition, stats) -> list[str]:
+    """Each feature as the labelling query reads it (filled with its mean under nulls=mean)."""
+    out = []
+    for f, s in zip(d.features, stats):
+        x = f"CAST({feature_sql(f)} AS DOUBLE)"
+        out.append(f"coalesce({x}, {sql_literal(float(s.mean))})" if d.nulls == "mean" else x)
+    return out
+
+
+def _labelling(d: Definition, relation: str, stats, centers: np.ndarray, segment_ids=None,
+               carry=()) -> str:
+    return labelling_query(
+        q(d.key), _feature_sql(d, stats), relation,
+        centers=[s.center for s in stats], scales=[s.scale for s in stats],
+        centroids=centers.tolist(),
+        segment_ids=range(1, centers.shape[0] + 1) if segment_ids is None else segment_ids,
+        where=used_condition(d), carry=carry)
+
+
+def labelled_values(d: Definition, relation: str, st, fit: FitResult) -> str:
+    """Every used row's segment id, exactly as :func:`labels_writer` writes it (the same query), with
+    the feature values the profiles average (``segdb_f1 .. segdb_fd``, as
+    ``segdb.features.keyed_values_relation`` gives them): the profiles of a run whose labels are
+    written in SQL then need no join of the new labels with the source. At 100M rows that join ran
+    under the refresh's memory limit, spilled, and took 33 s of an 89 s refresh; scoring the rows
+    again is one more pass at the scoring speed."""
+    carry = [(f"CAST({feature_sql(f)} AS DOUBLE)", f"segdb_f{i}") for i, f in enumerate(d.features, start=1)]
+    return _labelling(d, relation, st.features, fit.centers, fit_segment_ids(fit).tolist(), carry)
+
+
+def count_segments(con, d: Definition, relation: str, stats, centers: np.ndarray, where: str) -> np.ndarray:
+    """Rows nearest to each centre (in the given order), over every used row, in SQL."""
+    query = (f"SELECT segment_id, count(*) FROM ({_labelling(d, relation, stats, centers)}) AS segdb_labelled "
+             "GROUP BY segment_id")
+    try:
+        rows = con.execute(query).fetchall()
+    except duckdb.Error as exc:
+        raise translate(exc, f"labelling every row of {where}") from exc
+    sizes = np.zeros(centers.shape[0], dtype=np.int64)
+    for segment_id, count in rows:
+        sizes[int(segment_id) - 1] = int(count)
+    return sizes
+
+
+def renumber_by_all_rows(con, d: Definition, relation: str, st, fit: FitResult, where: str) -> FitResult:
+    """The sample fit, its segments renumbered largest first by their size over every row."""
+    sizes = count_segments(con, d, relation, st.features, fit.centers, where)
+    order = canonical_order(fit.centers, sizes)
+    position = np.empty(len(order), dtype=np.int32)
+    position[order] = np.arange(len(order), dtype=np.int32)
+    centers = np.ascontiguousarray(fit.centers[order])
+    labels = position.take(fit.labels - 1) + 1
+    # the sample rows keep their centres, so their distances do not change
+    return dataclasses.replace(fit, labels=labels.astype(np.int32), centers=centers)
+
+
+def labels_writer(d: Definition, relation: str, st, fit: FitResult, plan: fitplan.FitPlan):
+    """``writer(con, run_id) -> (sizes, sse)`` inserting every row's label in SQL.
+
+    ``fitted`` marks the rows of the fit sample (same hash rule as segdb.sampling).
+    """
+    ids = fit_segment_ids(fit)  # ascending; the ids issue-4 matching gave, or 1..k
+    if plan.max_fit_rows >= plan.rows_used:  # every row was fitted (other engines' exact fit)
+        fitted, params = "TRUE", []
+    else:
+        fitted = "hash(segdb_key, ?::BIGINT) < ?::UBIGINT"
+        params = [d.seed, sampling.threshold_for(plan.max_fit_rows, plan.rows_used)]
+    insert = (f"INSERT INTO {d.labels_table} (run_id, segdb_key, segment_id, distance, fitted)\n"
+              f"SELECT ?, segdb_key, segment_id, distance, {fitted}\n"
+              f"FROM ({_labelling(d, relation, st.features, fit.centers, ids.tolist())}) AS segdb_labelled")
+
+    def write(con, run_id):
+        con.execute(insert, [run_id, *params])
+        rows = con.execute(f"SELECT segment_id, count(*), sum(distance * distance) FROM {d.labels_table} "
+                           "WHERE run_id = ? GROUP BY segment_id", [run_id]).fetchall()
+        k = fit.centers.shape[0]
+        sizes, sse = np.zeros(k, dtype=np.int64), np.zeros(k)
+        for segment_id, count, total in rows:
+            j = int(np.searchsorted(ids, int(segment_id)))
+            sizes[j], sse[j] = int(count), float(total)
+        return sizes, sse
+    return write
+
+
+DUCKDB_MEMORY_LIMIT = "1.5GiB"   # for the statistics: 100M distinct keys spill under 1.5 GiB, not 1
+DUCKDB_FETCH_MEMORY_LIMIT = "768MiB"  # afterwards: DuckDB then only caches blocks and streams
+
+
+def lower_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> bool:
+    """Lower DuckDB's memory limit to ``limit`` if it is higher (DuckDB evicts cached blocks)."""
+    current = _parse_size(str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]))
+    wanted = _parse_size(limit)
+    if current is None or wanted is None or wanted >= current:
+        return False
+    con.execute(f"SET memory_limit = {sql_literal(limit)}")
+    return True
+
+
+@contextlib.contextmanager
+def duckdb_memory_bound(con: duckdb.DuckDBPyConnection, limit: str = DUCKDB_MEMORY_LIMIT):
+    """Run a refresh with DuckDB's memory limit lowered to ``limit`` (never raised), then restore it.
+
+    DuckDB's default limit is 80% of RAM, and it keeps scanned blocks cached up to that limit: at
+    100M rows the statistics' distinct-key count and the cached table alone would exceed a 2.5 GiB
+    budget. Under the limit DuckDB spills its hash tables to its temporary directory instead.
+    The fast and bounded paths lower it further after the statistics (see :func:`fetch`); whatever
+    the refresh lowered is restored to the limit it found.
+    """
+    if dialect_of(con) != "duckdb":  # the other engines manage their own memory, outside this process
+        yield
+        return
+    previous = str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+    lowered = lower_memory_limit(con, limit)
+    try:
+        yield
+    finally:
+        if lowered:
+            with contextlib.suppress(duckdb.Error):
+                con.execute(f"SET memory_limit = {sql_literal(previous)}")
+
+
+_UNITS = {"b": 1, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3, "tb": 1000 ** 4,
+          "kib": 1024, "mib": 1024 ** 2, "gib": 1024 ** 3, "tib": 1024 ** 4}
+
+
+def _parse_size(text: str) -> int | None:
+    """'18.8 GiB' / '1GiB' / '134217728B' -> bytes (None if unreadable)."""
+    t = text.strip().lower().replace(" ", "")
+    number = t.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = t[len(number):] or "b"
+    try:
+        return int(float(number) * _UNITS[unit])
+    except (ValueError, KeyError):
+        return None

@@ -1,0 +1,136 @@
+"""Per-feature statistics computed by the database in one scan, and the checks they allow.
+
+The checks run before anything is written: NULL or duplicate keys, NULL features under
+nulls=error, NaN/Inf, overflowing values, constant features, too few rows for k.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+
+import duckdb
+
+from ..cluster.kmeans import too_few_rows_message
+from ..store.database import translate
+from ..define.definitions import Definition
+from ..errors import DataError
+from ..engines.quoting import quote_identifier
+from ..define.sqlgen import stats_query
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureStats:
+    feature_no: int
+    feature: str
+    n_rows: int
+    n_null: int
+    mean: float | None
+    stddev: float | None
+    min: float | None
+    max: float | None
+    center: float
+    scale: float
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceStats:
+    rows_total: int
+    rows_used: int
+    rows_skipped: int
+    fingerprint: str
+    features: tuple[FeatureStats, ...]
+
+
+# The smallest spread (max - min over the rows used) segdb standardises. Below it the squares in a
+# standard deviation leave the normal doubles (a squared deviation under 2.2e-308 is denormal or 0),
+# so the stddev is inexact or 0 and any scaling built on it meaningless or inf/NaN. With
+# max - min >= 1e-140 the population sd is at least 1e-140 / sqrt(2n) >= 7e-148 for up to 1e15
+# rows, whose square (5e-295) is still a normal double. A property of the data, not of the
+# summation order: min and max are exact, so the rule is the same on every engine and in numpy.
+MIN_SPREAD = 1e-140
+# The smallest standard deviation a z-score divides by: its square is a normal double. Unweighted,
+# MIN_SPREAD guarantees it; with survey weights it fails when the values differ only on rows of
+# weight 0 (a weighted stddev of 0) or by too little on the others.
+MIN_STDDEV = math.sqrt(sys.float_info.min)  # 1.49e-154
+
+
+def _scaling(d: Definition, name: str, mean, stddev, lo, hi) -> tuple[float, float]:
+    """Center and scale of one feature, or a DataError when it cannot be standardised, checked in
+    this order over the rows used (lo/hi: min/max, exact; stddev: population, weighted if any):
+
+    * too large: max - min overflows a double, or (zscore, none) the stddev does;
+    * constant: min == max (the same value on every row used), under every scale mode;
+    * too little variation: 0 < max - min < MIN_SPREAD, under every scale mode;
+    * (zscore) a stddev below MIN_STDDEV, reachable only with survey weights.
+    """
+    spread = hi - lo
+    stddev = math.nan if stddev is None else stddev
+    if not math.isfinite(spread) or (d.scale != "minmax" and not math.isfinite(stddev)):
+        raise DataError(f"feature {name!r} has values too large to standardise (its spread overflows "
+                        "a double); rescale it in a source SELECT, e.g. divide by 1e6")
+    if spread == 0.0:
+        raise DataError(f"feature {name!r} has the same value on every row used (zero variance), so "
+                        "it cannot separate segments; drop it from the definition")
+    if spread < MIN_SPREAD:
+        raise DataError(f"feature {name!r} varies by less than floating point can standardise "
+                        f"(max - min = {spread:.3g}, stddev {stddev:.3g} on the rows used); rescale it "
+                        "in a source SELECT, e.g. multiply it by a power of ten")
+    if d.scale == "zscore" and not stddev >= MIN_STDDEV:
+        raise DataError(f"feature {name!r} has a weighted standard deviation of {stddev:.3g} on the rows "
+                        "used, too small to standardise: its values differ (almost) only on rows of "
+                        "weight 0; drop the feature, or use --scale minmax")
+    if d.scale == "zscore":
+        center, scale = mean, stddev
+    elif d.scale == "minmax":
+        center, scale = lo, spread
+    else:
+        center, scale = 0.0, 1.0
+    return float(center), float(scale)
+
+
+def compute(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, where: str,
+            key_declared_unique: bool = False) -> SourceStats:
+    """``key_declared_unique``: the database enforces the key's uniqueness (see sqlgen.stats_query)."""
+    try:
+        row = con.execute(stats_query(d, relation, key_declared_unique)).fetchall()[0]
+    except duckdb.OutOfRangeException as exc:
+        raise DataError(f"the features of {where} hold values too large to sum ({str(exc).splitlines()[0]}); "
+                        "rescale them in a source SELECT") from exc
+    except duckdb.Error as exc:
+        raise translate(exc, f"computing statistics of {where}") from exc
+    rows_total, keys_present, keys_distinct, rows_complete, fingerprint = row[:5]
+    if rows_total == 0:
+        raise DataError(f"{where} has no rows; load data before refreshing")
+    if keys_present < rows_total:
+        raise DataError(f"key {d.key!r} is NULL on {rows_total - keys_present} of {rows_total} rows "
+                        f"of {where}; fill or filter them (WHERE {quote_identifier(d.key)} IS NOT NULL)")
+    if keys_distinct < keys_present:
+        raise DataError(f"key {d.key!r} is not unique in {where}: {keys_present - keys_distinct} "
+                        "duplicate rows; deduplicate the source or choose another key")
+    rows_used = rows_complete if d.nulls == "skip" else rows_total
+    columns = [row[5 + 6 * (i - 1): 5 + 6 * i] for i in range(1, len(d.features) + 1)]
+    for f, (n, nonfinite, *_rest) in zip(d.features, columns):
+        n_null = rows_total - n
+        if nonfinite:
+            raise DataError(f"feature {f.name!r} has {nonfinite} NaN or infinite values in {where}; "
+                            "replace them with NULL or finite numbers")
+        if n == 0:
+            raise DataError(f"feature {f.name!r} is NULL on every row of {where}; drop it from the "
+                            "definition or fill it")
+        if n_null and d.nulls == "error":
+            raise DataError(f"feature {f.name!r} is NULL on {n_null} of {rows_total} rows of {where} "
+                            "and nulls=error; fill them, or use --nulls skip or --nulls mean")
+    if rows_used == 0:  # before the scaling: no row used, so no min, max or stddev
+        raise DataError(f"no row of {where} has every feature (nulls=skip leaves nothing); "
+                        "use --nulls mean or fix the data")
+    feats = []
+    for i, (f, (n, _nonfinite, mean, stddev, lo, hi)) in enumerate(zip(d.features, columns), start=1):
+        center, scale = _scaling(d, f.name, mean, stddev, lo, hi)
+        feats.append(FeatureStats(i, f.name, int(n), int(rows_total - n), mean, stddev, lo, hi,
+                                  center, scale))
+    if rows_used < d.k:
+        raise DataError(too_few_rows_message(d.k, rows_used, where, rows_total - rows_used))
+    return SourceStats(int(rows_total), int(rows_used), int(rows_total - rows_used),
+                       format(int(fingerprint) & (2**64 - 1), "016x"), tuple(feats))

@@ -1,0 +1,152 @@
+"""segdb's own schema: numbered migrations in ``migrations/``, applied in order, recorded in a ledger.
+
+Each migration runs in its own transaction together with its ledger row, so a crash leaves the
+database at the previous version, never between two. The ledger keeps each file's SHA-256: a
+migration edited after it was applied is refused, and so is a database whose schema is newer than
+this segdb.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from pathlib import Path
+
+import duckdb
+
+from .database import transaction
+from ..engines import catalog
+from ..errors import SchemaError
+from .sqlfiles import migrations_dir
+
+_FILE_RE = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql\Z")
+
+LEDGER_DDL = """
+CREATE TABLE IF NOT EXISTS segdb.schema_migrations (
+    version     INTEGER PRIMARY KEY,
+    name        VARCHAR NOT NULL,
+    checksum    VARCHAR NOT NULL,
+    applied_at  TIMESTAMP NOT NULL DEFAULT current_timestamp
+)
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class MigrationState:
+    migration: Migration | None
+    version: int
+    name: str
+    applied: bool
+    applied_at: object = None
+
+
+def available_migrations(folder: Path | None = None) -> list[Migration]:
+    folder = folder or migrations_dir()
+    found = []
+    for path in sorted(folder.glob("*.sql")):
+        match = _FILE_RE.match(path.name)
+        if not match:
+            raise SchemaError(f"migration file {path.name} is not named NNNN_what_it_does.sql")
+        found.append(Migration(int(match.group(1)), match.group(2), path))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise SchemaError(f"two migrations share a number in {folder}")
+    return found
+
+
+def _ledger_exists(con: duckdb.DuckDBPyConnection) -> bool:
+    return catalog.table_type(con, "segdb", "schema_migrations") is not None
+
+
+def applied_rows(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[str, str, object]]:
+    if not _ledger_exists(con):
+        return {}
+    rows = con.execute(
+        "SELECT version, name, checksum, applied_at FROM segdb.schema_migrations ORDER BY version"
+    ).fetchall()
+    return {v: (n, c, at) for v, n, c, at in rows}
+
+
+def status(con: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = None) -> list[MigrationState]:
+    """Every known and every applied migration, in order; writes nothing."""
+    migrations = available_migrations() if migrations is None else migrations
+    applied = applied_rows(con)
+    known = {m.version: m for m in migrations}
+    states = []
+    for version in sorted(set(known) | set(applied)):
+        m = known.get(version)
+        row = applied.get(version)
+        states.append(MigrationState(m, version, m.name if m else row[0], row is not None,
+                                     row[2] if row else None))
+    return states
+
+
+def check(con: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = None) -> list[Migration]:
+    """Verify the ledger against the files; return the migrations still to apply."""
+    migrations = available_migrations() if migrations is None else migrations
+    applied = applied_rows(con)
+    known = {m.version: m for m in migrations}
+    newest_known = max(known, default=0)
+    newer = [v for v in applied if v not in known]
+    if newer:
+        raise SchemaError(
+            f"the database's segdb schema is at version {max(applied)}, newer than this segdb "
+            f"(which knows up to version {newest_known}); upgrade segdb to use this database"
+        )
+    for version, (name, checksum, _) in applied.items():
+        if known[version].checksum != checksum:
+            raise SchemaError(
+                f"migration {version:04d}_{name}.sql was edited after it was applied to this "
+                "database (checksum mismatch); restore the original file and put the change "
+                "in a new migration"
+            )
+    return [m for m in migrations if m.version not in applied]
+
+
+def apply(con: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = None,
+          up_to: int | None = None) -> list[Migration]:
+    """Apply every pending migration (or those up to ``up_to``), each in its own transaction."""
+    todo = check(con, migrations)
+    if up_to is not None:
+        todo = [m for m in todo if m.version <= up_to]
+    if not _ledger_exists(con):
+        with transaction(con, "creating segdb's migration ledger"):
+            con.execute("CREATE SCHEMA IF NOT EXISTS segdb")
+            con.execute(LEDGER_DDL)
+    for m in todo:
+        with transaction(con, f"migration {m.version:04d}_{m.name}"):
+            for statement in con.extract_statements(m.sql):
+                con.execute(statement)
+            con.execute(
+                "INSERT INTO segdb.schema_migrations (version, name, checksum) VALUES (?, ?, ?)",
+                [m.version, m.name, m.checksum],
+            )
+    return todo
+
+
+def require_current(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    """For read commands: the schema must exist and be up to date."""
+    if not _ledger_exists(con):
+        raise SchemaError(f"database {path} has no segdb schema; run `segdb init` "
+                          "(or define a segmentation, which initialises it)")
+    todo = check(con)
+    if todo:
+        have = max(applied_rows(con), default=0)
+        raise SchemaError(f"database {path} has segdb schema version {have} but this segdb needs "
+                          f"{todo[-1].version}; run `segdb init` to upgrade it")
