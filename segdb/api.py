@@ -29,6 +29,7 @@ from .engines.duckdb import DEFAULT_LOCK_TIMEOUT, new_cursor
 from .store.database import translate
 from .engines import dialect_of, kind_of_target, open_connection
 from .errors import DatabaseError, NotFoundError, SegdbError
+from .engines.base import ENGINE_ERRORS, Engine
 
 # Not "segdb.duckdb": DuckDB would name that file's catalog "segdb", like segdb's schema, and in a
 # plain duckdb session `segdb.<table>` (and so every view segdb writes) would be ambiguous there.
@@ -74,14 +75,14 @@ def _new_duckdb_file(target) -> bool:
 
 
 def _target(path):
-    """A DuckDB path (default: $SEGDB_DATABASE or segments.duckdb), a URL, an Engine or a SparkSession."""
+    """A DuckDB path (default: $SEGDB_DATABASE or segments.duckdb), a URL, an sqlalchemy.Engine or a SparkSession."""
     if path is None:
         return default_path()
     return str(path) if isinstance(path, os.PathLike) else path
 
 
 class Database:
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: str, *, read_only: bool = False,
+    def __init__(self, con: Engine, path: str, *, read_only: bool = False,
                  created_file: str | None = None):
         self.con = con
         self.path = path
@@ -134,7 +135,7 @@ class Database:
             if dialect_of(self.con) != "duckdb":
                 return self.con.native(query, params).to_arrow_table()
             rel = self.con.sql(query, params=params) if params else self.con.sql(query)
-        except duckdb.Error as exc:
+        except ENGINE_ERRORS as exc:
             raise translate(exc, "the query") from exc
         if rel is None:
             return pa.table({})

@@ -94,6 +94,12 @@ class DatabaseError(SegdbError):
     """The database file cannot be opened, is locked, is read-only or rejected a statement."""
 
 
+class EngineError(DatabaseError):
+    """PostgreSQL or Spark (or segdb's SQL splitting for them) rejected a statement: the driver's
+    error, as its first line. DuckDB's own errors stay ``duckdb.Error``; handlers that add context
+    catch both (segdb.engines.base.ENGINE_ERRORS)."""
+
+
 class LockedError(DatabaseError):
     """Another process holds the database file."""
 

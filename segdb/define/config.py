@@ -25,7 +25,7 @@ from pathlib import Path
 
 from . import definitions
 from .features import Feature
-from ..errors import DefinitionError, NotFoundError, SegdbError
+from ..errors import DefinitionError, EngineError, NotFoundError, SegdbError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -251,6 +251,8 @@ def _validate(con, path, loc, decl: Declared) -> definitions.Definition:
     kwargs = decl.kwargs if decl.k_auto is None else dict(decl.kwargs, k_range=decl.k_auto)
     try:
         return definitions.validate(con, **kwargs)
+    except EngineError:  # the database failed, not the file's declaration (as duckdb.Error on DuckDB)
+        raise
     except SegdbError as exc:
         i, fname = _feature_index(decl, exc.message)
         key = "name" if i is not None else _key_of(exc.message)

@@ -44,6 +44,8 @@ def _delimiter_name(delim: str) -> str:
     return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(delim, repr(delim))
 
 
+# DuckDB's type on purpose: DuckDB's CSV sniffer and reject_errors table explain the file; on other
+# engines the importer hands this a fresh duckdb.connect() (segdb.define.importer)
 def problem(con: duckdb.DuckDBPyConnection, path: Path, delim: str) -> str:
     """One line naming the first line DuckDB rejects under the strict dialect (for the error)."""
     what = f"it is not valid {_delimiter_name(delim)}-separated CSV with double quotes"

@@ -11,7 +11,6 @@ import dataclasses
 import json
 from datetime import datetime, timezone
 
-import duckdb
 
 from ..store.database import transaction
 from . import categories
@@ -21,6 +20,7 @@ from ..engines.quoting import check_segmentation_name, quote_identifier
 from .features import Feature, check_against_source
 from .source import Source, find_column, is_numeric_type, resolve_source, source_columns
 from .weights import check_weight_column
+from ..engines.base import Engine
 
 SCALES = ("zscore", "minmax", "none")
 NULL_POLICIES = ("skip", "error", "mean")
@@ -63,7 +63,7 @@ class Definition:
     def centroids_view(self) -> str:
         return quote_identifier(self.name + "_centroids")
 
-    def resolve(self, con: duckdb.DuckDBPyConnection) -> Source:
+    def resolve(self, con: Engine) -> Source:
         """The stored source now; a dropped table is named with the segmentation that needs it."""
         try:
             return resolve_source(con, self.source)
@@ -142,7 +142,7 @@ def _features(features) -> tuple[Feature, ...]:
     return tuple(out)
 
 
-def validate(con: duckdb.DuckDBPyConnection, *, name: str, source: str, key: str, features,
+def validate(con: Engine, *, name: str, source: str, key: str, features,
              k, scale: str = "zscore", nulls: str = "skip", seed=DEFAULT_SEED,
              n_init=DEFAULT_N_INIT, max_fit_rows=None, options: dict | None = None,
              weight: str | None = None, k_range=None) -> Definition:
@@ -184,7 +184,7 @@ def validate(con: duckdb.DuckDBPyConnection, *, name: str, source: str, key: str
                       options=options)
 
 
-def check_k_against_rows(con: duckdb.DuckDBPyConnection, src: Source, k: int | None,
+def check_k_against_rows(con: Engine, src: Source, k: int | None,
                          k_min: int | None, k_max: int | None) -> None:
     """k (or the top of the k range) may not exceed the source's rows (one COUNT): refused at create,
     in segdb's words, rather than by scikit-learn at the first refresh. An empty source passes: its
@@ -207,7 +207,7 @@ def _same_settings(a: Definition, b: Definition) -> bool:
     return all(getattr(a, f) == getattr(b, f) for f in fields)
 
 
-def _check_view_names_free(con: duckdb.DuckDBPyConnection, name: str) -> None:
+def _check_view_names_free(con: Engine, name: str) -> None:
     for suffix in ("_segments", "_centroids"):
         kind = catalog.table_type(con, catalog.current_schema(con), name + suffix, fold_case=True)
         if kind is not None and kind != "VIEW":
@@ -217,7 +217,7 @@ def _check_view_names_free(con: duckdb.DuckDBPyConnection, name: str) -> None:
             )
 
 
-def store(con: duckdb.DuckDBPyConnection, d: Definition, *, replace: bool = False) -> Definition:
+def store(con: Engine, d: Definition, *, replace: bool = False) -> Definition:
     """Store ``d`` as a new version (or as version 1 of a new segmentation); returns it stored."""
     existing = get(con, d.name, missing_ok=True)
     if existing is not None and not replace:
@@ -270,7 +270,7 @@ def _from_row(row) -> Definition:
                       created_at=created_at)
 
 
-def get(con: duckdb.DuckDBPyConnection, name: str, version: int | None = None, *,
+def get(con: Engine, name: str, version: int | None = None, *,
         missing_ok: bool = False) -> Definition | None:
     """The current (or the given) version of a segmentation's definition."""
     row = con.execute(
@@ -288,11 +288,11 @@ def get(con: duckdb.DuckDBPyConnection, name: str, version: int | None = None, *
     return _from_row(row)
 
 
-def names(con: duckdb.DuckDBPyConnection) -> list[str]:
+def names(con: Engine) -> list[str]:
     return [r[0] for r in con.execute("SELECT name FROM segdb.segmentations ORDER BY name").fetchall()]
 
 
-def check_source_unchanged(con: duckdb.DuckDBPyConnection, d: Definition):
+def check_source_unchanged(con: Engine, d: Definition):
     """The source must still have the key and features, with compatible types."""
     src = d.resolve(con)
     columns = source_columns(con, src)
@@ -316,13 +316,13 @@ def check_source_unchanged(con: duckdb.DuckDBPyConnection, d: Definition):
     return src, where
 
 
-def current_run_id(con: duckdb.DuckDBPyConnection, name: str) -> int | None:
+def current_run_id(con: Engine, name: str) -> int | None:
     get(con, name)  # raises a clear error for an unknown name
     return con.execute("SELECT current_run_id FROM segdb.segmentations WHERE name = ?",
                        [name]).fetchall()[0][0]
 
 
-def definition_for_run(con: duckdb.DuckDBPyConnection, d: Definition, run_id: int) -> Definition:
+def definition_for_run(con: Engine, d: Definition, run_id: int) -> Definition:
     """The expanded definition a run used (category levels from ``segdb.feature_columns``): one
     feature per matrix column, whose :func:`feature_sql` scores new rows like the run did."""
     rows = con.execute("SELECT source_feature_no, level FROM segdb.feature_columns WHERE run_id = ? "

@@ -21,6 +21,7 @@ import dataclasses
 from ..errors import DefinitionError
 from ..engines.quoting import quote_identifier as q
 from ..engines.quoting import sql_literal
+from ..engines.base import ENGINE_ERRORS
 
 KINDS = ("numeric", "likert", "category")
 
@@ -172,7 +173,7 @@ def expression_type(con, f: Feature, src, key: str) -> str:
             raise DefinitionError(f"feature {f.name!r}: expr must be one SQL expression, not "
                                   f"{f.expr!r}")
         described = con.execute(f"DESCRIBE {query}").fetchall()
-    except duckdb.Error as exc:
+    except ENGINE_ERRORS as exc:
         detail = str(exc).strip().splitlines()[0]
         raise DefinitionError(f"feature {f.name!r}: expr {f.expr!r} is not a row-wise expression over "
                               f"{src.describe()}: {detail}; write one expression over the source's "

@@ -11,6 +11,7 @@ from ..store.database import transaction
 from ..engines import catalog, dialect_of, load
 from ..errors import DataError, DefinitionError, NotFoundError
 from ..engines.quoting import quote_identifier
+from ..engines.base import Engine
 
 READERS = {
     ".csv": "read_csv", ".tsv": "read_csv", ".txt": "read_csv", ".csv.gz": "read_csv",
@@ -28,11 +29,11 @@ def reader_for(path: Path) -> str:
                           ".json or .jsonl file")
 
 
-def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+def table_exists(con: Engine, table: str) -> bool:
     return catalog.table_type(con, catalog.current_schema(con), table) is not None
 
 
-def import_file(con: duckdb.DuckDBPyConnection, path, table: str, *, replace: bool = False) -> int:
+def import_file(con: Engine, path, table: str, *, replace: bool = False) -> int:
     """Create ``table`` from the file; returns the number of rows loaded."""
     path = Path(path)
     if not path.is_file():

@@ -15,6 +15,7 @@ import duckdb
 from ..engines import catalog
 from ..errors import DefinitionError, NotFoundError
 from ..engines.quoting import quote_identifier
+from ..engines.base import ENGINE_ERRORS, Engine
 
 _QUERY_START = re.compile(r"\s*(\(|select\b|with\b|from\b|values\b|table\b)", re.IGNORECASE)
 
@@ -72,7 +73,7 @@ def _split_table_name(text: str) -> list[str]:
     return [stripped]
 
 
-def _find_table(con: duckdb.DuckDBPyConnection, parts: list[str]) -> list[str] | None:
+def _find_table(con: Engine, parts: list[str]) -> list[str] | None:
     name = parts[-1]
     schema = parts[-2] if len(parts) >= 2 else None
     current = catalog.current_schema(con)
@@ -85,17 +86,17 @@ def _find_table(con: duckdb.DuckDBPyConnection, parts: list[str]) -> list[str] |
     return [found[0][0], found[0][1]]
 
 
-def _user_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+def _user_tables(con: Engine) -> list[str]:
     return sorted(n for _, n, _ in catalog.user_tables(con))
 
 
-def resolve_source(con: duckdb.DuckDBPyConnection, text: str) -> Source:
+def resolve_source(con: Engine, text: str) -> Source:
     if not isinstance(text, str) or not text.strip():
         raise DefinitionError("the source is empty; give a table name or a SELECT statement")
     if _QUERY_START.match(text):
         try:
             statements = con.extract_statements(text)
-        except duckdb.Error as exc:
+        except ENGINE_ERRORS as exc:
             detail = str(exc).strip().splitlines()[0]
             raise DefinitionError(f"the source SELECT is not valid SQL: {detail}; "
                                   "fix the query or pass a table name") from exc
@@ -122,7 +123,7 @@ def resolve_source(con: duckdb.DuckDBPyConnection, text: str) -> Source:
         if len(parts) == 1 and len(text.split()) > 1:
             try:
                 con.extract_statements(text)
-            except duckdb.Error as exc:
+            except ENGINE_ERRORS as exc:
                 detail = str(exc).strip().splitlines()[0]
                 raise DefinitionError(f"the source is neither a table nor a valid SELECT: {detail}; "
                                       "fix the query or pass a table name") from exc
@@ -132,11 +133,11 @@ def resolve_source(con: duckdb.DuckDBPyConnection, text: str) -> Source:
     return Source("table", text, ".".join(quote_identifier(p) for p in found))
 
 
-def source_columns(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, str]:
+def source_columns(con: Engine, source: Source) -> dict[str, str]:
     """Column name -> SQL type of the source, without reading its rows."""
     try:
         rows = con.execute(f"DESCRIBE SELECT * FROM {source.relation} AS segdb_source").fetchall()
-    except duckdb.Error as exc:
+    except ENGINE_ERRORS as exc:
         detail = str(exc).strip().splitlines()[0]
         raise DefinitionError(f"cannot read {source.describe()}: {detail}; fix the query or the "
                               "tables it reads") from exc
@@ -164,7 +165,7 @@ def find_column(columns: dict[str, str], name: str, source: Source, role: str,
     raise NotFoundError(f"{role} column {name!r} not found in {source.describe()}{hint}")
 
 
-def key_declared_unique(con: duckdb.DuckDBPyConnection, src: Source, key: str) -> bool:
+def key_declared_unique(con: Engine, src: Source, key: str) -> bool:
     """Whether the table ``src`` declares ``key`` alone as its PRIMARY KEY or UNIQUE (DuckDB, which
     enforces both), so that its uniqueness need not be counted. False for a SELECT source, a view,
     another engine, or a constraint over several columns."""

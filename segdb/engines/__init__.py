@@ -1,20 +1,24 @@
 """The engines segdb runs on: DuckDB (embedded, the default), PostgreSQL and Spark SQL.
 
 ``open_connection`` turns what the user gave (a DuckDB file path, an SQLAlchemy URL, a Spark URL,
-an ``sqlalchemy.Engine`` or a ``SparkSession``) into a connection with DuckDB's Python interface:
-DuckDB's own connection, or a segdb.engines.postgres / segdb.engines.spark adapter that translates
-segdb's statements (segdb.engines.translate). ``dialect_of`` tells them apart where the work itself
-differs (segdb.engines.dialects).
+an ``sqlalchemy.Engine`` or a ``SparkSession``) into a segdb.engines.base.Engine: DuckDB's own
+connection, or a segdb.engines.postgres / segdb.engines.spark adapter (segdb.engines.adapter) that
+translates segdb's statements (segdb.engines.translate). ``dialect_of`` tells them apart where the
+work itself differs (segdb.engines.dialects).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from ..errors import DatabaseError, NotFoundError, redact_secrets, userinfo_end
 from .result import first_line
+
+if TYPE_CHECKING:
+    from .base import Engine
 
 SPARK_PREFIXES = ("spark://", "sc://", "yarn", "k8s://")
 POSTGRES_PREFIXES = ("postgresql://", "postgresql+", "postgres://")
@@ -42,7 +46,8 @@ def kind_of_target(target) -> str:
                         "an sqlalchemy.Engine or a SparkSession")
 
 
-def open_connection(target, *, read_only: bool = False, lock_timeout: float = 10.0, create: bool = True):
+def open_connection(target, *, read_only: bool = False, lock_timeout: float = 10.0,
+                    create: bool = True) -> tuple[Engine, str]:
     """A connection for ``target`` (see :func:`kind_of_target`) and a printable name for it (never with a
     password: see segdb.errors.redact_secrets)."""
     kind = kind_of_target(target)

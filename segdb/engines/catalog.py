@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import dialect_of
+from .quoting import quote_identifier
 
 
 def tables(con, schema: str | None = None) -> list[tuple[str, str, str]]:
@@ -32,8 +33,8 @@ def user_tables(con) -> list[tuple[str, str, str]]:
 def table_type(con, schema: str, name: str, *, fold_case: bool = False) -> str | None:
     """'BASE TABLE', 'VIEW' or None when ``schema.name`` does not exist."""
     if dialect_of(con) == "spark":  # names are case-insensitive there; one catalog call, not a listing
-        from .spark import quote
-        catalog, full = con.session.catalog, f"{quote(schema)}.{quote(name)}"
+        catalog = con.session.catalog
+        full = f"{quote_identifier(schema, 'spark')}.{quote_identifier(name, 'spark')}"
         if not catalog.databaseExists(schema) or not catalog.tableExists(full):
             return None
         return "VIEW" if catalog.getTable(full).tableType == "VIEW" else "BASE TABLE"

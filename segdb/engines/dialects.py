@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from .quoting import quote_identifier
-from .spark import quote as spark_quote
 from .translate import translate
 
 _TYPES = {
@@ -28,7 +27,7 @@ def scalar_function(dialect: str, name: str, params: list[tuple[str, str]], retu
     types = _TYPES[dialect]
     expr = expression(dialect, body)
     args = ", ".join(f"{p} {types[t]}" for p, t in params)
+    head = f"CREATE OR REPLACE FUNCTION {quote_identifier(name, dialect)}({args}) RETURNS {types[returns]}\n"
     if dialect == "postgresql":
-        return (f"CREATE OR REPLACE FUNCTION {quote_identifier(name)}({args}) RETURNS {types[returns]}\n"
-                f"LANGUAGE sql IMMUTABLE PARALLEL SAFE\nRETURN {expr}")
-    return f"CREATE OR REPLACE FUNCTION {spark_quote(name)}({args}) RETURNS {types[returns]}\nRETURN {expr}"
+        return head + f"LANGUAGE sql IMMUTABLE PARALLEL SAFE\nRETURN {expr}"
+    return head + f"RETURN {expr}"

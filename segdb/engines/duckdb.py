@@ -1,4 +1,8 @@
-"""Opening a DuckDB file: locks, read-only opens, and a catalog name that cannot collide with segdb's schema."""
+"""Opening a DuckDB file: locks, read-only opens, and a catalog name that cannot collide with segdb's schema.
+
+DuckDB-only, so its signatures say ``duckdb.DuckDBPyConnection``; the connection it returns is a
+segdb.engines.base.Engine as it is (no wrapper).
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from . import dialect_of
+from .quoting import quote_identifier
 from .result import EngineError, first_line
 
 _PG_TYPES = {
@@ -33,8 +34,8 @@ def _load_postgres(con, table: str, batches, replace: bool) -> int:
     from psycopg import sql
 
     columns = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(_pg_type(f.type))) for f in batches.schema)
-    name = sql.Identifier(table)
+        sql.SQL(f"{quote_identifier(f.name, 'postgresql')} {_pg_type(f.type)}") for f in batches.schema)
+    name = sql.SQL(quote_identifier(table, "postgresql"))
     rows = 0
     raw = con.raw
     try:
@@ -57,9 +58,8 @@ def _load_spark(con, table: str, batches, replace: bool) -> int:
     data = batches.read_all()
     try:
         df = con.session.createDataFrame(data.to_pandas())
-        from .spark import quote
         df.write.mode("overwrite" if replace else "errorifexists").saveAsTable(
-            f"{quote(con.database)}.{quote(table)}")
+            f"{quote_identifier(con.database, 'spark')}.{quote_identifier(table, 'spark')}")
     except Exception as exc:
         raise EngineError(first_line(exc)) from exc
     return data.num_rows

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ..errors import redact_secrets
-from .result import (DESCRIBE, LEADING_COMMENTS, TRANSACTION, EngineError, LazyRelation, Result,
-                     first_line, plain)
+from .adapter import Adapter
+from .result import EngineError, LazyRelation, Result, first_line, plain
 from .translate import translate
 
 # PostgreSQL type names -> the DuckDB names segdb's checks and stored definitions use.
@@ -29,8 +29,22 @@ _ARROW_TYPES = {"SMALLINT": pa.int16(), "INTEGER": pa.int32(), "BIGINT": pa.int6
                 "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_(), "DECIMAL": pa.float64()}
 
 
-class PostgresConnection:
+class PostgresRelation(LazyRelation):
+    """DuckDB's lazy relation, for the calls segdb makes on ``con.sql(...)``; the sample through COPY."""
+
+    def _run(self) -> Result:
+        *before, last = translate(self._sql, self.con.dialect, bool(self._params))
+        for statement in before:
+            self.con._run(statement, self._params)
+        if "segdb_z_1" in last:
+            # the standardised matrix (a sample): COPY is several times faster than row tuples
+            return Result(table=self.con.copy_csv(last, self._params))
+        return self.con._run(last, self._params)
+
+
+class PostgresConnection(Adapter):
     dialect = "postgresql"
+    relation = PostgresRelation
 
     def __init__(self, engine, *, read_only: bool = False, owns_engine: bool = True):
         import psycopg
@@ -50,44 +64,19 @@ class PostgresConnection:
             self.raw.execute("SET default_transaction_read_only = on")
         self.url = redact_secrets(engine.url.render_as_string(hide_password=True))  # and ?password=
 
-    # -- DuckDB's connection methods -----------------------------------------------------------
-    def execute(self, sql, params=None) -> Result:
-        sql = LEADING_COMMENTS.sub("", str(sql))
-        params = plain(list(params)) if params else None
-        if TRANSACTION.match(sql):
-            return self._run(sql.strip().rstrip(";"), None)
-        described = DESCRIBE.match(sql)
-        if described:
-            return self.describe(described.group("query"), params)
-        result = Result()
-        for statement in translate(sql, self.dialect, bool(params)):
-            result = self._run(statement, params)
-        return result
-
-    def executemany(self, sql, rows) -> None:
-        rows = [plain(list(r)) for r in rows]
+    # -- DuckDB's connection methods (the rest: segdb.engines.adapter.Adapter) -------------------
+    def executemany(self, query, parameters, /) -> None:
+        rows = [plain(list(r)) for r in parameters]
         if not rows:
             return
-        (statement,) = translate(str(sql), self.dialect, True)
+        (statement,) = translate(str(query), self.dialect, True)
         try:
             with self.raw.cursor() as cur:
                 cur.executemany(statement, rows)  # psycopg pipelines the rows: one round trip
         except self._psycopg.Error as exc:
             raise EngineError(first_line(exc)) from exc
 
-    def sql(self, sql, params=None) -> "PostgresRelation":
-        return PostgresRelation(self, str(sql), plain(list(params)) if params else None)
-
-    def native(self, sql: str, params=None) -> Result:
-        """A statement in PostgreSQL's own dialect (the user's, for `segdb sql`), untranslated."""
-        return self._run(sql, plain(list(params)) if params else None)
-
-    def extract_statements(self, text: str):
-        from .statements import extract
-        return extract(text, "postgresql")
-
     def describe(self, query: str, params=None) -> Result:
-        """Column names and DuckDB-style types of ``query`` (DuckDB's DESCRIBE), without reading rows."""
         (statement,) = translate(f"SELECT * FROM ({query}) AS segdb_described LIMIT 0", self.dialect,
                                  bool(params))
         try:
@@ -113,6 +102,15 @@ class PostgresConnection:
                 self.engine.dispose()
 
     # -- internals -----------------------------------------------------------------------------
+    def _transaction(self, statement: str) -> Result:
+        return self._run(statement, None)
+
+    def _statement(self, statement: str, params) -> Result:
+        return self._run(statement, params)
+
+    def _native(self, statement: str, params) -> Result:
+        return self._run(statement, params)
+
     def _run(self, statement: str, params) -> Result:
         try:
             with self.raw.cursor() as cur:
@@ -147,24 +145,14 @@ class PostgresConnection:
     def _column_types(self, statement: str, params) -> list[tuple[str, str]]:
         """(name, DuckDB type name) of ``statement``'s columns, from a LIMIT 0 run (no rows read):
         CSV carries no types, and a text key like '007' must stay text."""
-        with self.raw.cursor() as cur:
-            cur.execute(f"SELECT * FROM ({statement}) AS segdb_typed LIMIT 0", params)
-            out = []
-            for column in cur.description:
-                info = self.raw.adapters.types.get(column.type_code)
-                name = info.name if info is not None else ""
-                out.append((column.name, _TYPE_NAMES.get(name, "VARCHAR")))
+        try:
+            with self.raw.cursor() as cur:
+                cur.execute(f"SELECT * FROM ({statement}) AS segdb_typed LIMIT 0", params)
+                out = []
+                for column in cur.description:
+                    info = self.raw.adapters.types.get(column.type_code)
+                    name = info.name if info is not None else ""
+                    out.append((column.name, _TYPE_NAMES.get(name, "VARCHAR")))
+        except self._psycopg.Error as exc:
+            raise EngineError(first_line(exc)) from exc
         return out
-
-
-class PostgresRelation(LazyRelation):
-    """DuckDB's lazy relation, for the calls segdb makes on ``con.sql(...)``."""
-
-    def _run(self) -> Result:
-        *before, last = translate(self._sql, self.con.dialect, bool(self._params))
-        for statement in before:
-            self.con._run(statement, self._params)
-        if "segdb_z_1" in last:
-            # the standardised matrix (a sample): COPY is several times faster than row tuples
-            return Result(table=self.con.copy_csv(last, self._params))
-        return self.con._run(last, self._params)

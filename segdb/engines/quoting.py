@@ -2,7 +2,7 @@
 
 Values are bound as parameters wherever DuckDB allows it. Two places cannot bind: identifiers, and
 literals inside DDL (a view's body cannot hold a parameter). Identifiers go through
-:func:`quote_identifier`; the few literals a view needs go through :func:`sql_literal`, which accepts
+:func:`quote_identifier` (in each engine's dialect); the few literals a view needs go through :func:`sql_literal`, which accepts
 only numbers and strings and escapes them the one way SQL defines.
 """
 
@@ -18,13 +18,26 @@ from ..errors import DefinitionError
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,47}\Z")
 
 
-def quote_identifier(name: str) -> str:
-    """Quote an identifier for DuckDB/PostgreSQL: wrap in double quotes, double embedded quotes."""
+# The character each dialect quotes identifiers with (one inside a name is doubled).
+_QUOTE_CHAR = {"duckdb": '"', "postgresql": '"', "spark": "`"}
+
+
+def quote_identifier(name: str, dialect: str = "duckdb") -> str:
+    """Quote an identifier for ``dialect``: wrap it in the dialect's quote character and double that
+    character inside it.
+
+    DuckDB and PostgreSQL (segdb's SQL, and PostgreSQL's own statements): double quotes, ``a"b`` ->
+    ``"a""b"``, as psycopg's ``sql.Identifier`` renders it. Spark SQL: backticks, ``a`b`` -> ```a``b```.
+    """
     if not isinstance(name, str) or name == "":
         raise DefinitionError(f"invalid identifier {name!r}: names must be non-empty strings")
     if "\x00" in name:
         raise DefinitionError(f"invalid identifier {name!r}: names cannot contain a NUL character")
-    return '"' + name.replace('"', '""') + '"'
+    try:
+        q = _QUOTE_CHAR[dialect]
+    except KeyError:
+        raise ValueError(f"no identifier quoting for the dialect {dialect!r}") from None
+    return q + name.replace(q, q + q) + q
 
 
 def sql_literal(value) -> str:

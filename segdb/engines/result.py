@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import re
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
-from ..errors import redact_secrets
+from ..errors import EngineError, redact_secrets  # noqa: F401  (EngineError: the adapters raise it)
 
 
 # What both adapters recognise before translating: segdb's transaction statements, DuckDB's
@@ -36,14 +35,6 @@ def first_line(exc: BaseException) -> str:
     """An engine's error as one line (pyspark and psycopg messages run over many), without secrets."""
     text = str(exc).strip()
     return redact_secrets(text.splitlines()[0]) if text else type(exc).__name__
-
-
-class EngineError(duckdb.Error):
-    """An error raised by PostgreSQL or Spark.
-
-    A subclass of ``duckdb.Error`` on purpose: every handler that turns a database error into one
-    line (segdb.database.translate) then handles every engine's errors the same way.
-    """
 
 
 class Result:

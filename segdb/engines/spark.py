@@ -22,8 +22,9 @@ from urllib.parse import parse_qs, urlsplit
 import sqlglot
 from sqlglot import exp
 
-from .result import (DESCRIBE, LEADING_COMMENTS, TRANSACTION, EngineError, LazyRelation, Result,
-                     first_line, plain)
+from .adapter import Adapter, AdapterRelation
+from .quoting import quote_identifier
+from .result import EngineError, Result, first_line, plain
 from .translate import translate
 
 _NEXTVAL = re.compile(r"\s*SELECT\s+nextval\('(?P<seq>[A-Za-z0-9_.]+)'\)", re.IGNORECASE)
@@ -36,11 +37,6 @@ _TYPE_NAMES = {
 }
 
 DEFAULT_WAREHOUSE = "spark-warehouse"
-
-
-def quote(name: str) -> str:
-    """A Spark SQL identifier in backticks (a backtick inside doubled)."""
-    return "`" + name.replace("`", "``") + "`"
 
 
 def duckdb_type(spark_type: str) -> str:
@@ -89,7 +85,7 @@ def database_of(url: str) -> str:
     return query.get("database", ["default"])[0]
 
 
-class SparkConnection:
+class SparkConnection(Adapter):
     dialect = "spark"
 
     def __init__(self, session, *, url: str = "spark", database: str = "default", read_only: bool = False,
@@ -100,31 +96,15 @@ class SparkConnection:
         self.read_only = read_only
         self._owns_session = owns_session
         if database != "default":
-            self._sql(f"CREATE DATABASE IF NOT EXISTS {quote(database)}", None)
-        self._sql(f"USE {quote(database)}", None)
+            self._sql(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database, 'spark')}", None)
+        self._sql(f"USE {quote_identifier(database, 'spark')}", None)
 
-    # -- DuckDB's connection methods -----------------------------------------------------------
-    def execute(self, sql, params=None) -> Result:
-        sql = LEADING_COMMENTS.sub("", str(sql))
-        params = plain(list(params)) if params else None
-        if TRANSACTION.match(sql):
-            return Result()  # no transactions on Spark (see the module's docstring)
-        if DESCRIBE.match(sql):
-            return self.describe(DESCRIBE.match(sql).group("query"), params)
-        if _SEQUENCE.match(sql):
-            return self._create_sequence(_SEQUENCE.match(sql).group("seq"))
-        if _NEXTVAL.match(sql):
-            return self._nextval(_NEXTVAL.match(sql).group("seq"))
-        result = Result()
-        for statement in translate(sql, self.dialect, bool(params)):
-            result = self._statement(statement, params)
-        return result
-
-    def executemany(self, sql, rows) -> None:
-        rows = [list(r) for r in rows]
+    # -- DuckDB's connection methods (the rest: segdb.engines.adapter.Adapter) -------------------
+    def executemany(self, query, parameters, /) -> None:
+        rows = [list(r) for r in parameters]
         if not rows:
             return
-        tree = sqlglot.parse_one(translate(sql, self.dialect, True)[0], read="spark")
+        tree = sqlglot.parse_one(translate(query, self.dialect, True)[0], read="spark")
         values = tree.expression if isinstance(tree, exp.Insert) else None
         if isinstance(values, exp.Values) and len(values.expressions) == 1:
             # one INSERT of every row: one Spark job instead of one per row
@@ -133,17 +113,7 @@ class SparkConnection:
             self._statement(tree.sql(dialect="spark"), [v for r in rows for v in plain(r)])
             return
         for r in rows:
-            self.execute(sql, r)
-
-    def sql(self, sql, params=None) -> "SparkRelation":
-        return SparkRelation(self, str(sql), plain(list(params)) if params else None)
-
-    def native(self, sql: str, params=None) -> Result:
-        return self._collect(self._sql(sql, plain(list(params)) if params else None))
-
-    def extract_statements(self, text: str):
-        from .statements import extract
-        return extract(text, "spark")
+            self.execute(query, r)
 
     def describe(self, query: str, params=None) -> Result:
         (statement,) = translate(f"SELECT * FROM ({query}) AS segdb_described", self.dialect, bool(params))
@@ -159,6 +129,19 @@ class SparkConnection:
             self.session.stop()
 
     # -- internals -----------------------------------------------------------------------------
+    def _transaction(self, statement: str) -> Result:
+        return Result()  # no transactions on Spark (see the module's docstring)
+
+    def _intercept(self, query: str) -> Result | None:
+        if _SEQUENCE.match(query):
+            return self._create_sequence(_SEQUENCE.match(query).group("seq"))
+        if _NEXTVAL.match(query):
+            return self._nextval(_NEXTVAL.match(query).group("seq"))
+        return None
+
+    def _native(self, statement: str, params) -> Result:
+        return self._collect(self._sql(statement, params))
+
     def _sql(self, statement: str, params):
         try:
             if isinstance(params, dict):  # already named (see _rewrite_table)
@@ -195,10 +178,12 @@ class SparkConnection:
         except Exception as exc:
             raise EngineError(first_line(exc)) from exc
         if isinstance(tree, exp.Update):
+            def q(name):
+                return quote_identifier(name, "spark")
             sets = {e.this.name: e.expression.sql(dialect="spark") for e in tree.expressions}
             select = ", ".join(
-                f"CASE WHEN coalesce({cond}, FALSE) THEN {sets[c]} ELSE {quote(c)} END AS {quote(c)}"
-                if c in sets else quote(c) for c in columns)
+                f"CASE WHEN coalesce({cond}, FALSE) THEN {sets[c]} ELSE {q(c)} END AS {q(c)}"
+                if c in sets else q(c) for c in columns)
             query = f"SELECT {select} FROM {table}"
         else:
             query = f"SELECT * FROM {table} WHERE NOT coalesce({cond}, FALSE)"
@@ -257,11 +242,4 @@ def _named(statement: str, params: list):
     return "".join(out), names
 
 
-class SparkRelation(LazyRelation):
-    """DuckDB's lazy relation, for the calls segdb makes on ``con.sql(...)``."""
-
-    def _run(self) -> Result:
-        result = Result()
-        for statement in translate(self._sql, self.con.dialect, bool(self._params)):
-            result = self.con._statement(statement, self._params)
-        return result
+SparkRelation = AdapterRelation  # what ``sql`` returns: segdb.engines.adapter's, unchanged

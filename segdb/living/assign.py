@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 
-import duckdb
 
 from . import runmodel
 from ..store.database import transaction, translate
 from ..errors import DataError, NotFoundError
 from ..engines.quoting import quote_identifier as q
 from ..define.definitions import check_source_unchanged
+from ..engines.base import ENGINE_ERRORS, Engine
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +34,7 @@ class AssignResult:
                    if self.unlabelled else ""))
 
 
-def current_model(con: duckdb.DuckDBPyConnection, name: str) -> runmodel.RunModel:
+def current_model(con: Engine, name: str) -> runmodel.RunModel:
     from ..define.definitions import current_run_id
     run_id = current_run_id(con, name)
     if run_id is None:
@@ -60,7 +60,7 @@ def finite_condition(model: runmodel.RunModel) -> str:
     return " AND ".join(parts)
 
 
-def assign_new(con: duckdb.DuckDBPyConnection, name: str) -> AssignResult:
+def assign_new(con: Engine, name: str) -> AssignResult:
     model = current_model(con, name)
     d = model.definition
     src, where = check_source_unchanged(con, d)
@@ -73,7 +73,7 @@ def assign_new(con: duckdb.DuckDBPyConnection, name: str) -> AssignResult:
     with transaction(con, f"assigning new customers of {where}"):
         try:
             candidates, distinct = con.execute(count_sql, [model.run_id]).fetchall()[0]
-        except duckdb.Error as exc:
+        except ENGINE_ERRORS as exc:
             raise translate(exc, f"reading the new customers of {where}") from exc
         if distinct < candidates:
             raise DataError(f"key {d.key!r} is not unique among the new rows of {where}: "

@@ -20,7 +20,6 @@ import dataclasses
 import json
 from datetime import datetime, timezone
 
-import duckdb
 
 from ..define import sqlgen
 from .assign import current_model, finite_condition
@@ -29,6 +28,7 @@ from ..errors import DataError, DefinitionError
 from ..define.definitions import check_source_unchanged
 from ..store.runs import trigger_of
 from ..store.sqlfiles import load_sql
+from ..engines.base import ENGINE_ERRORS, Engine
 
 DEFAULT_LIMITS = {
     "max_mean_shift": 0.25,
@@ -170,7 +170,7 @@ def customers_query(model, relation: str) -> str:
     )
 
 
-def check(con: duckdb.DuckDBPyConnection, name: str, *, limits: dict | None = None, record: bool = True,
+def check(con: Engine, name: str, *, limits: dict | None = None, record: bool = True,
           triggered_by: str | None = None) -> DriftReport:
     """Compare the source now with the current run; store the check unless ``record=False``."""
     limits = check_limits(limits)
@@ -186,7 +186,7 @@ def check(con: duckdb.DuckDBPyConnection, name: str, *, limits: dict | None = No
         counts = con.execute(customers_query(model, src.relation), [model.run_id]).fetchall()[0]
         fit_row = con.execute("SELECT inertia, rows_used FROM segdb.runs WHERE run_id = ?",
                               [model.run_id]).fetchall()[0]
-    except duckdb.Error as exc:
+    except ENGINE_ERRORS as exc:
         raise translate(exc, f"checking drift of {where}") from exc
     now, run, new, gone, changed, inertia_now = counts
     inertia_fit = fit_row[0] / fit_row[1] if fit_row[1] else None
@@ -204,7 +204,7 @@ def check(con: duckdb.DuckDBPyConnection, name: str, *, limits: dict | None = No
     return report
 
 
-def _record(con: duckdb.DuckDBPyConnection, r: DriftReport, triggered_by: str) -> DriftReport:
+def _record(con: Engine, r: DriftReport, triggered_by: str) -> DriftReport:
     with transaction(con, f"recording the drift check of {r.segmentation!r}"):
         check_id = con.execute("SELECT nextval('segdb.drift_check_id_seq')").fetchall()[0][0]
         con.execute(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timezone
 
-import duckdb
 
 from ..engines import catalog, dialect_of
 from ..define import definitions, sqlgen
@@ -21,6 +20,7 @@ from ..engines.quoting import quote_identifier as q
 from ..store.runs import trigger_of
 from ..define.definitions import current_run_id
 from ..store.sqlfiles import load_sql
+from ..engines.base import Engine
 
 # Tables in schema segdb with a run_id column that prune keeps: the audit trail (small).
 AUDIT_TABLES = ("runs", "segment_matches", "transitions", "drift_checks", "rollbacks")
@@ -38,7 +38,7 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def _runs(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
+def _runs(con: Engine, name: str) -> list[dict]:
     return dict_rows(con, "SELECT run_id, status, definition_version, pruned_at FROM segdb.runs "
                           "WHERE segmentation = ? ORDER BY run_id", [name])
 
@@ -74,7 +74,7 @@ def _target(name: str, runs: list[dict], current: int, run_id: int | None) -> di
     return run
 
 
-def make_current(con: duckdb.DuckDBPyConnection, d: definitions.Definition, run_id: int) -> None:
+def make_current(con: Engine, d: definitions.Definition, run_id: int) -> None:
     """Views, macros, segment-id ledger and the current-run pointer follow ``run_id`` (in a transaction)."""
     con.execute(sqlgen.segments_view(d, run_id))
     con.execute(sqlgen.centroids_view(d, run_id))
@@ -85,7 +85,7 @@ def make_current(con: duckdb.DuckDBPyConnection, d: definitions.Definition, run_
     con.execute(load_sql("set_current_run"), [run_id, d.name])
 
 
-def rollback(con: duckdb.DuckDBPyConnection, name: str, run_id: int | None = None, *,
+def rollback(con: Engine, name: str, run_id: int | None = None, *,
              triggered_by: str | None = None) -> RollbackResult:
     """Make ``run_id`` (default: the latest succeeded, unpruned run before the current) current again."""
     current = current_run_id(con, name)
@@ -109,7 +109,7 @@ class PruneResult:
     labels_deleted: int
 
 
-def per_run_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+def per_run_tables(con: Engine) -> list[str]:
     """segdb tables holding per-run data (a run_id column), except the audit trail and label tables."""
     label_tables = {n + "_labels" for n in definitions.names(con)}
     names = [n for _, n, t in catalog.tables(con, "segdb") if t == "BASE TABLE"
@@ -118,7 +118,7 @@ def per_run_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
         f"DESCRIBE SELECT * FROM segdb.{q(n)}").fetchall())]
 
 
-def prune(con: duckdb.DuckDBPyConnection, name: str, keep: int) -> PruneResult:
+def prune(con: Engine, name: str, keep: int) -> PruneResult:
     """Delete the rows of all but the ``keep`` newest runs of ``name``; the current run always stays."""
     keep = definitions._check_int(keep, "--keep", 1)
     d = definitions.get(con, name)

@@ -7,32 +7,32 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import duckdb
 
 from ..define import definitions
 from ..store.database import dict_rows, insert_rows, transaction
 from ..errors import DefinitionError, NotFoundError
 from ..cluster.identity import Matching
 from ..store.sqlfiles import load_sql
+from ..engines.base import Engine
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def max_used_id(con: duckdb.DuckDBPyConnection, name: str) -> int:
+def max_used_id(con: Engine, name: str) -> int:
     """The largest id in the ledger or in any stored run of ``name`` (0 if none)."""
     row = con.execute(load_sql("max_segment_id"), [name, name]).fetchall()
     return int(row[0][0])
 
 
-def backfill(con: duckdb.DuckDBPyConnection, name: str, current_run_id: int) -> None:
+def backfill(con: Engine, name: str, current_run_id: int) -> None:
     """Add ids of runs written before the ledger existed; those not in the current run are retired."""
     con.execute(load_sql("backfill_segment_ids"),
                 [name, current_run_id, current_run_id, name, current_run_id, name])
 
 
-def record_run(con: duckdb.DuckDBPyConnection, name: str, run_id: int, previous_run_id: int | None,
+def record_run(con: Engine, name: str, run_id: int, previous_run_id: int | None,
                matching: Matching) -> None:
     """Inside the run's transaction: fresh ids, retirements and the per-segment match rows."""
     for segment_id, previous in zip(matching.ids, matching.matched_from):
@@ -49,13 +49,13 @@ def record_run(con: duckdb.DuckDBPyConnection, name: str, run_id: int, previous_
     backfill(con, name, run_id)
 
 
-def make_current(con: duckdb.DuckDBPyConnection, name: str, run_id: int) -> None:
+def make_current(con: Engine, name: str, run_id: int) -> None:
     """After a rollback to ``run_id``: its ids are in use again, every other id is retired by it."""
     backfill(con, name, run_id)
     con.execute(load_sql("reinstate_segment_ids"), [run_id, run_id, name])
 
 
-def set_name(con: duckdb.DuckDBPyConnection, name: str, segment_id: int, label: str | None) -> None:
+def set_name(con: Engine, name: str, segment_id: int, label: str | None) -> None:
     """Name (or with ``label=None`` unname) segment ``segment_id`` of segmentation ``name``."""
     definitions.get(con, name)  # a clear error for an unknown segmentation
     current = con.execute("SELECT current_run_id FROM segdb.segmentations WHERE name = ?",
@@ -90,6 +90,6 @@ def _set_name(con, name: str, current: int, segment_id: int, label: str | None) 
                 "WHERE segmentation = ? AND segment_id = ?", [label, _now(), name, segment_id])
 
 
-def segment_ids(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
+def segment_ids(con: Engine, name: str) -> list[dict]:
     """Every id ``name`` ever used: segment_id, name, first_run_id, retired_run_id, named_at."""
     return dict_rows(con, load_sql("segment_ids"), [name])

@@ -16,10 +16,10 @@ body lists each distance once.
 
 from __future__ import annotations
 
-import duckdb
 
 from . import runmodel, scoring
 from ..engines.quoting import quote_identifier as q
+from ..engines.base import Engine
 
 
 def macro_names(name: str) -> tuple[str, str]:
@@ -60,7 +60,7 @@ def macro_statements(model: runmodel.RunModel, dialect: str = "duckdb") -> list[
             scalar_function(dialect, distance, typed, "double", distance_body)]
 
 
-def create_macros(con: duckdb.DuckDBPyConnection, name: str, run_id: int, definition=None) -> None:
+def create_macros(con: Engine, name: str, run_id: int, definition=None) -> None:
     """(Re)create both macros for run ``run_id`` (call inside the transaction that makes it current;
     ``definition``: the run's definition while the run's own row is not written yet)."""
     from ..engines import dialect_of

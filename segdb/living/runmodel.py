@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import duckdb
 
 from ..define import definitions
 from . import scoring
@@ -18,6 +17,7 @@ from ..define.definitions import definition_for_run
 from ..engines.quoting import quote_identifier as q
 from ..engines.quoting import sql_literal
 from ..store.sqlfiles import load_sql
+from ..engines.base import Engine
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,11 +52,11 @@ class RunModel:
             scales=self.scales, centroids=self.centroids, segment_ids=self.segment_ids, where=where)
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params) -> list[tuple]:
+def _rows(con: Engine, sql: str, params) -> list[tuple]:
     return con.execute(sql, params).fetchall()
 
 
-def load(con: duckdb.DuckDBPyConnection, name: str, run_id: int,
+def load(con: Engine, name: str, run_id: int,
          definition: definitions.Definition | None = None) -> RunModel:
     """The model of run ``run_id`` of segmentation ``name`` (which must still hold its rows).
 

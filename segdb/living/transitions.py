@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import duckdb
 import numpy as np
 
 from ..cluster import identity
@@ -20,6 +19,7 @@ from ..store.runs import run_label, run_ordinal
 from ..store.database import dict_rows
 from ..define.definitions import Definition
 from ..store.sqlfiles import load_sql
+from ..engines.base import Engine
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +30,7 @@ class PreviousRun:
     centroids_raw: np.ndarray    # (k, d): one row per id, one column per feature
 
 
-def previous_run(con: duckdb.DuckDBPyConnection, name: str) -> PreviousRun | None:
+def previous_run(con: Engine, name: str) -> PreviousRun | None:
     """The current run of ``name`` (the one a refresh replaces), or None before the first run."""
     row = con.execute("SELECT current_run_id FROM segdb.segmentations WHERE name = ?", [name]).fetchall()
     if not row or row[0][0] is None:
@@ -78,7 +78,7 @@ def transitions_sql(d: Definition) -> str:
     )
 
 
-def prepare(con: duckdb.DuckDBPyConnection, d: Definition, stats, fit):
+def prepare(con: Engine, d: Definition, stats, fit):
     """Renumber ``fit`` with stable ids; returns (fit, writer(con, run_id)) for write_run."""
     previous = previous_run(con, d.name)
     centers_raw = fit.centers * np.array([s.scale for s in stats]) + np.array([s.center for s in stats])
@@ -86,7 +86,7 @@ def prepare(con: duckdb.DuckDBPyConnection, d: Definition, stats, fit):
                                  ledger.max_used_id(con, d.name))
     previous_id = previous.run_id if previous else None
 
-    def writer(con_: duckdb.DuckDBPyConnection, run_id: int) -> None:
+    def writer(con_: Engine, run_id: int) -> None:
         ledger.record_run(con_, d.name, run_id, previous_id, matching)
         con_.execute(transitions_sql(d), [run_id, previous_id, previous_id, run_id])
         macros.create_macros(con_, d.name, run_id, d)
@@ -117,7 +117,7 @@ class TransitionSummary:
                 f"{self.gone} gone")
 
 
-def transition_summary(con: duckdb.DuckDBPyConnection, run_id: int) -> TransitionSummary | None:
+def transition_summary(con: Engine, run_id: int) -> TransitionSummary | None:
     """Kept / moved / new / gone customers of ``run_id`` (None for runs written before 0003)."""
     rows = con.execute(load_sql("transition_summary"), [run_id]).fetchall()
     previous, n, kept, moved, new, gone = rows[0]
@@ -127,5 +127,5 @@ def transition_summary(con: duckdb.DuckDBPyConnection, run_id: int) -> Transitio
                              run_ordinal(con, previous))
 
 
-def transitions(con: duckdb.DuckDBPyConnection, run_id: int) -> list[dict]:
+def transitions(con: Engine, run_id: int) -> list[dict]:
     return dict_rows(con, load_sql("run_transitions"), [run_id])

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import duckdb
 
 from ..quality import profiles as profiles_mod, store as quality_store
 from . import results
 from ..define.definitions import Definition
+from ..engines.base import Engine
 
 
 @dataclasses.dataclass
@@ -37,12 +37,12 @@ class RunView:
     def relation(self) -> str:
         return self._relation
 
-    def bind(self, con: duckdb.DuckDBPyConnection) -> "RunView":
+    def bind(self, con: Engine) -> "RunView":
         self._relation = self.definition.resolve(con).relation
         return self
 
 
-def load_run(con: duckdb.DuckDBPyConnection, name: str, run_id: int | None = None) -> RunView:
+def load_run(con: Engine, name: str, run_id: int | None = None) -> RunView:
     """The current (or given) run of ``name``; raises NotFoundError for an unknown name or run."""
     summary = results.run_summary(con, name, run_id)
     rid = int(summary.run["run_id"])

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import duckdb
 
 from ..define import definitions
 from ..store.database import dict_rows as _rows
 from ..errors import NotFoundError
 from ..store.sqlfiles import load_sql
+from ..engines.base import Engine
 
 
 @dataclasses.dataclass
@@ -42,7 +42,7 @@ class RunSummary:
         return out
 
 
-def run_summary(con: duckdb.DuckDBPyConnection, name: str, run_id: int | None = None) -> RunSummary:
+def run_summary(con: Engine, name: str, run_id: int | None = None) -> RunSummary:
     if run_id is None:
         run_id = definitions.current_run_id(con, name)
         if run_id is None:
@@ -63,10 +63,10 @@ def run_summary(con: duckdb.DuckDBPyConnection, name: str, run_id: int | None = 
                       transition_summary(con, run_id), load_quality(con, run_id))
 
 
-def run_history(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
+def run_history(con: Engine, name: str) -> list[dict]:
     definitions.get(con, name)
     return _rows(con, load_sql("run_history"), [name])
 
 
-def list_segmentations(con: duckdb.DuckDBPyConnection) -> list[dict]:
+def list_segmentations(con: Engine) -> list[dict]:
     return _rows(con, load_sql("list_segmentations"), [])

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import types
 
-import duckdb
 
 from ..define import definitions, sqlgen
 from ..living import macros, runmodel
@@ -24,6 +23,7 @@ from ..engines.translate import translate
 from ..engines.quoting import sql_literal
 from ..define.definitions import check_source_unchanged
 from ..define.definitions import current_run_id
+from ..engines.base import Engine
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +47,7 @@ def _run_stats(model: runmodel.RunModel):
             for m, s, c, sc in zip(model.means, model.stddevs, model.centers, model.scales)]
 
 
-def statements(con: duckdb.DuckDBPyConnection, name: str) -> list[Statement]:
+def statements(con: Engine, name: str) -> list[Statement]:
     """The statements of a refresh of ``name``, in the order a refresh runs them."""
     d = definitions.get(con, name)
     src, where = check_source_unchanged(con, d)
@@ -83,7 +83,7 @@ def statements(con: duckdb.DuckDBPyConnection, name: str) -> list[Statement]:
     return out
 
 
-def script(con: duckdb.DuckDBPyConnection, name: str) -> str:
+def script(con: Engine, name: str) -> str:
     """All of :func:`statements` as one SQL script (comments, semicolons, PREPARE/EXECUTE).
 
     On PostgreSQL and Spark the script is in the engine's own dialect, as segdb runs it: values are

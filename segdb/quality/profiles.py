@@ -17,12 +17,12 @@ from per-segment sums do not lose precision on large numbers.
 
 from __future__ import annotations
 
-import duckdb
 
 from ..define.definitions import Definition
 from .describe import LevelShare, describe_profile
 from ..define.features import keyed_values_relation
 from ..store.sqlfiles import load_sql
+from ..engines.base import Engine
 
 
 def profile_query(d: Definition, relation: str, labelled: str | None = None) -> str:
@@ -105,7 +105,7 @@ def profile_params(d: Definition, stats, run_id: int, labelled: bool = False) ->
     return params + ([run_id] if labelled else [run_id, run_id])
 
 
-def write_profiles(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, stats, run_id: int,
+def write_profiles(con: Engine, d: Definition, relation: str, stats, run_id: int,
                    labelled: str | None = None) -> None:
     """Insert the run's profiles and rewrite its segments' descriptions from them (and from the
     run's category shares, written before in the same transaction)."""
@@ -115,13 +115,13 @@ def write_profiles(con: duckdb.DuckDBPyConnection, d: Definition, relation: str,
         con.execute(load_sql("update_segment_description"), [text, run_id, segment_id])
 
 
-def read_profiles(con: duckdb.DuckDBPyConnection, run_id: int) -> list[dict]:
+def read_profiles(con: Engine, run_id: int) -> list[dict]:
     rel = con.execute(load_sql("run_profiles"), [run_id])
     names = [c[0] for c in rel.description]
     return [dict(zip(names, r)) for r in rel.fetchall()]
 
 
-def category_levels(con: duckdb.DuckDBPyConnection, run_id: int) -> dict[str, tuple[str, str]]:
+def category_levels(con: Engine, run_id: int) -> dict[str, tuple[str, str]]:
     """Indicator column name -> (category feature, level), from the run's ``segdb.feature_columns``
     (empty for a run without category features)."""
     rows = con.execute("SELECT column_name, source_feature, level FROM segdb.feature_columns "
@@ -129,7 +129,7 @@ def category_levels(con: duckdb.DuckDBPyConnection, run_id: int) -> dict[str, tu
     return {column: (feature, level) for column, feature, level in rows}
 
 
-def level_shares(con: duckdb.DuckDBPyConnection, run_id: int) -> dict[int, dict[str, list[LevelShare]]]:
+def level_shares(con: Engine, run_id: int) -> dict[int, dict[str, list[LevelShare]]]:
     """Segment id -> category feature -> its levels' shares in the segment and overall, counted
     from ``segdb.category_shares`` (customers, unweighted like the profiles). A level absent from
     a segment has share 0 there; the overall share counts every segment's customers, NULLs included."""

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 
-import duckdb
 
 from . import profiles
 from ..store.database import dict_rows
 from .job import QualityJob, RunQuality
 from ..store.sqlfiles import load_sql
+from ..engines.base import Engine
 
 
 @dataclasses.dataclass
@@ -28,7 +28,7 @@ class QualityRecord:
 def quality_writer(quality: RunQuality | QualityJob):
     """The writer of a run's quality; a :class:`QualityJob` still running is waited for here, inside
     the write transaction (list this writer last, so the job has the rest of the write to finish)."""
-    def write(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
+    def write(con: Engine, run_id: int) -> None:
         q = quality.result() if isinstance(quality, QualityJob) else quality
         scan_range = (q.choice.k_min, q.choice.k_max) if q.scan else (None, None)
         st = q.stability
@@ -49,7 +49,7 @@ def quality_writer(quality: RunQuality | QualityJob):
 
 
 def profiles_writer(d, relation: str, stats, labelled: str | None = None):
-    def write(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
+    def write(con: Engine, run_id: int) -> None:
         profiles.write_profiles(con, d, relation, stats, run_id, labelled)
     return write
 
@@ -58,7 +58,7 @@ def _rows(con, name: str, params) -> list[dict]:
     return dict_rows(con, load_sql(name), params)
 
 
-def load(con: duckdb.DuckDBPyConnection, run_id: int) -> QualityRecord | None:
+def load(con: Engine, run_id: int) -> QualityRecord | None:
     """The stored quality of ``run_id``, or None for a run written before quality existed."""
     run = _rows(con, "run_quality", [run_id])
     if not run:

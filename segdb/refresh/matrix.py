@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import duckdb
 
 from ..store.database import translate
 from ..define.definitions import Definition
 from ..define.sqlgen import matrix_query, scaled_params
+from ..engines.base import ENGINE_ERRORS, Engine
 
 
 def arrow_matrix(column: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray:
@@ -40,13 +40,13 @@ def table_matrix(table, width: int) -> np.ndarray:
     return out
 
 
-def fetch(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, stats, where: str, *,
+def fetch(con: Engine, d: Definition, relation: str, stats, where: str, *,
           weights: bool = False):
     """Return (keys as an Arrow array, X as an (n, d) float64 array); with ``weights=True`` also
     the rows' survey weights (float64, or None when the definition has no weight column)."""
     try:
         table = con.sql(matrix_query(d, relation), params=scaled_params(d, stats)).to_arrow_table()
-    except duckdb.Error as exc:
+    except ENGINE_ERRORS as exc:
         raise translate(exc, f"reading the standardised features of {where}") from exc
     keys = table.column("segdb_key").combine_chunks()
     X = table_matrix(table, len(d.features))

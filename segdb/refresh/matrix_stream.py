@@ -6,7 +6,6 @@ result, no combined copy), and the array is writable, so nothing downstream need
 
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -14,6 +13,7 @@ from ..store.database import translate
 from ..define.definitions import Definition
 from .matrix import table_matrix
 from ..define.sqlgen import matrix_query, scaled_params
+from ..engines.base import ENGINE_ERRORS, Engine
 
 BATCH_ROWS = 1 << 17
 
@@ -39,7 +39,7 @@ def _empty_small_pages(shape) -> np.ndarray:
         _set_madvise_hugepage(previous)
 
 
-def read_matrix(con: duckdb.DuckDBPyConnection, query: str, params, width: int, capacity: int,
+def read_matrix(con: Engine, query: str, params, width: int, capacity: int,
                 what: str, *, keys: list | None = None) -> np.ndarray:
     """The DOUBLE[width] column ``segdb_z`` of ``query`` as a (rows, width) array of at most
     ``capacity`` rows; with ``keys`` (a list), the ``segdb_key`` column's batches are appended to it."""
@@ -63,12 +63,12 @@ def read_matrix(con: duckdb.DuckDBPyConnection, query: str, params, width: int, 
                 # a copy: a slice would keep the whole batch (the matrix column too) alive
                 keys.append(pa.concat_arrays([batch.column("segdb_key").slice(0, take)]))
             filled += take
-    except duckdb.Error as exc:
+    except ENGINE_ERRORS as exc:
         raise translate(exc, what) from exc
     return out[:filled] if filled < capacity else out
 
 
-def fetch_all(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, stats, rows_used: int,
+def fetch_all(con: Engine, d: Definition, relation: str, stats, rows_used: int,
               where: str):
     """(keys as a chunked Arrow array, X) for every used row, in the order the source returns them."""
     chunks: list = []

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import duckdb
 
 from ..define import categories, weights
 from ..store.database import insert_rows, translate
@@ -23,6 +22,7 @@ from ..errors import DataError
 from ..define.features import expression_type, feature_sql, out_of_scale_message, scale_check_query
 from ..store.sqlfiles import load_sql
 from ..define.sqlgen import used_condition
+from ..engines.base import ENGINE_ERRORS, Engine
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Prepared:
     def writer(self, relation: str, fit, sample_weight):
         """A writer(con, run_id) for the write-back transaction: the column mapping, category
         shares and weighted segment sizes of the run."""
-        def write(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
+        def write(con: Engine, run_id: int) -> None:
             insert_rows(con, load_sql("insert_feature_column"), [
                 [run_id, c.feature_no, c.name, c.source_feature_no, c.source_feature, c.kind,
                  c.level, c.expression] for c in self.columns])
@@ -81,7 +81,7 @@ def check_scales(con, d: Definition, relation: str, where: str) -> None:
             raise DataError(out_of_scale_message(f, rows, where))
 
 
-def prepare(con: duckdb.DuckDBPyConnection, d: Definition, src, where: str) -> Prepared:
+def prepare(con: Engine, d: Definition, src, where: str) -> Prepared:
     try:
         used = used_condition(d)
         if weights.weight_column(d) is not None:
@@ -101,7 +101,7 @@ def prepare(con: duckdb.DuckDBPyConnection, d: Definition, src, where: str) -> P
                 expanded.append(feat)
                 columns.append(MatrixColumn(len(expanded), feat.name, no, f.name, f.kind, level,
                                             feature_sql(feat)))
-    except duckdb.Error as exc:
+    except ENGINE_ERRORS as exc:
         raise translate(exc, f"checking the features of {where}") from exc
     categories.check_unique_names([c.name for c in columns], where)
     return Prepared(d, dataclasses.replace(d, features=tuple(expanded)), tuple(columns))

@@ -31,9 +31,10 @@ from ..cluster.identity import fit_segment_ids
 from .matrix import table_matrix
 from ..living.scoring import labelling_query
 from ..define.sqlgen import matrix_query, scaled_params, used_condition
+from ..engines.base import ENGINE_ERRORS, Engine
 
 
-def fetch(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, st, plan: fitplan.FitPlan,
+def fetch(con: Engine, d: Definition, relation: str, st, plan: fitplan.FitPlan,
           where: str):
     """(keys or None, X, initialisation sample) for the fast or bounded plan."""
     # DuckDB keeps the pages its statistics' hash table freed (about 400 MB at 10M keys) unless its
@@ -61,7 +62,7 @@ def _fetch_every_row(con, d: Definition, relation: str, st, plan: fitplan.FitPla
     try:
         table = con.sql(matrix_query(d, relation, ordered=False),
                         params=scaled_params(d, st.features)).to_arrow_table()
-    except duckdb.Error as exc:
+    except ENGINE_ERRORS as exc:
         raise translate(exc, f"reading the standardised features of {where}") from exc
     X = table_matrix(table, len(d.features))
     positions = sampling.init_positions(table.column("segdb_key").combine_chunks(), d.seed, init_rows,
@@ -109,7 +110,7 @@ def count_segments(con, d: Definition, relation: str, stats, centers: np.ndarray
              "GROUP BY segment_id")
     try:
         rows = con.execute(query).fetchall()
-    except duckdb.Error as exc:
+    except ENGINE_ERRORS as exc:
         raise translate(exc, f"labelling every row of {where}") from exc
     sizes = np.zeros(centers.shape[0], dtype=np.int64)
     for segment_id, count in rows:
@@ -161,6 +162,7 @@ DUCKDB_MEMORY_LIMIT = "1.5GiB"   # for the statistics: 100M distinct keys spill 
 DUCKDB_FETCH_MEMORY_LIMIT = "768MiB"  # afterwards: DuckDB then only caches blocks and streams
 
 
+# DuckDB's type on purpose: memory_limit is DuckDB's setting; callers check dialect_of(con) first
 def lower_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> bool:
     """Lower DuckDB's memory limit to ``limit`` if it is higher (DuckDB evicts cached blocks)."""
     current = _parse_size(str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]))
@@ -172,7 +174,7 @@ def lower_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> bool:
 
 
 @contextlib.contextmanager
-def duckdb_memory_bound(con: duckdb.DuckDBPyConnection, limit: str = DUCKDB_MEMORY_LIMIT):
+def duckdb_memory_bound(con: Engine, limit: str = DUCKDB_MEMORY_LIMIT):
     """Run a refresh with DuckDB's memory limit lowered to ``limit`` (never raised), then restore it.
 
     DuckDB's default limit is 80% of RAM, and it keeps scanned blocks cached up to that limit: at
@@ -190,7 +192,7 @@ def duckdb_memory_bound(con: duckdb.DuckDBPyConnection, limit: str = DUCKDB_MEMO
         yield
     finally:
         if lowered:
-            with contextlib.suppress(duckdb.Error):
+            with contextlib.suppress(duckdb.Error):  # DuckDB here (see the dialect check above)
                 con.execute(f"SET memory_limit = {sql_literal(previous)}")
 
 

@@ -18,6 +18,7 @@ from ..define.definitions import Definition
 from ..errors import DataError
 from ..engines.quoting import quote_identifier
 from ..define.sqlgen import stats_query
+from ..engines.base import ENGINE_ERRORS, Engine
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +91,7 @@ def _scaling(d: Definition, name: str, mean, stddev, lo, hi) -> tuple[float, flo
     return float(center), float(scale)
 
 
-def compute(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, where: str,
+def compute(con: Engine, d: Definition, relation: str, where: str,
             key_declared_unique: bool = False) -> SourceStats:
     """``key_declared_unique``: the database enforces the key's uniqueness (see sqlgen.stats_query)."""
     try:
@@ -98,7 +99,7 @@ def compute(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, where:
     except duckdb.OutOfRangeException as exc:
         raise DataError(f"the features of {where} hold values too large to sum ({str(exc).splitlines()[0]}); "
                         "rescale them in a source SELECT") from exc
-    except duckdb.Error as exc:
+    except ENGINE_ERRORS as exc:
         raise translate(exc, f"computing statistics of {where}") from exc
     rows_total, keys_present, keys_distinct, rows_complete, fingerprint = row[:5]
     if rows_total == 0:

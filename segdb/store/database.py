@@ -1,25 +1,25 @@
-"""Opening a DuckDB file, and translating DuckDB's errors into segdb's one-line errors."""
+"""Rows as dicts, transactions, and translating the engines' errors into segdb's one-line errors."""
 
 from __future__ import annotations
 
 import contextlib
 import re
 
-import duckdb
-
 from ..engines.result import first_line
 from ..errors import DatabaseError, SegdbError
+from ..engines.base import ENGINE_ERRORS, Engine
 
 
-def dict_rows(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> list[dict]:
+def dict_rows(con: Engine, sql: str, params=()) -> list[dict]:
     """Every row of ``sql`` as a dict keyed by column name (all fetched: no unfinished result)."""
     rel = con.execute(sql, list(params))
     names = [c[0] for c in rel.description]
     return [dict(zip(names, r)) for r in rel.fetchall()]
 
 
-def translate(exc: duckdb.Error, what: str) -> SegdbError:
-    """Wrap a DuckDB error raised while doing ``what`` into one line."""
+def translate(exc: BaseException, what: str) -> SegdbError:
+    """Wrap an engine's error (a ``duckdb.Error``, or the adapters' EngineError: ENGINE_ERRORS) raised
+    while doing ``what`` into one line."""
     text = first_line(exc)
     if "No space left on device" in str(exc) or "Could not write" in str(exc):
         return DatabaseError(f"{what} failed: the disk is full or not writable ({text}); "
@@ -32,16 +32,16 @@ def translate(exc: duckdb.Error, what: str) -> SegdbError:
 
 
 @contextlib.contextmanager
-def transaction(con: duckdb.DuckDBPyConnection, what: str):
-    """BEGIN ... COMMIT, rolling back on any error; DuckDB errors become one-line segdb errors."""
+def transaction(con: Engine, what: str):
+    """BEGIN ... COMMIT, rolling back on any error; engine errors become one-line segdb errors."""
     con.execute("BEGIN TRANSACTION")
     try:
         yield con
         con.execute("COMMIT")
     except BaseException as exc:
-        with contextlib.suppress(duckdb.Error):
+        with contextlib.suppress(*ENGINE_ERRORS):
             con.execute("ROLLBACK")
-        if isinstance(exc, duckdb.Error):
+        if isinstance(exc, ENGINE_ERRORS):
             raise translate(exc, what) from exc
         raise
 

@@ -13,12 +13,12 @@ import hashlib
 import re
 from pathlib import Path
 
-import duckdb
 
 from .database import transaction
 from ..engines import catalog
 from ..errors import SchemaError
 from .sqlfiles import migrations_dir
+from ..engines.base import Engine
 
 _FILE_RE = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql\Z")
 
@@ -70,11 +70,11 @@ def available_migrations(folder: Path | None = None) -> list[Migration]:
     return found
 
 
-def _ledger_exists(con: duckdb.DuckDBPyConnection) -> bool:
+def _ledger_exists(con: Engine) -> bool:
     return catalog.table_type(con, "segdb", "schema_migrations") is not None
 
 
-def applied_rows(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[str, str, object]]:
+def applied_rows(con: Engine) -> dict[int, tuple[str, str, object]]:
     if not _ledger_exists(con):
         return {}
     rows = con.execute(
@@ -83,7 +83,7 @@ def applied_rows(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[str, str, ob
     return {v: (n, c, at) for v, n, c, at in rows}
 
 
-def status(con: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = None) -> list[MigrationState]:
+def status(con: Engine, migrations: list[Migration] | None = None) -> list[MigrationState]:
     """Every known and every applied migration, in order; writes nothing."""
     migrations = available_migrations() if migrations is None else migrations
     applied = applied_rows(con)
@@ -97,7 +97,7 @@ def status(con: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = 
     return states
 
 
-def check(con: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = None) -> list[Migration]:
+def check(con: Engine, migrations: list[Migration] | None = None) -> list[Migration]:
     """Verify the ledger against the files; return the migrations still to apply."""
     migrations = available_migrations() if migrations is None else migrations
     applied = applied_rows(con)
@@ -119,7 +119,7 @@ def check(con: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = N
     return [m for m in migrations if m.version not in applied]
 
 
-def apply(con: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = None,
+def apply(con: Engine, migrations: list[Migration] | None = None,
           up_to: int | None = None) -> list[Migration]:
     """Apply every pending migration (or those up to ``up_to``), each in its own transaction."""
     todo = check(con, migrations)
@@ -140,7 +140,7 @@ def apply(con: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = N
     return todo
 
 
-def require_current(con: duckdb.DuckDBPyConnection, path: str) -> None:
+def require_current(con: Engine, path: str) -> None:
     """For read commands: the schema must exist and be up to date."""
     if not _ledger_exists(con):
         raise SchemaError(f"database {path} has no segdb schema; run `segdb init` "

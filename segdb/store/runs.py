@@ -6,10 +6,10 @@ import getpass
 import socket
 from datetime import datetime, timezone
 
-import duckdb
 
 from ..errors import redact_secrets
 from .sqlfiles import load_sql
+from ..engines.base import Engine
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
@@ -29,7 +29,7 @@ def trigger_of(triggered_by: str | None) -> str:
     return redact_secrets(triggered_by) if triggered_by else default_trigger()
 
 
-def run_ordinal(con: duckdb.DuckDBPyConnection, run_id: int | None) -> int | None:
+def run_ordinal(con: Engine, run_id: int | None) -> int | None:
     """The run's number within its own segmentation (1 = its first run; see sql/run_row.sql), or
     None for a run id that is not recorded."""
     if run_id is None:
