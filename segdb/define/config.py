@@ -183,9 +183,9 @@ def _segmentation(path, loc, seg, table) -> Declared:
     kwargs["features"] = [_feature(path, loc, seg, i, item) for i, item in enumerate(table["features"])]
     k_auto = None
     if table.get("k") == "auto":
-        k_range = table.get("k_range", [2, 10])
+        k_range = table.get("k_range", list(definitions.DEFAULT_K_RANGE))
         if len(k_range) != 2 or not all(_check_type(v, int) for v in k_range) or k_range[0] > k_range[1]:
-            _fail(path, loc, f"k_range is [smallest k, largest k], e.g. [2, 10], not {k_range!r}",
+            _fail(path, loc, f"k_range is [smallest k, largest k], e.g. {list(definitions.DEFAULT_K_RANGE)}, not {k_range!r}",
                   seg, "k_range")
         k_auto = tuple(k_range)
     elif isinstance(table.get("k"), str):

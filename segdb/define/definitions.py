@@ -83,7 +83,7 @@ def _check_int(value, what: str, minimum: int) -> int:
     return value
 
 
-K_AUTO_DEFAULT_RANGE = (2, 10)
+DEFAULT_K_RANGE = (2, 10)  # the k range a refresh scans for k="auto" when none is given
 K_AUTO_MAX = 50  # a scan refits k-means once per k; beyond this the scan costs more than it tells
 
 
@@ -109,7 +109,7 @@ def parse_k_range(text) -> tuple[int, int]:
 def check_k(k, k_range) -> tuple[int | None, int | None, int | None]:
     """(k, k_min, k_max): a fixed k >= 2 without a range, or "auto" with a range."""
     if isinstance(k, str) and k.strip().lower() == "auto":
-        lo, hi = parse_k_range(k_range if k_range is not None else K_AUTO_DEFAULT_RANGE)
+        lo, hi = parse_k_range(k_range if k_range is not None else DEFAULT_K_RANGE)
         return None, lo, hi
     if k_range is not None:
         raise DefinitionError(f"a k range applies only with k='auto', not k={k!r}; "
@@ -148,7 +148,7 @@ def validate(con: duckdb.DuckDBPyConnection, *, name: str, source: str, key: str
              weight: str | None = None, k_range=None) -> Definition:
     """Check a definition against the database; return it (version 0: not stored yet).
 
-    ``k="auto"`` stores k as NULL with ``k_range`` (default 2..10) as k_min/k_max: each refresh
+    ``k="auto"`` stores k as NULL with ``k_range`` (default DEFAULT_K_RANGE, 2..10) as k_min/k_max: each refresh
     then scans the range and chooses k (segdb.kselect)."""
     check_segmentation_name(name)
     feats = _features(features)
