@@ -14,6 +14,7 @@ import re
 from urllib.parse import quote
 
 from ..errors import DatabaseError, NotFoundError, redact_secrets, userinfo_end
+from .duckdb import DEFAULT_LOCK_TIMEOUT
 from .result import first_line
 
 SPARK_PREFIXES = ("spark://", "sc://", "yarn", "k8s://")
@@ -42,7 +43,7 @@ def kind_of_target(target) -> str:
                         "an sqlalchemy.Engine or a SparkSession")
 
 
-def open_connection(target, *, read_only: bool = False, lock_timeout: float = 10.0, create: bool = True):
+def open_connection(target, *, read_only: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, create: bool = True):
     """A connection for ``target`` (see :func:`kind_of_target`) and a printable name for it (never with a
     password: see segdb.errors.redact_secrets)."""
     kind = kind_of_target(target)
