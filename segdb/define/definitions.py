@@ -113,7 +113,7 @@ def check_k(k, k_range) -> tuple[int | None, int | None, int | None]:
         return None, lo, hi
     if k_range is not None:
         raise DefinitionError(f"a k range applies only with k='auto', not k={k!r}; "
-                              "use --k auto --k-range LO..HI, or drop the range")
+                              "use k='auto' with k_range=(LO, HI), or drop the range")
     return _check_int(k, "k", 2), None, None
 
 
@@ -134,7 +134,7 @@ def _features(features) -> tuple[Feature, ...]:
         else:
             raise DefinitionError(f"a feature must be a column name, not {f!r}")
     if not out:
-        raise DefinitionError("a segmentation needs at least one feature; add --feature COLUMN")
+        raise DefinitionError("a segmentation needs at least one feature; add a column to features")
     names = [f.name for f in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -221,7 +221,7 @@ def store(con: duckdb.DuckDBPyConnection, d: Definition, *, replace: bool = Fals
     """Store ``d`` as a new version (or as version 1 of a new segmentation); returns it stored."""
     existing = get(con, d.name, missing_ok=True)
     if existing is not None and not replace:
-        raise DefinitionError(f"segmentation {d.name!r} already exists; use --replace to store a "
+        raise DefinitionError(f"segmentation {d.name!r} already exists; use replace=True to store a "
                               "new version of its definition")
     if existing is not None and _same_settings(existing, d):
         return existing

@@ -191,8 +191,7 @@ def check_against_source(con, f: Feature, src, columns: dict[str, str], key: str
         type_name = expression_type(con, f, src, key)
         what = f"expr {f.expr!r}"
     else:
-        col = find_column(columns, f.name, src, "feature",
-                          option="--category" if f.kind == "category" else "--feature")
+        col = find_column(columns, f.name, src, "feature", feature_kind=f.kind)
         if col == key:
             raise DefinitionError(f"column {key!r} is the key; it cannot also be a feature")
         type_name = columns[col]
@@ -201,5 +200,5 @@ def check_against_source(con, f: Feature, src, columns: dict[str, str], key: str
         target = f.expr if f.expr else q(f.name)
         raise DefinitionError(
             f"feature {f.name!r} {what} has type {type_name}, not a number; cast it "
-            f"(e.g. CAST({target} AS DOUBLE)), declare it a category (--category), or drop it"
+            f"(e.g. CAST({target} AS DOUBLE)), declare it a category (kind='category'), or drop it"
         )

@@ -144,20 +144,21 @@ def source_columns(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, 
 
 
 def find_column(columns: dict[str, str], name: str, source: Source, role: str,
-                option: str | None = None) -> str:
+                feature_kind: str | None = None) -> str:
     """The column called ``name`` (exactly), or an error that suggests the nearest one.
 
-    ``option``: the repeatable command-line option that gave ``name`` (--feature): a comma-joined
-    list given to one option is answered with the option repeated (a real column's comma is kept)."""
+    ``feature_kind``: the kind of the feature named ``name`` (numeric, likert, category): a comma-joined
+    list may be several columns meant as one feature each, and the error lists them (a real
+    column's comma is kept; the command line turns the list into its repeated option)."""
     if name in columns:
         return name
     folded = [c for c in columns if c.lower() == name.lower()]
     parts = [p.strip() for p in name.split(",") if p.strip()]
     if len(folded) == 1:
         hint = f"; did you mean {folded[0]!r}? (names are matched exactly)"
-    elif option and len(parts) > 1:
-        import shlex
-        hint = f"; repeat {option} for each column: " + " ".join(f"{option} {shlex.quote(p)}" for p in parts)
+    elif feature_kind and len(parts) > 1:
+        own = "feature" if feature_kind == "numeric" else f"{feature_kind} feature"
+        hint = f"; give each column as its own {own}: " + ", ".join(map(repr, parts))
     else:
         close = difflib.get_close_matches(name, list(columns), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; columns are {', '.join(map(repr, columns))}"
