@@ -12,7 +12,6 @@ from pathlib import Path
 
 import click
 
-from .. import api
 from ..define import demo as demo_mod
 from ..define.definitions import DEFAULT_K_RANGE
 from ..engines import kind_of_target
