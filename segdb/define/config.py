@@ -25,6 +25,7 @@ from pathlib import Path
 
 from . import definitions
 from .features import Feature
+from ..engines.result import first_line
 from ..errors import DefinitionError, NotFoundError, SegdbError
 
 if sys.version_info >= (3, 11):
@@ -212,7 +213,7 @@ def parse(path) -> list[Declared]:
         detail = str(exc)
         m = re.search(r"\(at line (\d+), column (\d+)\)", detail)
         line = m.group(1) if m else "?"
-        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", detail.splitlines()[0])
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", first_line(exc))
         key = re.match(r"\s*([\w\".-]+)\s*=", text.splitlines()[int(line) - 1]) if m else None
         where = f", key {key.group(1)}" if key else ""
         raise ConfigError(f"{path}, line {line}{where}: not valid TOML: {reason}") from None

@@ -21,6 +21,7 @@ import dataclasses
 from ..errors import DefinitionError
 from ..engines.quoting import quote_identifier as q
 from ..engines.quoting import sql_literal
+from ..engines.result import first_line
 
 KINDS = ("numeric", "likert", "category")
 
@@ -173,7 +174,7 @@ def expression_type(con, f: Feature, src, key: str) -> str:
                                   f"{f.expr!r}")
         described = con.execute(f"DESCRIBE {query}").fetchall()
     except duckdb.Error as exc:
-        detail = str(exc).strip().splitlines()[0]
+        detail = first_line(exc)
         raise DefinitionError(f"feature {f.name!r}: expr {f.expr!r} is not a row-wise expression over "
                               f"{src.describe()}: {detail}; write one expression over the source's "
                               "columns (aggregates belong in a grouped source SELECT)") from None

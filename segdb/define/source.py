@@ -13,6 +13,7 @@ import re
 import duckdb
 
 from ..engines import catalog
+from ..engines.result import first_line
 from ..errors import DefinitionError, NotFoundError
 from ..engines.quoting import quote_identifier
 
@@ -96,7 +97,7 @@ def resolve_source(con: duckdb.DuckDBPyConnection, text: str) -> Source:
         try:
             statements = con.extract_statements(text)
         except duckdb.Error as exc:
-            detail = str(exc).strip().splitlines()[0]
+            detail = first_line(exc)
             raise DefinitionError(f"the source SELECT is not valid SQL: {detail}; "
                                   "fix the query or pass a table name") from exc
         if len(statements) != 1:
@@ -123,7 +124,7 @@ def resolve_source(con: duckdb.DuckDBPyConnection, text: str) -> Source:
             try:
                 con.extract_statements(text)
             except duckdb.Error as exc:
-                detail = str(exc).strip().splitlines()[0]
+                detail = first_line(exc)
                 raise DefinitionError(f"the source is neither a table nor a valid SELECT: {detail}; "
                                       "fix the query or pass a table name") from exc
         close = difflib.get_close_matches(parts[-1], _user_tables(con), n=1)
@@ -137,7 +138,7 @@ def source_columns(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, 
     try:
         rows = con.execute(f"DESCRIBE SELECT * FROM {source.relation} AS segdb_source").fetchall()
     except duckdb.Error as exc:
-        detail = str(exc).strip().splitlines()[0]
+        detail = first_line(exc)
         raise DefinitionError(f"cannot read {source.describe()}: {detail}; fix the query or the "
                               "tables it reads") from exc
     return {r[0]: r[1] for r in rows}

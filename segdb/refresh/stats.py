@@ -17,6 +17,7 @@ from ..store.database import translate
 from ..define.definitions import Definition
 from ..errors import DataError
 from ..engines.quoting import quote_identifier
+from ..engines.result import first_line
 from ..define.sqlgen import stats_query
 
 
@@ -96,7 +97,7 @@ def compute(con: duckdb.DuckDBPyConnection, d: Definition, relation: str, where:
     try:
         row = con.execute(stats_query(d, relation, key_declared_unique)).fetchall()[0]
     except duckdb.OutOfRangeException as exc:
-        raise DataError(f"the features of {where} hold values too large to sum ({str(exc).splitlines()[0]}); "
+        raise DataError(f"the features of {where} hold values too large to sum ({first_line(exc)}); "
                         "rescale them in a source SELECT") from exc
     except duckdb.Error as exc:
         raise translate(exc, f"computing statistics of {where}") from exc
