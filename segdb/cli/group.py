@@ -19,6 +19,7 @@ from collections.abc import Callable
 import click
 
 from .. import api
+from .._version import __version__
 from ..engines.duckdb import DEFAULT_LOCK_TIMEOUT
 from ..errors import SegdbError
 
@@ -170,7 +171,7 @@ Exit codes:
               help="Seconds to wait while another process holds the database file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
-@click.version_option(package_name="segdb")
+@click.version_option(version=__version__, prog_name="segdb")
 @click.pass_context
 def cli(ctx, db, lock_timeout, quiet, debug):
     """Customer segmentation that lives in the database."""
