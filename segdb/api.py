@@ -152,7 +152,8 @@ class Database:
         ``features`` are column names, :class:`segdb.define.features.Feature` objects or dicts of their
         fields (``expr``, ``kind`` likert/category, ``scale_min``/``scale_max``, ``codes``,
         ``reverse``, ``weight``; see docs/features.md); ``weight`` names a survey-weight column.
-        ``k="auto"`` lets each refresh choose k in ``k_range`` (default (2, 10)); see segdb.kselect."""
+        ``k="auto"`` lets each refresh choose k in ``k_range`` (default
+        :data:`segdb.define.definitions.DEFAULT_K_RANGE`, 2..10); see segdb.quality.kselect."""
         self._require_writable(f"define {name!r}")
         d = definitions.validate(self.con, name=name, source=source, key=key, features=features, k=k,
                                  scale=scale, nulls=nulls, seed=seed, n_init=n_init,

@@ -172,3 +172,24 @@ def test_refresh_failure_keeps_the_previous_run(db_path):
     assert r.output == ("Error: key 'id' is not unique in the source of s (table t): 1 duplicate rows; "
                         "deduplicate the source or choose another key\n")
     assert table_checksums(db_path) == before
+
+
+def test_one_version_for_the_package_the_api_and_the_command(tmp_path):
+    """segdb/_version.py is the one place the version is written: pyproject.toml takes it from there
+    (hatch's version source, with hatch's default pattern), and `segdb --version` and
+    segdb.__version__ say it."""
+    import re
+    import sys
+
+    tomllib = pytest.importorskip("tomllib") if sys.version_info >= (3, 11) else pytest.importorskip("tomli")
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    source = (root / project["tool"]["hatch"]["version"]["path"]).read_text(encoding="utf-8")
+    hatch_default = r'(?i)^(__version__|VERSION) *= *([\'"])v?(?P<version>.+?)\2'
+    assert re.search(hatch_default, source, re.MULTILINE).group("version") == segdb.__version__
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", segdb.__version__)
+
+    assert run_cli(["--version"]).output == f"segdb, version {segdb.__version__}\n"
+    r = run_segdb_process(["--version"], str(tmp_path / "unused.duckdb"))
+    assert (r.returncode, r.stdout) == (0, f"segdb, version {segdb.__version__}\n")

@@ -39,7 +39,7 @@ def test_expression_features_match_numpy(toy):
     ("x) AS a, (y", r"^feature 'f': expr must give one value, not 2 columns \('x\) AS a, \(y'\)$"),
     ("x, y", r"^feature 'f' expr 'x, y' has type TUPLE\(.*\), not a number; "),
     ("upper(label)", r"^feature 'f' expr 'upper\(label\)' has type VARCHAR, not a number; cast it "
-                     r"\(e.g. CAST\(upper\(label\) AS DOUBLE\)\), declare it a category \(--category\), or drop it$"),
+                     r"\(e.g. CAST\(upper\(label\) AS DOUBLE\)\), declare it a category \(kind='category'\), or drop it$"),
     ("nosuch + 1", r"^feature 'f': expr 'nosuch \+ 1' is not a row-wise expression over table t: Binder Error"),
 ])
 def test_bad_expressions_are_refused(toy, expr, message):

@@ -165,7 +165,7 @@ def test_auto_definition_is_stored_with_its_range(db):
     ("auto", "2-10", "k range '2-10' should look like 2..10 (smallest..largest k)"),
     ("auto", "1..4", "the smallest k of the range=1 should be >= 2"),
     ("auto", "2..80", "k range 2..80 goes above 50; scan at most up to k=50"),
-    (3, "2..5", "a k range applies only with k='auto', not k=3; use --k auto --k-range LO..HI, "
+    (3, "2..5", "a k range applies only with k='auto', not k=3; use k='auto' with k_range=(LO, HI), "
                 "or drop the range"),
 ])
 def test_bad_k_settings_are_refused(db, k, k_range, message):

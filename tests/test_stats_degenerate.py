@@ -95,6 +95,6 @@ def test_weighted_feature_varying_only_on_weight_zero_rows_is_refused(db):
         refresh(db, [1.0, 1.0, 1.0, 1.0, 2.0, 3.0], weights=[1.0, 1.0, 1.0, 1.0, 0.0, 0.0])
     assert str(err.value) == ("feature 'x' has a weighted standard deviation of 0 on the rows used, too "
                               "small to standardise: its values differ (almost) only on rows of weight 0; "
-                              "drop the feature, or use --scale minmax")
+                              "drop the feature, or use scale='minmax'")
     run = refresh(db, [1.0, 1.0, 1.0, 1.0, 2.0, 3.0], "minmax", weights=[1.0, 1.0, 1.0, 1.0, 0.0, 0.0])
     assert run.rows_used == 6

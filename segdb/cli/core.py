@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from .. import api
 from ..define import demo as demo_mod
+from ..define.definitions import DEFAULT_K_RANGE
 from ..engines import kind_of_target
 from ..errors import DefinitionError, NotFoundError
 from ..present.textformat import cell, table, to_csv, to_json
@@ -119,7 +119,8 @@ def sql(settings: Settings, query: str, fmt: str):
 @click.option("--weight", default=None, metavar="COLUMN", help="A survey-weight column.")
 @click.option("--k", default="3", show_default=True, metavar="N|auto", help="Number of segments, or 'auto'.")
 @click.option("--k-range", default=None, metavar="LO..HI",
-              help="With --k auto: the range each refresh scans [default: 2..10].")
+              help="With --k auto: the range each refresh scans "
+                   "[default: {}..{}].".format(*DEFAULT_K_RANGE))
 @click.option("--scale", type=click.Choice(["zscore", "minmax", "none"]), default="zscore",
               show_default=True,
               help="Put the features on one scale before the fit: zscore (x - mean) / sd; minmax "

@@ -4,7 +4,8 @@ The library does the work; the command modules (core, features, living, quality)
 print, and import from here (core also uses features' print_feature_extras); this module imports
 none of them. Every SegdbError becomes one
 line `Error: ...` on stderr and exit code 1 (``--debug`` shows the traceback instead); a usage error
-(unknown option, bad value) exits 2, click's convention.
+(unknown option, bad value) exits 2, click's convention. The library's messages name API parameters
+(``replace=True``, ``max_fit_rows``); :func:`cli_terms` says them as this command line's options.
 
 Start-up stays light: nothing here or in the command modules imports scikit-learn, scipy,
 matplotlib or pandas at import time (tests/test_cli_startup.py).
@@ -12,9 +13,13 @@ matplotlib or pandas at import time (tests/test_cli_startup.py).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 import click
 
 from .. import api
+from .._version import __version__
 from ..engines.duckdb import DEFAULT_LOCK_TIMEOUT
 from ..errors import SegdbError
 
@@ -54,7 +59,7 @@ class SegdbGroup(click.Group):
             _discard_new_files(ctx)
             if ctx.params.get("debug"):
                 raise
-            click.echo(f"Error: {exc.message}", err=True)
+            click.echo(f"Error: {cli_terms(exc.message)}", err=True)
             ctx.exit(1)
         except click.exceptions.Exit as exc:
             if exc.exit_code not in (0, None):
@@ -63,6 +68,43 @@ class SegdbGroup(click.Group):
         except BaseException:
             _discard_new_files(ctx)
             raise
+
+
+def _repeat_option(match: re.Match) -> str:
+    import ast
+    import shlex
+    option = "--category" if match.group(1) == "category feature" else "--feature"
+    try:
+        columns = ast.literal_eval(f"[{match.group(2)}]")
+    except (ValueError, SyntaxError):
+        return match.group(0)
+    return f"repeat {option} for each column: " + " ".join(f"{option} {shlex.quote(c)}" for c in columns)
+
+
+# What a library message says in API terms -> what the command line says: the option to use.
+# Applied in order to every SegdbError's message at this one edge; only these exact phrases are
+# rewritten, so a message that reports a setting (nulls=error, max_fit_rows=100) is left alone.
+CLI_TERMS: list[tuple[re.Pattern, str | Callable[[re.Match], str]]] = [(re.compile(p), r) for p, r in [
+    (r"\breplace=True\b", "--replace"),
+    (r"\bnulls='(skip|mean)'", r"--nulls \1"),
+    (r"\bscale='(zscore|minmax|none)'", r"--scale \1"),
+    (r"\bk='auto' with k_range=\(LO, HI\)", "--k auto --k-range LO..HI"),
+    (r"\badd a column to features\b", "add --feature COLUMN"),
+    (r"\(kind='category'\)", "(--category)"),
+    (r"\blabel=None\b", "--clear"),
+    (r"\braise max_fit_rows\b", "raise --max-fit-rows"),
+    (r"\braise lock_timeout\b", "raise --lock-timeout"),
+    (r"^keep(?==| must)", "--keep"),
+    (r"^(?:out|out_dir)=", "--out "),
+    (r"give each column as its own (feature|category feature): (.+)$", _repeat_option),
+]]
+
+
+def cli_terms(message: str) -> str:
+    """A library message as the command line says it: API parameters become options."""
+    for pattern, replacement in CLI_TERMS:
+        message = pattern.sub(replacement, message)
+    return message
 
 
 def _discard_new_files(ctx) -> None:
@@ -129,7 +171,7 @@ Exit codes:
               help="Seconds to wait while another process holds the database file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
-@click.version_option(package_name="segdb")
+@click.version_option(version=__version__, prog_name="segdb")
 @click.pass_context
 def cli(ctx, db, lock_timeout, quiet, debug):
     """Customer segmentation that lives in the database."""

@@ -55,7 +55,7 @@ def discover_levels(con, f, relation: str, used: str, nulls: str, where: str) ->
     n_null = sum(r[1] for r in rows if r[0] is None)
     if n_null and nulls == "error":
         raise DataError(f"category feature {f.name!r} is NULL on {n_null} rows of {where} and "
-                        "nulls=error; fill them, or use --nulls skip or --nulls mean")
+                        "nulls=error; fill them, or use nulls='skip' or nulls='mean'")
     if not levels:
         raise DataError(f"category feature {f.name!r} is NULL on every row used of {where}; "
                         "drop it from the definition or fill it")

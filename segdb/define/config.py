@@ -25,6 +25,7 @@ from pathlib import Path
 
 from . import definitions
 from .features import Feature
+from ..engines.result import first_line
 from ..errors import DefinitionError, EngineError, NotFoundError, SegdbError
 
 if sys.version_info >= (3, 11):
@@ -183,9 +184,9 @@ def _segmentation(path, loc, seg, table) -> Declared:
     kwargs["features"] = [_feature(path, loc, seg, i, item) for i, item in enumerate(table["features"])]
     k_auto = None
     if table.get("k") == "auto":
-        k_range = table.get("k_range", [2, 10])
+        k_range = table.get("k_range", list(definitions.DEFAULT_K_RANGE))
         if len(k_range) != 2 or not all(_check_type(v, int) for v in k_range) or k_range[0] > k_range[1]:
-            _fail(path, loc, f"k_range is [smallest k, largest k], e.g. [2, 10], not {k_range!r}",
+            _fail(path, loc, f"k_range is [smallest k, largest k], e.g. {list(definitions.DEFAULT_K_RANGE)}, not {k_range!r}",
                   seg, "k_range")
         k_auto = tuple(k_range)
     elif isinstance(table.get("k"), str):
@@ -212,7 +213,7 @@ def parse(path) -> list[Declared]:
         detail = str(exc)
         m = re.search(r"\(at line (\d+), column (\d+)\)", detail)
         line = m.group(1) if m else "?"
-        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", detail.splitlines()[0])
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", first_line(exc))
         key = re.match(r"\s*([\w\".-]+)\s*=", text.splitlines()[int(line) - 1]) if m else None
         where = f", key {key.group(1)}" if key else ""
         raise ConfigError(f"{path}, line {line}{where}: not valid TOML: {reason}") from None

@@ -83,7 +83,7 @@ def _check_int(value, what: str, minimum: int) -> int:
     return value
 
 
-K_AUTO_DEFAULT_RANGE = (2, 10)
+DEFAULT_K_RANGE = (2, 10)  # the k range a refresh scans for k="auto" when none is given
 K_AUTO_MAX = 50  # a scan refits k-means once per k; beyond this the scan costs more than it tells
 
 
@@ -109,11 +109,11 @@ def parse_k_range(text) -> tuple[int, int]:
 def check_k(k, k_range) -> tuple[int | None, int | None, int | None]:
     """(k, k_min, k_max): a fixed k >= 2 without a range, or "auto" with a range."""
     if isinstance(k, str) and k.strip().lower() == "auto":
-        lo, hi = parse_k_range(k_range if k_range is not None else K_AUTO_DEFAULT_RANGE)
+        lo, hi = parse_k_range(k_range if k_range is not None else DEFAULT_K_RANGE)
         return None, lo, hi
     if k_range is not None:
         raise DefinitionError(f"a k range applies only with k='auto', not k={k!r}; "
-                              "use --k auto --k-range LO..HI, or drop the range")
+                              "use k='auto' with k_range=(LO, HI), or drop the range")
     return _check_int(k, "k", 2), None, None
 
 
@@ -134,7 +134,7 @@ def _features(features) -> tuple[Feature, ...]:
         else:
             raise DefinitionError(f"a feature must be a column name, not {f!r}")
     if not out:
-        raise DefinitionError("a segmentation needs at least one feature; add --feature COLUMN")
+        raise DefinitionError("a segmentation needs at least one feature; add a column to features")
     names = [f.name for f in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -148,7 +148,7 @@ def validate(con: Engine, *, name: str, source: str, key: str, features,
              weight: str | None = None, k_range=None) -> Definition:
     """Check a definition against the database; return it (version 0: not stored yet).
 
-    ``k="auto"`` stores k as NULL with ``k_range`` (default 2..10) as k_min/k_max: each refresh
+    ``k="auto"`` stores k as NULL with ``k_range`` (default DEFAULT_K_RANGE, 2..10) as k_min/k_max: each refresh
     then scans the range and chooses k (segdb.kselect)."""
     check_segmentation_name(name)
     feats = _features(features)
@@ -221,7 +221,7 @@ def store(con: Engine, d: Definition, *, replace: bool = False) -> Definition:
     """Store ``d`` as a new version (or as version 1 of a new segmentation); returns it stored."""
     existing = get(con, d.name, missing_ok=True)
     if existing is not None and not replace:
-        raise DefinitionError(f"segmentation {d.name!r} already exists; use --replace to store a "
+        raise DefinitionError(f"segmentation {d.name!r} already exists; use replace=True to store a "
                               "new version of its definition")
     if existing is not None and _same_settings(existing, d):
         return existing

@@ -22,6 +22,7 @@ from ..errors import DefinitionError
 from ..engines.quoting import quote_identifier as q
 from ..engines.quoting import sql_literal
 from ..engines.base import ENGINE_ERRORS
+from ..engines.result import first_line
 
 KINDS = ("numeric", "likert", "category")
 
@@ -174,7 +175,7 @@ def expression_type(con, f: Feature, src, key: str) -> str:
                                   f"{f.expr!r}")
         described = con.execute(f"DESCRIBE {query}").fetchall()
     except ENGINE_ERRORS as exc:
-        detail = str(exc).strip().splitlines()[0]
+        detail = first_line(exc)
         raise DefinitionError(f"feature {f.name!r}: expr {f.expr!r} is not a row-wise expression over "
                               f"{src.describe()}: {detail}; write one expression over the source's "
                               "columns (aggregates belong in a grouped source SELECT)") from None
@@ -192,8 +193,7 @@ def check_against_source(con, f: Feature, src, columns: dict[str, str], key: str
         type_name = expression_type(con, f, src, key)
         what = f"expr {f.expr!r}"
     else:
-        col = find_column(columns, f.name, src, "feature",
-                          option="--category" if f.kind == "category" else "--feature")
+        col = find_column(columns, f.name, src, "feature", feature_kind=f.kind)
         if col == key:
             raise DefinitionError(f"column {key!r} is the key; it cannot also be a feature")
         type_name = columns[col]
@@ -202,5 +202,5 @@ def check_against_source(con, f: Feature, src, columns: dict[str, str], key: str
         target = f.expr if f.expr else q(f.name)
         raise DefinitionError(
             f"feature {f.name!r} {what} has type {type_name}, not a number; cast it "
-            f"(e.g. CAST({target} AS DOUBLE)), declare it a category (--category), or drop it"
+            f"(e.g. CAST({target} AS DOUBLE)), declare it a category (kind='category'), or drop it"
         )

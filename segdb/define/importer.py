@@ -43,7 +43,7 @@ def import_file(con: Engine, path, table: str, *, replace: bool = False) -> int:
     reader = reader_for(path)
     exists = table_exists(con, table)
     if exists and not replace:
-        raise DefinitionError(f"table {table!r} already exists; pass --replace to overwrite it")
+        raise DefinitionError(f"table {table!r} already exists; pass replace=True to overwrite it")
     verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
     options, params = "", [str(path)]
     if reader == "read_csv":  # a fixed dialect: a malformed file is refused, not half-read

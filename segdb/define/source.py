@@ -13,6 +13,7 @@ import re
 import duckdb
 
 from ..engines import catalog
+from ..engines.result import first_line
 from ..errors import DefinitionError, NotFoundError
 from ..engines.quoting import quote_identifier
 from ..engines.base import ENGINE_ERRORS, Engine
@@ -97,7 +98,7 @@ def resolve_source(con: Engine, text: str) -> Source:
         try:
             statements = con.extract_statements(text)
         except ENGINE_ERRORS as exc:
-            detail = str(exc).strip().splitlines()[0]
+            detail = first_line(exc)
             raise DefinitionError(f"the source SELECT is not valid SQL: {detail}; "
                                   "fix the query or pass a table name") from exc
         if len(statements) != 1:
@@ -124,7 +125,7 @@ def resolve_source(con: Engine, text: str) -> Source:
             try:
                 con.extract_statements(text)
             except ENGINE_ERRORS as exc:
-                detail = str(exc).strip().splitlines()[0]
+                detail = first_line(exc)
                 raise DefinitionError(f"the source is neither a table nor a valid SELECT: {detail}; "
                                       "fix the query or pass a table name") from exc
         close = difflib.get_close_matches(parts[-1], _user_tables(con), n=1)
@@ -138,27 +139,28 @@ def source_columns(con: Engine, source: Source) -> dict[str, str]:
     try:
         rows = con.execute(f"DESCRIBE SELECT * FROM {source.relation} AS segdb_source").fetchall()
     except ENGINE_ERRORS as exc:
-        detail = str(exc).strip().splitlines()[0]
+        detail = first_line(exc)
         raise DefinitionError(f"cannot read {source.describe()}: {detail}; fix the query or the "
                               "tables it reads") from exc
     return {r[0]: r[1] for r in rows}
 
 
 def find_column(columns: dict[str, str], name: str, source: Source, role: str,
-                option: str | None = None) -> str:
+                feature_kind: str | None = None) -> str:
     """The column called ``name`` (exactly), or an error that suggests the nearest one.
 
-    ``option``: the repeatable command-line option that gave ``name`` (--feature): a comma-joined
-    list given to one option is answered with the option repeated (a real column's comma is kept)."""
+    ``feature_kind``: the kind of the feature named ``name`` (numeric, likert, category): a comma-joined
+    list may be several columns meant as one feature each, and the error lists them (a real
+    column's comma is kept; the command line turns the list into its repeated option)."""
     if name in columns:
         return name
     folded = [c for c in columns if c.lower() == name.lower()]
     parts = [p.strip() for p in name.split(",") if p.strip()]
     if len(folded) == 1:
         hint = f"; did you mean {folded[0]!r}? (names are matched exactly)"
-    elif option and len(parts) > 1:
-        import shlex
-        hint = f"; repeat {option} for each column: " + " ".join(f"{option} {shlex.quote(p)}" for p in parts)
+    elif feature_kind and len(parts) > 1:
+        own = "feature" if feature_kind == "numeric" else f"{feature_kind} feature"
+        hint = f"; give each column as its own {own}: " + ", ".join(map(repr, parts))
     else:
         close = difflib.get_close_matches(name, list(columns), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; columns are {', '.join(map(repr, columns))}"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from ..errors import DatabaseError, NotFoundError, redact_secrets, userinfo_end
+from .duckdb import DEFAULT_LOCK_TIMEOUT
 from .result import first_line
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def kind_of_target(target) -> str:
                         "an sqlalchemy.Engine or a SparkSession")
 
 
-def open_connection(target, *, read_only: bool = False, lock_timeout: float = 10.0,
+def open_connection(target, *, read_only: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
                     create: bool = True) -> tuple[Engine, str]:
     """A connection for ``target`` (see :func:`kind_of_target`) and a printable name for it (never with a
     password: see segdb.errors.redact_secrets)."""

@@ -120,7 +120,7 @@ def per_run_tables(con: Engine) -> list[str]:
 
 def prune(con: Engine, name: str, keep: int) -> PruneResult:
     """Delete the rows of all but the ``keep`` newest runs of ``name``; the current run always stays."""
-    keep = definitions._check_int(keep, "--keep", 1)
+    keep = definitions._check_int(keep, "keep", 1)
     d = definitions.get(con, name)
     current = current_run_id(con, name)
     runs = [r for r in _runs(con, name) if r["pruned_at"] is None]

@@ -67,7 +67,7 @@ def set_name(con: Engine, name: str, segment_id: int, label: str | None) -> None
         label = " ".join(str(label).split())
         if not label:
             raise DefinitionError(f"the name of segment {segment_id} of {name!r} is empty; "
-                                  "give a name, or use --clear to remove it")
+                                  "give a name, or use label=None to remove it")
     with transaction(con, f"naming segment {segment_id} of {name!r}"):
         _set_name(con, name, current, segment_id, label)
 

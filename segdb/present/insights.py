@@ -49,10 +49,11 @@ def load_run(con: Engine, name: str, run_id: int | None = None) -> RunView:
     return RunView(summary, quality_store.load(con, rid), profiles_mod.read_profiles(con, rid)).bind(con)
 
 
-def join_sql(d: Definition, run_id: int | None = None, customer_table: str | None = None) -> str:
-    """SQL that attaches each customer's segment to a customer table (the source table by default)."""
+def join_sql(d: Definition, run_id: int | None = None) -> str:
+    """SQL that attaches each customer's segment to a customer table: the source table, or a
+    placeholder ``customers`` for a SELECT source."""
     from ..engines.quoting import quote_identifier as q
-    table = customer_table or (d.source if d.source_kind == "table" else "customers")
+    table = d.source if d.source_kind == "table" else "customers"
     key = q(d.key)
     if run_id is None:
         return (f"-- the current run's segment of every customer\n"

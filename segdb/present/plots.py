@@ -258,7 +258,7 @@ def write_plots_with_axes(con, name: str, out_dir, run_id: int | None = None):
     run = load_run(con, name, run_id)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise NotFoundError(f"--out {out} is a file, not a folder; give a folder for the PNGs")
+        raise NotFoundError(f"out_dir={out} is a file, not a folder; give a folder for the PNGs")
     out.mkdir(parents=True, exist_ok=True)
     rid, k = run.run_id, run.k
     stem = f"{name}_run{rid}"

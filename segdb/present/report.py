@@ -154,7 +154,7 @@ def write_report(con, name: str, out, run_id: int | None = None) -> Path:
     """Write the HTML report of the current (or given) run of ``name`` to ``out``; returns the path."""
     out = Path(out)
     if out.is_dir():
-        raise NotFoundError(f"--out {out} is a folder; give a file name such as {out / 'report.html'}")
+        raise NotFoundError(f"out={out} is a folder; give a file name such as {out / 'report.html'}")
     if not out.parent.exists():
         raise NotFoundError(f"cannot write {out}: folder {out.parent} does not exist")
     view = load_run(con, name, run_id)

@@ -29,13 +29,13 @@ import numpy as np
 
 from . import metrics
 from ..cluster.threads import one_thread
+from ..define.definitions import DEFAULT_K_RANGE
 
 SCAN_MAX_ROWS = 20_000
 SCAN_MIN_N_INIT = 10
 SCAN_MAX_N_INIT = 50
 SCAN_RESTART_BUDGET = 200_000   # restarts x scan rows
 SILHOUETTE_TOLERANCE = 0.05
-DEFAULT_K_RANGE = (2, 10)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,6 +17,7 @@ from ..store.database import translate
 from ..define.definitions import Definition
 from ..errors import DataError
 from ..engines.quoting import quote_identifier
+from ..engines.result import first_line
 from ..define.sqlgen import stats_query
 from ..engines.base import ENGINE_ERRORS, Engine
 
@@ -81,7 +82,7 @@ def _scaling(d: Definition, name: str, mean, stddev, lo, hi) -> tuple[float, flo
     if d.scale == "zscore" and not stddev >= MIN_STDDEV:
         raise DataError(f"feature {name!r} has a weighted standard deviation of {stddev:.3g} on the rows "
                         "used, too small to standardise: its values differ (almost) only on rows of "
-                        "weight 0; drop the feature, or use --scale minmax")
+                        "weight 0; drop the feature, or use scale='minmax'")
     if d.scale == "zscore":
         center, scale = mean, stddev
     elif d.scale == "minmax":
@@ -97,7 +98,7 @@ def compute(con: Engine, d: Definition, relation: str, where: str,
     try:
         row = con.execute(stats_query(d, relation, key_declared_unique)).fetchall()[0]
     except duckdb.OutOfRangeException as exc:
-        raise DataError(f"the features of {where} hold values too large to sum ({str(exc).splitlines()[0]}); "
+        raise DataError(f"the features of {where} hold values too large to sum ({first_line(exc)}); "
                         "rescale them in a source SELECT") from exc
     except ENGINE_ERRORS as exc:
         raise translate(exc, f"computing statistics of {where}") from exc
@@ -122,10 +123,10 @@ def compute(con: Engine, d: Definition, relation: str, where: str,
                             "definition or fill it")
         if n_null and d.nulls == "error":
             raise DataError(f"feature {f.name!r} is NULL on {n_null} of {rows_total} rows of {where} "
-                            "and nulls=error; fill them, or use --nulls skip or --nulls mean")
+                            "and nulls=error; fill them, or use nulls='skip' or nulls='mean'")
     if rows_used == 0:  # before the scaling: no row used, so no min, max or stddev
         raise DataError(f"no row of {where} has every feature (nulls=skip leaves nothing); "
-                        "use --nulls mean or fix the data")
+                        "use nulls='mean' or fix the data")
     feats = []
     for i, (f, (n, _nonfinite, mean, stddev, lo, hi)) in enumerate(zip(d.features, columns), start=1):
         center, scale = _scaling(d, f.name, mean, stddev, lo, hi)
