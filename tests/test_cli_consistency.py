@@ -74,8 +74,8 @@ def _error(args, path) -> str:
 def test_missing_database_is_named_and_not_created(command, tmp_path):
     path = str(tmp_path / "typo.duckdb")
     assert _error(_args(command, "s", tmp_path), path) == (
-        f"Error: database {path} does not exist; check the path (--db, $SEGDB_DATABASE), "
-        "or create it by loading data: segdb import FILE --table NAME\n")
+        f"Error: database {path} does not exist; check --db or $SEGDB_DATABASE, "
+        "or create it by loading data: `segdb import FILE --table NAME`\n")
     assert not os.path.exists(path)
 
 
@@ -255,8 +255,7 @@ def test_api_errors_name_parameters_and_the_cli_names_options(shop, tmp_path):
 # files of the engines and of the refresh pipeline, which are being reworked elsewhere: their
 # messages still name options (issue 14 lists them)
 OPTIONS_LEFT = {
-    ("segdb/engines/duckdb.py", "--lock-timeout"), ("segdb/engines/duckdb.py", "--db"),
-    ("segdb/engines/duckdb.py", "--table"), ("segdb/refresh/pipeline.py", "--max-fit-rows"),
+    ("segdb/refresh/pipeline.py", "--max-fit-rows"),
 }
 
 

@@ -187,6 +187,6 @@ def test_a_failed_command_never_removes_an_existing_file(empty_folder):
 def test_commands_on_a_missing_file_say_how_to_create_it(empty_folder, args):
     result = CliRunner().invoke(cli, args)  # no --db: the default file, which does not exist yet
     assert (result.exit_code, result.output) == (1, (
-        f"Error: database {DEFAULT_DATABASE} does not exist; check the path (--db, $SEGDB_DATABASE), "
-        "or create it by loading data: segdb import FILE --table NAME\n"))
+        f"Error: database {DEFAULT_DATABASE} does not exist; check --db or $SEGDB_DATABASE, "
+        "or create it by loading data: `segdb import FILE --table NAME`\n"))
     assert list(empty_folder.iterdir()) == []

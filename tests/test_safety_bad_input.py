@@ -340,8 +340,8 @@ def test_read_commands_do_not_create_a_missing_database(tmp_path, command):
     missing = tmp_path / "missing.duckdb"
     result = invoke(str(missing), command)
     assert result.exit_code == 1
-    expected = (f"database {missing} does not exist; check the path (--db, $SEGDB_DATABASE), "
-                "or create it by loading data: segdb import FILE --table NAME")
+    expected = (f"database {missing} does not exist; check --db or $SEGDB_DATABASE, "
+                "or create it by loading data: `segdb import FILE --table NAME`")
     assert result.stderr == f"Error: {expected}\n"
     assert list(tmp_path.iterdir()) == []
 

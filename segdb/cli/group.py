@@ -94,6 +94,7 @@ CLI_TERMS: list[tuple[re.Pattern, str | Callable[[re.Match], str]]] = [(re.compi
     (r"\blabel=None\b", "--clear"),
     (r"\braise max_fit_rows\b", "raise --max-fit-rows"),
     (r"\braise lock_timeout\b", "raise --lock-timeout"),
+    (r"\bcheck the path or \$SEGDB_DATABASE\b", "check --db or $SEGDB_DATABASE"),
     (r"^keep(?==| must)", "--keep"),
     (r"^(?:out|out_dir)=", "--out "),
     (r"give each column as its own (feature|category feature): (.+)$", _repeat_option),

@@ -34,13 +34,13 @@ def _lock_message(path: str, exc: BaseException) -> str | None:
             holder += f" (PID {match.group('pid')})"
     return (
         f"database {path} is locked{holder}; close that session or wait for it to finish, "
-        "or raise --lock-timeout"
+        "or raise lock_timeout"
     )
 
 
 def missing_database_message(path: str) -> str:
-    return (f"database {path} does not exist; check the path (--db, $SEGDB_DATABASE), "
-            "or create it by loading data: segdb import FILE --table NAME")
+    return (f"database {path} does not exist; check the path or $SEGDB_DATABASE, "
+            "or create it by loading data: `segdb import FILE --table NAME`")
 
 
 def open_duckdb(path: str | os.PathLike, *, read_only: bool = False,
