@@ -1,6 +1,6 @@
 """Crash safety: `segdb refresh` killed with SIGKILL at every stage leaves the previous run intact.
 
-A real `segdb refresh` subprocess is paused at a named point by the test hook in segdb.refresh
+A real `segdb refresh` subprocess is paused at a named point by tests/paused_segdb.py
 (SEGDB_TEST_PAUSE_AT), killed with SIGKILL while paused, and the file is reopened. Because the run
 row, labels, statistics, views and the current-run switch are written in one transaction, a kill
 anywhere before COMMIT must leave the database exactly as it was, and a kill after COMMIT must
