@@ -128,9 +128,14 @@ def segdb_env(env_extra=None) -> dict:
     return env
 
 
+PAUSED_SEGDB = str(Path(__file__).with_name("paused_segdb.py"))
+
+
 def start_segdb_process(args, db_path, env_extra=None) -> subprocess.Popen:
-    """The real `segdb` command started in the background (to be paused, killed or raced)."""
-    return subprocess.Popen([sys.executable, "-m", "segdb", "--db", db_path, *args],
+    """The real `segdb` command started in the background (to be paused, killed or raced); with
+    pause_env(...) in ``env_extra`` it runs through tests/paused_segdb.py, which pauses it."""
+    entry = [PAUSED_SEGDB] if "SEGDB_TEST_PAUSE_AT" in (env_extra or {}) else ["-m", "segdb"]
+    return subprocess.Popen([sys.executable, *entry, "--db", db_path, *args],
                             env=segdb_env(env_extra), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -151,7 +156,7 @@ def wait_for_file(path, proc: subprocess.Popen | None = None, timeout: float = 6
 
 
 def pause_env(stage: str, marker, seconds: float = 60.0) -> dict:
-    """Environment that makes a refresh stop at ``stage`` (see segdb.refresh._test_hook)."""
+    """Environment that makes a refresh stop at ``stage`` (see tests/paused_segdb.py)."""
     return {"SEGDB_TEST_PAUSE_AT": stage, "SEGDB_TEST_PAUSE_MARKER": str(marker),
             "SEGDB_TEST_PAUSE_SECONDS": str(seconds)}
 

@@ -155,7 +155,8 @@ def test_a_refresh_killed_before_commit_leaves_ids_transitions_and_macros_as_the
     env = dict(os.environ, SEGDB_TEST_PAUSE_AT="commit", SEGDB_TEST_PAUSE_MARKER=str(marker),
                SEGDB_TEST_PAUSE_SECONDS="60",
                PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    proc = subprocess.Popen([sys.executable, "-m", "segdb", "--db", db_path, "refresh", "s"], env=env,
+    paused_segdb = str(Path(__file__).with_name("paused_segdb.py"))
+    proc = subprocess.Popen([sys.executable, paused_segdb, "--db", db_path, "refresh", "s"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60

@@ -71,7 +71,7 @@ def test_a_failed_refresh_ends_the_quality_thread_and_restores_thread_limits(db,
     db.create("w", source="wholesale", key="customer_id", features=FEATURES, k=3)
     limits_before = [(i["internal_api"], i["num_threads"]) for i in threadpool_info()]
     from segdb.quality import profiles
-    from segdb.refresh import pipeline as refresh_mod
+    from segdb.refresh import fit as refresh_mod
 
     def failing(*args, **kwargs):
         raise SegdbError(f"the {where} failed on purpose")

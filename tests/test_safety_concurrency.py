@@ -12,7 +12,6 @@ import time
 import pytest
 
 import segdb
-import segdb.refresh.pipeline
 from conftest import (pause_env, run_segdb_process, segdb_env, start_segdb_process,
                       table_checksums, view_checksum, wait_for_file)
 
@@ -120,19 +119,18 @@ def test_refresh_names_the_analyst_session_holding_the_file(live_db, mode):
     assert table_checksums(live_db) == before
 
 
-def test_reader_sees_old_or_new_run_never_a_mix(live_db, monkeypatch):
+def test_reader_sees_old_or_new_run_never_a_mix(live_db):
     """A reader streams `live_segments` on another connection of the same process; the refresh
     commits halfway through its iteration. The reader's rows all belong to the old run."""
     at_commit, reader_started, committed = threading.Event(), threading.Event(), threading.Event()
 
-    def hook(stage):
-        if stage == "commit":        # everything written, COMMIT not yet run
+    def hook(stage, event):          # the refresh's progress callback: every stage boundary
+        if event == "commit":        # everything written, COMMIT not yet run
             at_commit.set()
             assert reader_started.wait(30)
-        elif stage == "committed":
+        elif event == "committed":
             committed.set()
 
-    monkeypatch.setattr(segdb.refresh.pipeline, "_test_hook", hook)
     old_count, old_digest, _ = view_checksum(live_db, "live_segments")
     errors = []
     with segdb.connect(live_db) as db:
@@ -140,7 +138,7 @@ def test_reader_sees_old_or_new_run_never_a_mix(live_db, monkeypatch):
 
         def refresh():
             try:
-                db.refresh("live")
+                db.refresh("live", progress=hook)
             except BaseException as exc:  # reported by the main thread
                 errors.append(exc)
                 at_commit.set()
@@ -170,23 +168,22 @@ def test_reader_sees_old_or_new_run_never_a_mix(live_db, monkeypatch):
         reader.close()
 
 
-def test_two_refreshes_in_one_process_one_wins(live_db, monkeypatch):
+def test_two_refreshes_in_one_process_one_wins(live_db):
     """Two threads refresh the same segmentation on two connections, both inside the write
     transaction at once: one commits, the other fails with one line and writes nothing."""
     both_writing = threading.Barrier(2)
 
-    def hook(stage):
-        if stage == "write_labels":
+    def hook(stage, event):
+        if event == "write_labels":  # inside the write transaction, no label written yet
             both_writing.wait(60)
 
-    monkeypatch.setattr(segdb.refresh.pipeline, "_test_hook", hook)
     outcomes = {}
     with segdb.connect(live_db) as db:
         cursors = [db.cursor(), db.cursor()]
 
         def refresh(i):
             try:
-                outcomes[i] = cursors[i].refresh("live").run_id
+                outcomes[i] = cursors[i].refresh("live", progress=hook).run_id
             except segdb.SegdbError as exc:
                 outcomes[i] = exc.message
         threads = [threading.Thread(target=refresh, args=(i,)) for i in range(2)]

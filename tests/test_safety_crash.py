@@ -1,6 +1,6 @@
 """Crash safety: `segdb refresh` killed with SIGKILL at every stage leaves the previous run intact.
 
-A real `segdb refresh` subprocess is paused at a named point by the test hook in segdb.refresh
+A real `segdb refresh` subprocess is paused at a named point by tests/paused_segdb.py
 (SEGDB_TEST_PAUSE_AT), killed with SIGKILL while paused, and the file is reopened. Because the run
 row, labels, statistics, views and the current-run switch are written in one transaction, a kill
 anywhere before COMMIT must leave the database exactly as it was, and a kill after COMMIT must
@@ -13,11 +13,13 @@ import contextlib
 import os
 import shutil
 import signal
+from pathlib import Path
 
 import duckdb
 import pytest
 
 import segdb
+from segdb.refresh.stages import WRITE_POINTS
 from conftest import (pause_env, run_cli, start_segdb_process, table_checksums, view_checksum,
                       wait_for_file)
 
@@ -177,3 +179,24 @@ def test_kill_racing_the_commit_leaves_one_complete_run(template_db, killed):
                 (run_ids[0], True), (1, False)]
             assert db.sql("SELECT count(*) AS n FROM segdb.crash_labels WHERE run_id = ?",
                           [run_ids[0]]).to_pylist() == [{"n": ROWS + 500}]
+
+
+def test_the_package_holds_no_test_hook():
+    """The pauses live in tests/paused_segdb.py; segdb itself reads no SEGDB_TEST_ variable."""
+    package = Path(segdb.__file__).parent
+    sources = [p for p in sorted(package.rglob("*")) if p.is_file() and p.suffix in (".py", ".sql")]
+    hooked = [str(p.relative_to(package)) for p in sources if "SEGDB_TEST_" in p.read_text(encoding="utf-8")]
+    assert hooked == []
+
+
+def test_every_pause_point_is_a_reported_boundary(tmp_path):
+    """The points the crash tests pause at are the boundaries a refresh reports, in this order."""
+    path = str(tmp_path / "points.duckdb")
+    make_database(path)
+    seen = []
+    with segdb.connect(path) as db:
+        db.refresh("crash", progress=lambda stage, event: seen.append((stage, event)))
+    stages = ["check", "stats", "fetch", "fit", "quality"]
+    assert seen == [(s, e) for s in stages for e in ("start", "done")] + [
+        ("write", "start"), *(("write", p) for p in WRITE_POINTS), ("write", "done")]
+    assert set(STAGES_BEFORE_COMMIT) <= {f"{s}_done" for s in stages} | {"check"} | set(WRITE_POINTS)

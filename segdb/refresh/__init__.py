@@ -1,1 +1,2 @@
-"""The refresh pipeline: check -> stats -> fetch -> fit -> identities -> quality -> write (pipeline.py)."""
+"""The refresh pipeline (pipeline.py): check -> stats (check.py) -> fetch (fetch.py) -> scan -> fit
+-> score -> identities -> quality (fit.py) -> write (writeback.py), timed and reported by stages.py."""

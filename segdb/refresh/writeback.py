@@ -1,5 +1,6 @@
-"""Write a finished fit back: one transaction holds the run row, statistics, segments, centroids,
-every customer's label, the views and the switch of the current run.
+"""The "write" stage: a finished fit written back in one transaction that holds the run row,
+statistics, segments, centroids, every customer's label, the quality, the views and the switch of
+the current run.
 
 Readers on other connections see the previous run until COMMIT and the new one after it; a crash
 before COMMIT leaves nothing of the new run behind (DuckDB rolls the transaction back on reopen).
@@ -8,8 +9,10 @@ before COMMIT leaves nothing of the new run behind (DuckDB rolls the transaction
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
+from collections.abc import Mapping
 from datetime import datetime, timezone
 
 import numpy as np
@@ -19,8 +22,17 @@ import duckdb
 from ..store.database import insert_rows, transaction
 from ..define.definitions import Definition
 from ..cluster.identity import fit_segment_ids
+from ..engines import dialect_of
+from ..quality import store as quality_store
+from ..quality.job import QualityJob, RunQuality
+from ..store.runs import trigger_of
 from ..store.sqlfiles import load_sql
+from ..store.versions import package_versions
 from ..define import sqlgen
+from . import scalable
+from .check import Checked
+from .fit import Identified
+from .stats import SourceStats
 
 LABELS_RELATION = "segdb_new_labels"
 
@@ -46,15 +58,74 @@ def segment_rows(d: Definition, stats, fit, sizes=None, sse=None) -> tuple[list[
     return segments, centroids
 
 
-def write_run(con: duckdb.DuckDBPyConnection, d: Definition, *, run_row: dict, stats, keys: pa.Array,
-              fit, hook=lambda stage: None, extra_writers=(), labels_writer=None) -> int:
-    """Write everything in one transaction; returns the new run id.
+@dataclasses.dataclass(frozen=True)
+class RunRow:
+    """The row of ``segdb.runs`` of a run being written; the write-back completes it."""
+    triggered_by: str
+    started_at: datetime
+    rows_total: int
+    rows_used: int
+    rows_skipped: int
+    fit_rows: int
+    k: int
+    inertia: float
+    seed: int
+    n_init: int
+    n_iter: int
+    package_versions: dict
+    input_fingerprint: str
+    stage_seconds: Mapping[str, float]   # the stages before the write
+    finished_at: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Written:
+    run_id: int
+    row: RunRow   # as stored: finished_at, the quality and write seconds, the inertia over every row
+
+
+def write(con: duckdb.DuckDBPyConnection, checked: Checked, st: SourceStats, identified: Identified,
+          quality_job: QualityJob, *, triggered_by: str | None, started_at: datetime,
+          stage_seconds: Mapping[str, float], report=lambda stage, event: None) -> Written:
+    """The "write" stage: the run, its labels and everything the features, the living segments and
+    the quality store about it, in one transaction (:func:`write_run`)."""
+    fitted = identified.fitted
+    d, relation, fit = checked.definition, checked.source.relation, fitted.fit
+    labels_writer = labelled = None
+    if fitted.plan.mode == "bounded" or dialect_of(con) != "duckdb":
+        # every row is labelled in SQL (on another engine: by the engine); the profiles score the
+        # rows again instead of joining them back
+        labels_writer = scalable.labels_writer(fitted.definition, relation, st, fit, fitted.plan)
+        labelled = scalable.labelled_values(fitted.definition, relation, st, fit)
+    extra_writers = (  # feature modules add writer(con, run_id) callables here
+        checked.prepared.writer(relation, fit, fitted.weights),
+        identified.writer,
+        quality_store.profiles_writer(d, relation, st.features, labelled),
+    )
+    row = RunRow(
+        triggered_by=trigger_of(triggered_by), started_at=started_at, rows_total=st.rows_total,
+        rows_used=st.rows_used, rows_skipped=st.rows_skipped, fit_rows=fitted.fit_rows,
+        k=fitted.chosen.choice.k, inertia=float(np.dot(fit.distances, fit.distances)), seed=d.seed,
+        n_init=d.n_init, n_iter=fit.n_iter, package_versions=package_versions(),
+        input_fingerprint=st.fingerprint, stage_seconds=stage_seconds)
+    return write_run(con, d, run_row=row, stats=st.features, keys=fitted.keys, fit=fit,
+                     quality=quality_job, extra_writers=extra_writers, labels_writer=labels_writer,
+                     report=report)
+
+
+def write_run(con: duckdb.DuckDBPyConnection, d: Definition, *, run_row: RunRow, stats, keys: pa.Array,
+              fit, quality: RunQuality | QualityJob, extra_writers=(), labels_writer=None,
+              report=lambda stage, event: None) -> Written:
+    """Write everything in one transaction; returns the new run id and its row as stored.
 
     ``extra_writers`` are callables ``writer(con, run_id)`` run inside the same transaction after
-    the core rows and before the views switch, so whatever they write (quality, profiles, k scans,
-    transitions, ...) appears atomically with the run, or not at all.
-    ``labels_writer(con, run_id) -> (sizes, sse)``, when given, writes the labels instead of ``keys``
-    and ``fit.labels`` (a bounded fit labels every row in SQL); the run's inertia becomes sum(sse).
+    the core rows and before the views switch, so whatever they write (profiles, transitions, ...)
+    appears atomically with the run, or not at all. The ``quality`` is written after them: a
+    :class:`QualityJob` still running had the rest of the write-back to finish; its seconds are
+    stored as the "quality" stage's. ``labels_writer(con, run_id) -> (sizes, sse)``, when given,
+    writes the labels instead of ``keys`` and ``fit.labels`` (a bounded fit labels every row in
+    SQL); the run's inertia becomes sum(sse). ``report("write", point)`` is called at the points
+    of segdb.refresh.stages.WRITE_POINTS.
     """
     if labels_writer is None:
         segments, centroids = segment_rows(d, stats, fit)
@@ -64,13 +135,14 @@ def write_run(con: duckdb.DuckDBPyConnection, d: Definition, *, run_row: dict, s
             "distance": pa.array(fit.distances, type=pa.float64()),
         })
     started = time.perf_counter()
+    inertia = run_row.inertia
     with transaction(con, f"writing the new run of {d.name!r}"):
         run_id = con.execute(load_sql("next_run_id")).fetchall()[0][0]
-        hook("write_labels")
+        report("write", "write_labels")
         if labels_writer is not None:
             sizes, sse = labels_writer(con, run_id)
             segments, centroids = segment_rows(d, stats, fit, sizes=sizes, sse=sse)
-            run_row["inertia"] = float(np.sum(sse))
+            inertia = float(np.sum(sse))
         else:
             con.register(LABELS_RELATION, labels)
             try:
@@ -82,7 +154,7 @@ def write_run(con: duckdb.DuckDBPyConnection, d: Definition, *, run_row: dict, s
                 # fails too; that second error must not hide the first.
                 with contextlib.suppress(duckdb.Error):
                     con.unregister(LABELS_RELATION)
-        hook("labels_written")
+        report("write", "labels_written")
         insert_rows(con, load_sql("insert_feature_stats"), [
             [run_id, s.feature_no, s.feature, s.n_rows, s.n_null, s.mean, s.stddev, s.min, s.max,
              s.center, s.scale] for s in stats])
@@ -90,19 +162,22 @@ def write_run(con: duckdb.DuckDBPyConnection, d: Definition, *, run_row: dict, s
         insert_rows(con, load_sql("insert_centroid"), [[run_id, *row] for row in centroids])
         for writer in extra_writers:
             writer(con, run_id)
-        hook("views")
+        q = quality.result() if isinstance(quality, QualityJob) else quality
+        quality_store.quality_writer(q)(con, run_id)
+        report("write", "views")
         con.execute(sqlgen.segments_view(d, run_id))
         con.execute(sqlgen.centroids_view(d, run_id))
-        r = run_row
-        r["stage_seconds"]["write"] = round(time.perf_counter() - started, 4)
-        r["finished_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
+        r = dataclasses.replace(
+            run_row, inertia=inertia, finished_at=datetime.now(timezone.utc).replace(tzinfo=None),
+            stage_seconds={**run_row.stage_seconds, "quality": q.seconds,
+                           "write": round(time.perf_counter() - started, 4)})
         con.execute(load_sql("insert_run"), [
-            run_id, d.name, d.version, "succeeded", r["triggered_by"], r["started_at"],
-            r["finished_at"], r["rows_total"], r["rows_used"], r["rows_skipped"], r["fit_rows"],
-            r["k"], r["inertia"], r["seed"], r["n_init"], r["n_iter"],
-            json.dumps(r["package_versions"], sort_keys=True), r["input_fingerprint"],
-            json.dumps(r["stage_seconds"]), None])
+            run_id, d.name, d.version, "succeeded", r.triggered_by, r.started_at,
+            r.finished_at, r.rows_total, r.rows_used, r.rows_skipped, r.fit_rows,
+            r.k, r.inertia, r.seed, r.n_init, r.n_iter,
+            json.dumps(r.package_versions, sort_keys=True), r.input_fingerprint,
+            json.dumps(r.stage_seconds), None])
         con.execute(load_sql("set_current_run"), [run_id, d.name])
-        hook("commit")
-    hook("committed")
-    return int(run_id)
+        report("write", "commit")
+    report("write", "committed")
+    return Written(int(run_id), r)

@@ -1,0 +1,88 @@
+"""The stages that work on the fetched matrix: "scan" (the k to fit, segdb.quality.kselect), "fit"
+(KMeans, or segdb.refresh.scalable's sampled fit), "score" (a bounded fit's segments renumbered
+over every row, in SQL), the segment ids kept from the current run (segdb.living) and "quality"
+(its passes over every row; the rest runs beside the write-back, segdb.quality.job)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from ..cluster import fitplan
+from ..cluster.kmeans import FitResult, fit_kmeans
+from ..define.definitions import Definition
+from ..living import transitions as living
+from ..quality import job as quality, kselect
+from . import scalable
+from .check import Checked
+from .fetch import Fetched
+from .stats import SourceStats
+
+
+@dataclasses.dataclass(frozen=True)
+class KChosen:
+    choice: kselect.KChoice
+    scan: tuple[kselect.ScanRow, ...]   # the k scan to store; empty for a fixed k without a scan
+
+
+@dataclasses.dataclass(frozen=True)
+class Fitted:
+    """The fit, with what the write-back needs of the fetch (not the matrix: it is freed before)."""
+    definition: Definition       # the checked definition with the chosen k
+    chosen: KChosen
+    fit: FitResult
+    plan: fitplan.FitPlan
+    keys: pa.Array | None
+    weights: np.ndarray | None
+    fit_rows: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Identified:
+    """The fit renumbered with the current run's segment ids (segdb.living.transitions), and the
+    writer(con, run_id) of its id ledger, transitions and scoring macros."""
+    fitted: Fitted
+    writer: Callable
+
+
+def choose_k(checked: Checked, fetched: Fetched, *, scan: bool = False) -> KChosen:
+    """The definition's k (no work), or the scan's choice; ``scan=True`` scans a fixed k too."""
+    d = checked.definition
+    choice, rows = kselect.select(fetched.X, k=d.k, k_min=d.k_min, k_max=d.k_max, seed=d.seed,
+                                  n_init=d.n_init, scan_requested=scan)
+    return KChosen(choice, tuple(rows))
+
+
+def fit(checked: Checked, st: SourceStats, fetched: Fetched, chosen: KChosen) -> Fitted:
+    d = dataclasses.replace(checked.definition, k=chosen.choice.k)
+    if fetched.plan.mode == "exact":
+        result = fit_kmeans(fetched.X, k=d.k, seed=d.seed, n_init=d.n_init, where=checked.where,
+                            sample_weight=fetched.weights)
+    else:
+        result = scalable.fit(fetched.X, fetched.init_X, d, st, checked.where)
+    return Fitted(d, chosen, result, fetched.plan, fetched.keys, fetched.weights, int(fetched.X.shape[0]))
+
+
+def score(con: duckdb.DuckDBPyConnection, checked: Checked, st: SourceStats, fitted: Fitted) -> Fitted:
+    """A bounded fit's segments numbered largest first by their size over every row (in SQL)."""
+    return dataclasses.replace(fitted, fit=scalable.renumber_by_all_rows(
+        con, fitted.definition, checked.source.relation, st, fitted.fit, checked.where))
+
+
+def identify(con: duckdb.DuckDBPyConnection, checked: Checked, st: SourceStats, fitted: Fitted) -> Identified:
+    """Keep the current run's segment ids for the segments that match it."""
+    fit, writer = living.prepare(con, checked.definition, st.features, fitted.fit)
+    return Identified(dataclasses.replace(fitted, fit=fit), writer)
+
+
+def start_quality(fetched: Fetched, identified: Identified) -> quality.QualityJob:
+    """The run's quality: the passes over every row now, the rest on a worker thread (the caller
+    holds segdb.cluster.threads.one_blas_thread and closes the job, also after a failure)."""
+    fitted = identified.fitted
+    return quality.QualityJob(fetched.X, fitted.fit.labels, fitted.chosen.choice.k,
+                              seed=fitted.definition.seed, choice=fitted.chosen.choice,
+                              scan=fitted.chosen.scan)
