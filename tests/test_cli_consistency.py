@@ -252,11 +252,7 @@ def test_api_errors_name_parameters_and_the_cli_names_options(shop, tmp_path):
         "Error: segmentation 's' already exists; use --replace to store a new version of its definition\n")
 
 
-# files of the engines and of the refresh pipeline, which are being reworked elsewhere: their
-# messages still name options (issue 14 lists them)
-OPTIONS_LEFT = {
-    ("segdb/refresh/pipeline.py", "--max-fit-rows"),
-}
+OPTIONS_LEFT: set = set()  # (file, option) pairs allowed to name an option: none
 
 
 def test_library_messages_name_no_command_line_option():

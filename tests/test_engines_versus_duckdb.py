@@ -134,5 +134,5 @@ def test_weights_beyond_the_bound_are_refused_on_other_engines(postgres_url):
             db.refresh("w")
         assert str(err.value) == (
             "'w' has survey weights, which need every row in the fit, but the source of w "
-            "(table survey) has rows_used=299 > max_fit_rows=100; raise --max-fit-rows or drop the weight")
+            "(table survey) has rows_used=299 > max_fit_rows=100; raise max_fit_rows or drop the weight")
         assert db.runs("w") == []

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-import duckdb
-
+from ..engines.base import Engine
 from ..define import definitions
 from ..define.definitions import Definition
 from ..define.source import Source, key_declared_unique
@@ -28,13 +27,13 @@ class Checked:
         return self.prepared.definition
 
 
-def check(con: duckdb.DuckDBPyConnection, name: str) -> Checked:
+def check(con: Engine, name: str) -> Checked:
     d = definitions.get(con, name)
     src, where = definitions.check_source_unchanged(con, d)
     return Checked(prepare(con, d, src, where), src, where)  # typed features: checks, category levels
 
 
-def statistics(con: duckdb.DuckDBPyConnection, checked: Checked) -> stats_mod.SourceStats:
+def statistics(con: Engine, checked: Checked) -> stats_mod.SourceStats:
     """The rows' counts and fingerprint and each matrix column's center and scale."""
     d, src = checked.definition, checked.source
     return checked.prepared.adjust_stats(stats_mod.compute(

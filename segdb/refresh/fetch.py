@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
+from ..engines.base import Engine
 from ..cluster import fitplan
 from ..define.weights import weight_column
 from ..engines import dialect_of
@@ -27,7 +27,7 @@ class Fetched:
     init_X: np.ndarray | None    # fast and bounded fits: the sample the restarts run on
 
 
-def fit_plan(con: duckdb.DuckDBPyConnection, checked: Checked, st: SourceStats) -> fitplan.FitPlan:
+def fit_plan(con: Engine, checked: Checked, st: SourceStats) -> fitplan.FitPlan:
     """How the rows used are fitted: exactly, fast (no sort), or bounded (a seeded sample)."""
     d = checked.definition
     plan = fitplan.choose(st.rows_used, len(d.features), d.max_fit_rows)
@@ -39,7 +39,7 @@ def fit_plan(con: duckdb.DuckDBPyConnection, checked: Checked, st: SourceStats) 
         # a weighted fit needs every row, and another engine's rows never all come to Python
         raise DefinitionError(
             f"{d.name!r} has survey weights, which need every row in the fit, but {checked.where} has "
-            f"rows_used={st.rows_used} > max_fit_rows={plan.max_fit_rows}; raise --max-fit-rows "
+            f"rows_used={st.rows_used} > max_fit_rows={plan.max_fit_rows}; raise max_fit_rows "
             "or drop the weight")
     if remote and plan.mode == "fast":
         # another engine: Python fetches a bounded sample only (all rows when under the bound)
@@ -47,7 +47,7 @@ def fit_plan(con: duckdb.DuckDBPyConnection, checked: Checked, st: SourceStats) 
     return plan
 
 
-def fetch(con: duckdb.DuckDBPyConnection, checked: Checked, st: SourceStats,
+def fetch(con: Engine, checked: Checked, st: SourceStats,
           plan: fitplan.FitPlan) -> Fetched:
     d, relation = checked.definition, checked.source.relation
     if plan.mode == "exact":

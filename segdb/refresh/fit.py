@@ -8,10 +8,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
+from ..engines.base import Engine
 from ..cluster import fitplan
 from ..cluster.kmeans import FitResult, fit_kmeans
 from ..define.definitions import Definition
@@ -67,13 +67,13 @@ def fit(checked: Checked, st: SourceStats, fetched: Fetched, chosen: KChosen) ->
     return Fitted(d, chosen, result, fetched.plan, fetched.keys, fetched.weights, int(fetched.X.shape[0]))
 
 
-def score(con: duckdb.DuckDBPyConnection, checked: Checked, st: SourceStats, fitted: Fitted) -> Fitted:
+def score(con: Engine, checked: Checked, st: SourceStats, fitted: Fitted) -> Fitted:
     """A bounded fit's segments numbered largest first by their size over every row (in SQL)."""
     return dataclasses.replace(fitted, fit=scalable.renumber_by_all_rows(
         con, fitted.definition, checked.source.relation, st, fitted.fit, checked.where))
 
 
-def identify(con: duckdb.DuckDBPyConnection, checked: Checked, st: SourceStats, fitted: Fitted) -> Identified:
+def identify(con: Engine, checked: Checked, st: SourceStats, fitted: Fitted) -> Identified:
     """Keep the current run's segment ids for the segments that match it."""
     fit, writer = living.prepare(con, checked.definition, st.features, fitted.fit)
     return Identified(dataclasses.replace(fitted, fit=fit), writer)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 
-import duckdb
-
+from ..engines.base import Engine
 from ..cluster.threads import one_blas_thread
 from ..store.runs import run_ordinal, utcnow
 from .check import check, statistics
@@ -35,7 +34,7 @@ class RunResult:
     k_edge: str | None = None    # k="auto" chose an edge of the range: one sentence (kselect.edge_note)
 
 
-def refresh(con: duckdb.DuckDBPyConnection, name: str, *, triggered_by: str | None = None,
+def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
             progress: Listener | None = None, scan: bool = False) -> RunResult:
     """Re-segment ``name`` from its source; the new run becomes current only when all is written.
 

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import duckdb
 
+from ..engines.base import Engine
 from ..store.database import insert_rows, transaction
 from ..define.definitions import Definition
 from ..cluster.identity import fit_segment_ids
@@ -84,7 +85,7 @@ class Written:
     row: RunRow   # as stored: finished_at, the quality and write seconds, the inertia over every row
 
 
-def write(con: duckdb.DuckDBPyConnection, checked: Checked, st: SourceStats, identified: Identified,
+def write(con: Engine, checked: Checked, st: SourceStats, identified: Identified,
           quality_job: QualityJob, *, triggered_by: str | None, started_at: datetime,
           stage_seconds: Mapping[str, float], report=lambda stage, event: None) -> Written:
     """The "write" stage: the run, its labels and everything the features, the living segments and
@@ -113,7 +114,7 @@ def write(con: duckdb.DuckDBPyConnection, checked: Checked, st: SourceStats, ide
                      report=report)
 
 
-def write_run(con: duckdb.DuckDBPyConnection, d: Definition, *, run_row: RunRow, stats, keys: pa.Array,
+def write_run(con: Engine, d: Definition, *, run_row: RunRow, stats, keys: pa.Array,
               fit, quality: RunQuality | QualityJob, extra_writers=(), labels_writer=None,
               report=lambda stage, event: None) -> Written:
     """Write everything in one transaction; returns the new run id and its row as stored.
