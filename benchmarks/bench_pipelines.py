@@ -4,7 +4,7 @@ segdb     `refresh` end to end through the Python API (statistics, fetch, fit, w
 bare      the floor: the raw matrix already in memory -> StandardScaler -> KMeans -> predict
 naive     the tutorial: pandas.read_sql over SQLAlchemy (duckdb-engine) -> StandardScaler -> KMeans
           -> DataFrame.to_sql of the labels
-scoring   segdb.scoring.labelling_query over the whole table at the given k, in pure SQL
+scoring   segdb.living.scoring.labelling_query over the whole table at the given k, in pure SQL
 """
 
 from __future__ import annotations

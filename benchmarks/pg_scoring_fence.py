@@ -4,7 +4,7 @@
 
 Needs a table with a key and at least 8 numeric columns (bench_engines.py loads one: database
 segdb_bench_n1000000_d8_k6_s0, table customers). Runs segdb's nearest-centroid labelling (k = 6,
-d = 8, as segdb.scoring writes it and segdb.engines.translate renders it for PostgreSQL) grouped by
+d = 8, as segdb.living.scoring writes it and segdb.engines.translate renders it for PostgreSQL) grouped by
 segment, fenced and not, twice each, and prints the seconds and the ratio. Without the fence
 PostgreSQL inlines the subquery and recomputes every squared distance in each CASE branch.
 """

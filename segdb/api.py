@@ -161,7 +161,7 @@ class Database:
         return definitions.store(self.con, d, replace=replace)
 
     def apply(self, path) -> list:
-        """Create or update the segmentations declared in a TOML file (see :mod:`segdb.config`);
+        """Create or update the segmentations declared in a TOML file (see :mod:`segdb.define.config`);
         returns one ``Applied(name, action, version)`` per segmentation, in file order."""
         from .define import config
         self._require_writable(f"apply {path}")
@@ -187,7 +187,7 @@ class Database:
         """Re-segment ``name``; ``scan=True`` also stores the k scan for a fixed k."""
         self._require_writable(f"refresh {name!r}")
         from .refresh.scalable import duckdb_memory_bound
-        with duckdb_memory_bound(self.con):  # bounded memory at any table size (segdb.scalable)
+        with duckdb_memory_bound(self.con):  # bounded memory at any table size (segdb.refresh.scalable)
             return refresh_mod.refresh(self.con, name, triggered_by=triggered_by, progress=progress,
                                        scan=scan)
 
@@ -205,7 +205,7 @@ class Database:
         return results.run_summary(self.con, name, run_id)
 
     def show_sql(self, name: str) -> str:
-        """Every statement a refresh of ``name`` runs, as a script to run by hand (segdb.showsql)."""
+        """Every statement a refresh of ``name`` runs, as a script to run by hand (segdb.present.showsql)."""
         from .present import showsql
         return showsql.script(self.con, name)
 
@@ -278,9 +278,9 @@ class Database:
         self._require_writable(f"prune {name!r}")
         return history.prune(self.con, name, keep)
 
-    # -- quality, profiles, pictures (segdb.quality_store, segdb.profiles, segdb.plots, segdb.report)
+    # -- quality, profiles, pictures (segdb.quality.store, segdb.profiles, segdb.present.plots, segdb.present.report)
     def quality(self, name: str, run_id: int | None = None):
-        """The run's stored quality (segdb.quality_store.QualityRecord: .run, .segments, .k_scan),
+        """The run's stored quality (segdb.quality.store.QualityRecord: .run, .segments, .k_scan),
         or None for a run written before quality was stored."""
         return results.run_summary(self.con, name, run_id).quality
 

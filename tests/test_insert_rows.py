@@ -1,4 +1,4 @@
-"""segdb.database.insert_rows: one-row INSERT statements run as bound multi-row VALUES on DuckDB."""
+"""segdb.store.database.insert_rows: one-row INSERT statements run as bound multi-row VALUES on DuckDB."""
 
 from __future__ import annotations
 

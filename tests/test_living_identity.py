@@ -1,4 +1,4 @@
-"""segdb.identity: matching new segments to the previous run's ids, worked out by hand."""
+"""segdb.cluster.identity: matching new segments to the previous run's ids, worked out by hand."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The fast paths of segdb.metrics (issue 6b) give scikit-learn's numbers on the inputs that take them."""
+"""The fast paths of segdb.quality.metrics (issue 6b) give scikit-learn's numbers on the inputs that take them."""
 
 from __future__ import annotations
 

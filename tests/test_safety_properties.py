@@ -5,7 +5,7 @@
 - segment sizes add up to the rows used, and rows used + skipped to the rows of the source;
 - the SQL statistics equal numpy's;
 - data that cannot be fitted (too few rows or distinct rows, a feature whose max - min is 0 or
-  below 1e-140, see segdb.stats._scaling and tests/test_stats_degenerate.py) is refused, exactly
+  below 1e-140, see segdb.refresh.stats._scaling and tests/test_stats_degenerate.py) is refused, exactly
   when numpy says so;
 - rerunning with the same seed reproduces the run exactly; shuffling the rows does not change it.
 
@@ -26,7 +26,7 @@ from hypothesis import example, given, settings, strategies as st
 import segdb
 from segdb.errors import DataError
 
-# segdb.stats.MIN_SPREAD, written out: a feature whose max - min is below it is refused (pinned by
+# segdb.refresh.stats.MIN_SPREAD, written out: a feature whose max - min is below it is refused (pinned by
 # tests/test_stats_degenerate.py).
 MIN_SPREAD = 1e-140
 

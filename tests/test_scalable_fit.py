@@ -1,4 +1,4 @@
-"""The fast and bounded refresh paths (segdb.fitplan / fastfit / scalable / sampling) against numpy
+"""The fast and bounded refresh paths (segdb.cluster.fitplan / fastfit / scalable / sampling) against numpy
 and scikit-learn on the same data. The row thresholds are lowered so that small tables take them."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""segdb.scoring.labelling_query on hand-worked ties and NULLs, and against numpy on random rows.
+"""segdb.living.scoring.labelling_query on hand-worked ties and NULLs, and against numpy on random rows.
 
 The label is the segment with the smallest squared distance computed as sum((z - c)^2) feature by
 feature; on an exact tie the first centroid listed wins (CASE tests them in order), which is
@@ -44,7 +44,7 @@ def test_exact_ties_go_to_the_lowest_segment_id(point, segment, distance):
 
 
 def test_a_tie_goes_to_the_first_centroid_listed():
-    # CASE tests the centroids in the order given; every caller (segdb.runmodel) lists them by
+    # CASE tests the centroids in the order given; every caller (segdb.living.runmodel) lists them by
     # ascending segment id, which makes "first listed" the lowest id.
     [(segment, _)] = label_rows([(0.0, 0.0, 0.0)], centroids=CENTROIDS[::-1], segment_ids=(3, 2, 1))
     assert segment == 3

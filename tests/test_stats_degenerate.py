@@ -1,4 +1,4 @@
-"""When segdb refuses a feature as constant or too little varying (segdb.stats._scaling), by hand.
+"""When segdb refuses a feature as constant or too little varying (segdb.refresh.stats._scaling), by hand.
 
 The rule, over the rows used: min == max is constant ("the same value on every row used");
 0 < max - min < 1e-140 varies by less than floating point can standardise (the squares in its

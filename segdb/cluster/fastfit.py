@@ -10,7 +10,7 @@ a copy of the input and its mean-centring. Here
   statistics the database already computed;
 * the matrix is used in place: no copy, no centring (z-scored columns already have mean 0).
 
-The result is numbered canonically exactly as :func:`segdb.fit.fit_kmeans` numbers its own.
+The result is numbered canonically exactly as :func:`segdb.cluster.kmeans.fit_kmeans` numbers its own.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ class FitResult:
     inertia: float          # sum of squared distances, as scikit-learn's inertia_
     n_iter: int
     # Row r of centers is segment segment_ids[r] (ascending); None: segments 1..k. Set by
-    # segdb.identity.apply_ids when a refresh keeps the previous run's ids; labels then hold those ids.
+    # segdb.cluster.identity.apply_ids when a refresh keeps the previous run's ids; labels then hold those ids.
     segment_ids: np.ndarray | None = None
 
 

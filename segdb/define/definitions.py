@@ -2,7 +2,7 @@
 
 A definition is validated against the source when it is created (the source, key and features must
 exist; a feature is numeric, a Likert item or a category, a column or an expression: see
-segdb.features) and stored as a new version, so every run records exactly which definition it used.
+segdb.define.features) and stored as a new version, so every run records exactly which definition it used.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def validate(con: Engine, *, name: str, source: str, key: str, features,
     """Check a definition against the database; return it (version 0: not stored yet).
 
     ``k="auto"`` stores k as NULL with ``k_range`` (default DEFAULT_K_RANGE, 2..10) as k_min/k_max: each refresh
-    then scans the range and chooses k (segdb.kselect)."""
+    then scans the range and chooses k (segdb.quality.kselect)."""
     check_segmentation_name(name)
     feats = _features(features)
     if scale not in SCALES:
@@ -189,7 +189,7 @@ def check_k_against_rows(con: Engine, src: Source, k: int | None,
     """k (or the top of the k range) may not exceed the source's rows (one COUNT): refused at create,
     in segdb's words, rather than by scikit-learn at the first refresh. An empty source passes: its
     data is yet to come, and a refresh says so. Rows with NULL features and duplicate rows are
-    checked at refresh (segdb.stats, segdb.fit), where the same wording names the usable rows."""
+    checked at refresh (segdb.refresh.stats, segdb.cluster.kmeans), where the same wording names the usable rows."""
     top = k if k is not None else k_max
     rows = con.execute(f"SELECT count(*) FROM {src.relation} AS segdb_source").fetchall()[0][0]
     if not rows or top <= rows:

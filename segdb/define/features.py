@@ -6,7 +6,7 @@ A feature is a source column or a named SQL expression (``expr``), of one of thr
 * ``likert``   - an item on a declared scale ``scale_min..scale_max``: its ``codes`` (don't know,
   refused, ...) read as NULL and then follow the null policy; ``reverse`` maps x to
   ``scale_min + scale_max - x``; any other value outside the scale is an error (:func:`scale_check_query`);
-* ``category`` - a nominal value, one-hot encoded in SQL (see :mod:`segdb.categories`).
+* ``category`` - a nominal value, one-hot encoded in SQL (see :mod:`segdb.define.categories`).
 
 Everything that reads a feature (statistics, the matrix, the null conditions, the fingerprint) uses
 :func:`feature_sql`, so a transformation is written once and runs in the database.
@@ -31,7 +31,7 @@ KINDS = ("numeric", "likert", "category")
 class Feature:
     name: str                 # the source column, or the output name of ``expr``
     label: str | None = None  # how profiles and descriptions call it; defaults to the name
-    # Feature types (segdb.features applies them in SQL; see docs/features.md):
+    # Feature types (segdb.define.features applies them in SQL; see docs/features.md):
     expr: str | None = None        # a SQL expression over the source's columns
     kind: str = "numeric"          # numeric | likert | category
     scale_min: float | None = None  # likert: the declared scale, e.g. 1..7

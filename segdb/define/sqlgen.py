@@ -44,7 +44,7 @@ def stats_query(d: Definition, relation: str, key_declared_unique: bool = False)
     key counts run as their own subqueries (sharing a scan with the distinct count raised the peak
     memory from 0.7 GB to 2 GB).
     ``key_declared_unique``: the source declares the key PRIMARY KEY or UNIQUE (the database
-    enforces it; segdb.source.key_declared_unique), so the distinct count, a GROUP BY over every key
+    enforces it; segdb.define.source.key_declared_unique), so the distinct count, a GROUP BY over every key
     (0.5-0.75 s of 2.1 s at 10M rows, most of the statistics at 100M), is not run: keys_distinct is
     keys_present.
     """
@@ -128,7 +128,7 @@ def matrix_query(d: Definition, relation: str, *, ordered: bool = True) -> str:
 
     Fetched through Arrow, the array column's values are already one C-contiguous float64 matrix.
     Ordering by key makes the fit independent of the order rows are stored in; the fast fit
-    (segdb.fitplan) does not depend on row order and skips the sort (``ordered=False``).
+    (segdb.cluster.fitplan) does not depend on row order and skips the sort (``ordered=False``).
     """
     exprs, _ = scaled_expressions(d)
     weight = f",\n       {weight_sql(d)} AS segdb_w" if weight_column(d) is not None else ""

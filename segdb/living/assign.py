@@ -1,7 +1,7 @@
 """Label the source's new customers with the current run, in SQL, without refitting.
 
 "New" means: a row of the source whose key the current run has not labelled. Each gets the nearest
-centroid of the current run (the SQL of :mod:`segdb.scoring`, fed with the run's stored statistics
+centroid of the current run (the SQL of :mod:`segdb.living.scoring`, fed with the run's stored statistics
 and centroids) and is added to the run's labels with ``fitted = FALSE``, so ``<name>_segments``
 shows it, and says it was assigned rather than fitted. The run's segment sizes and inertia stay those
 of the fit. Rows that cannot be labelled stay unlabelled and are counted: a NULL feature (unless

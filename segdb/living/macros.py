@@ -32,7 +32,7 @@ def nearest_helper_name(k: int) -> str:
 
 def nearest_helper_statement(k: int) -> str:
     """DuckDB: the shared helper ``segdb.nearest_of_<k>`` the assign macros of k segments call (see
-    :func:`segdb.scoring.macro_bodies`); the same text for every segmentation with k segments."""
+    :func:`segdb.living.scoring.macro_bodies`); the same text for every segmentation with k segments."""
     params, body = scoring.nearest_helper_body(k)
     return f"CREATE OR REPLACE MACRO {nearest_helper_name(k)}({', '.join(params)}) AS {body}"
 

@@ -1,7 +1,7 @@
 """A stored run as a nearest-centroid model: its statistics and centroids, read back from the tables.
 
 Macros, assigning new customers and drift checks all score rows with the run exactly as stored
-(segdb.feature_stats and segdb.centroids), through the SQL of :mod:`segdb.scoring`.
+(segdb.feature_stats and segdb.centroids), through the SQL of :mod:`segdb.living.scoring`.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ a subtraction and a multiplication) measured 5-15% faster at 10M rows, but it ro
 ties and near-ties would no longer match numpy's nearest centroid or the stored labels of a full
 fit, and the distance loses precision near a centroid (cancellation). Precomputing the scaled terms
 or the differences in subqueries measured within noise of this form. See docs/performance.md.
-Numbers are rendered with :func:`segdb.quoting.sql_literal` because macro and view bodies cannot
+Numbers are rendered with :func:`segdb.engines.quoting.sql_literal` because macro and view bodies cannot
 hold bound parameters.
 """
 

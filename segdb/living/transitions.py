@@ -2,7 +2,7 @@
 re-create the scoring macros, all in the run's own write-back transaction.
 
 The refresh calls :func:`prepare` between the fit and the write: it renumbers the fit with the ids
-of the current run's segments (see :mod:`segdb.identity`) and returns a writer for ``write_run``'s
+of the current run's segments (see :mod:`segdb.cluster.identity`) and returns a writer for ``write_run``'s
 ``extra_writers``. Matching uses the features both runs share (all of them unless the definition
 changed); runs without a shared feature share no id.
 """

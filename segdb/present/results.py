@@ -22,7 +22,7 @@ class RunSummary:
     centroids: list[dict]        # long form: segment_id, feature_no, feature, value_raw, value_scaled, z
     feature_stats: list[dict]
     transitions: object = None   # segdb.living.TransitionSummary: kept / new / gone since the previous run
-    quality: object = None       # segdb.quality_store.QualityRecord, or None for a run without one
+    quality: object = None       # segdb.quality.store.QualityRecord, or None for a run without one
 
     def centroid_matrix(self, column: str) -> dict[int, list[float]]:
         out: dict[int, list[float]] = {}
@@ -32,7 +32,7 @@ class RunSummary:
 
     def displayed_centroids(self, column: str) -> dict[int, list[float]]:
         """:meth:`centroid_matrix` as printed: floating-point noise shown as 0 (a share of 0 computed
-        as 1.1e-16), judged against each feature's magnitude (:func:`segdb.textformat.shown`)."""
+        as 1.1e-16), judged against each feature's magnitude (:func:`segdb.present.textformat.shown`)."""
         from .textformat import magnitudes, shown
         unit = {"value_raw": "raw", "value_scaled": "scaled"}[column]
         size = {s["feature_no"]: magnitudes(s)[unit] for s in self.feature_stats}

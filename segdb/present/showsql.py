@@ -1,7 +1,7 @@
 """Every statement a refresh generates for a segmentation, as a script an analyst can run by hand.
 
 ``script(con, name)`` is what `segdb show-sql NAME` prints: the statistics scan and the standardised
-matrix of the next refresh, then, from the current run as stored (segdb.runmodel), the labelling of
+matrix of the next refresh, then, from the current run as stored (segdb.living.runmodel), the labelling of
 every source row, the profiles, the two views and the scoring macros. A statement that takes values
 is printed as ``PREPARE`` plus an ``EXECUTE`` with the current run's values, so the script runs as-is
 in the DuckDB shell; without a run the matrix keeps its ``?`` and the run's sections are left out.

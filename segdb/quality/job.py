@@ -101,7 +101,7 @@ class QualityJob:
     called inside the write transaction, waits for them: the quality is still stored atomically
     with the run. Starting the refits earlier, beside the fit, measured slower on two cores.
 
-    The caller holds :func:`segdb.threads.one_blas_thread` while the worker may run (BLAS limits
+    The caller holds :func:`segdb.cluster.threads.one_blas_thread` while the worker may run (BLAS limits
     are process-wide) and calls :meth:`close` when done, also after a failure.
     """
 

@@ -66,7 +66,7 @@ def _fit_labels(Xs: np.ndarray, k: int, seed: int, n_init: int) -> np.ndarray | 
     from sklearn.exceptions import ConvergenceWarning
     model = KMeans(n_clusters=k, n_init=n_init, random_state=seed)
     # One thread: the scan sample is bounded, and OpenMP oversubscription on a busy machine costs
-    # far more than the parallelism saves (see segdb.stability).
+    # far more than the parallelism saves (see segdb.quality.stability).
     with warnings.catch_warnings(), one_thread():
         warnings.simplefilter("error", ConvergenceWarning)
         try:

@@ -31,7 +31,7 @@ def profile_query(d: Definition, relation: str, labelled: str | None = None) -> 
     twice (once with ``labelled``). Build the parameter list with :func:`profile_params`.
 
     ``labelled``: a query giving every used row's ``segment_id`` and feature values ``segdb_f1 ..``
-    (segdb.scalable.labelled_values, for runs whose labels are written in SQL), read instead of
+    (segdb.refresh.scalable.labelled_values, for runs whose labels are written in SQL), read instead of
     joining the run's stored labels with the source."""
     nf = len(d.features)
     feature_rows = ", ".join(["(?::INTEGER, ?::VARCHAR, ?::VARCHAR, ?::DOUBLE, ?::DOUBLE)"] * nf)

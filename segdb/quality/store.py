@@ -1,7 +1,7 @@
 """Store a run's quality (k scan, run figures, per-segment figures) and read it back.
 
 ``quality_writer`` and ``profiles_writer`` build the ``writer(con, run_id)`` callables that
-:func:`segdb.writeback.write_run` runs inside the run's transaction; ``load`` reads everything
+:func:`segdb.refresh.writeback.write_run` runs inside the run's transaction; ``load`` reads everything
 about one run's quality for ``segdb show``, plots and the report.
 """
 

@@ -53,7 +53,7 @@ def fetch(con: Engine, checked: Checked, st: SourceStats,
     if plan.mode == "exact":
         keys, X, w = matrix.fetch(con, d, relation, st.features, checked.where, weights=True)
         return Fetched(plan, keys, X, w, None)
-    # many rows: segdb.scalable (no sort; bounded: a seeded sample only)
+    # many rows: segdb.refresh.scalable (no sort; bounded: a seeded sample only)
     sized = d if d.k else dataclasses.replace(d, k=d.k_max)  # init sample sized for the largest k
     keys, X, init_X = scalable.fetch(con, sized, relation, st, plan, checked.where)
     return Fetched(plan, keys, X, None, init_X)

@@ -38,8 +38,8 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
             progress: Listener | None = None, scan: bool = False) -> RunResult:
     """Re-segment ``name`` from its source; the new run becomes current only when all is written.
 
-    A definition with k="auto" scans its k range and picks k (segdb.kselect); ``scan=True`` stores
-    the scan for a fixed k too. Every run stores its quality and profiles (segdb.quality_store).
+    A definition with k="auto" scans its k range and picks k (segdb.quality.kselect); ``scan=True`` stores
+    the scan for a fixed k too. Every run stores its quality and profiles (segdb.quality.store).
     ``progress(stage, event)`` is called at every stage boundary (segdb.refresh.stages)."""
     started_at = utcnow()
     stages = Stages(progress)

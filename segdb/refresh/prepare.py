@@ -2,10 +2,10 @@
 data, discover category levels, and expand the definition into one feature per matrix column.
 
 ``prepare`` runs before anything is computed or written:
-* a weight column must be present, finite and >= 0 on the rows used (:mod:`segdb.weights`);
+* a weight column must be present, finite and >= 0 on the rows used (:mod:`segdb.define.weights`);
 * a likert feature may hold only values on its scale or its declared codes (one SQL query each);
 * a category feature's levels are discovered in SQL and replaced by indicator columns
-  (:mod:`segdb.categories`).
+  (:mod:`segdb.define.categories`).
 The expanded definition is what the statistics, the matrix, the fit and the write-back see; the
 mapping from matrix columns back to features is written per run to ``segdb.feature_columns``.
 """

@@ -1,9 +1,9 @@
-"""The fast and bounded refresh paths (see segdb.fitplan): fetch, fit, and labelling in SQL.
+"""The fast and bounded refresh paths (see segdb.cluster.fitplan): fetch, fit, and labelling in SQL.
 
 fast     every used row is fetched (unordered, streamed into one writable matrix), fitted with
-         segdb.fastfit, and written from memory like the exact path.
+         segdb.cluster.fastfit, and written from memory like the exact path.
 bounded  only a seeded sample of at most max_fit_rows rows is fetched and fitted; every row is then
-         labelled in SQL with segdb.scoring.labelling_query, twice: once to count the segments (so
+         labelled in SQL with segdb.living.scoring.labelling_query, twice: once to count the segments (so
          they are numbered largest first over all rows, as everywhere else), and once inside the
          write transaction as ``INSERT INTO <labels> SELECT ...``. Sizes, SSE and the run's inertia
          are then read back from the inserted labels, so they agree with them exactly.
@@ -96,7 +96,7 @@ def _labelling(d: Definition, relation: str, stats, centers: np.ndarray, segment
 def labelled_values(d: Definition, relation: str, st, fit: FitResult) -> str:
     """Every used row's segment id, exactly as :func:`labels_writer` writes it (the same query), with
     the feature values the profiles average (``segdb_f1 .. segdb_fd``, as
-    ``segdb.features.keyed_values_relation`` gives them): the profiles of a run whose labels are
+    ``segdb.define.features.keyed_values_relation`` gives them): the profiles of a run whose labels are
     written in SQL then need no join of the new labels with the source. At 100M rows that join ran
     under the refresh's memory limit, spilled, and took 33 s of an 89 s refresh; scoring the rows
     again is one more pass at the scoring speed."""
@@ -133,7 +133,7 @@ def renumber_by_all_rows(con, d: Definition, relation: str, st, fit: FitResult, 
 def labels_writer(d: Definition, relation: str, st, fit: FitResult, plan: fitplan.FitPlan):
     """``writer(con, run_id) -> (sizes, sse)`` inserting every row's label in SQL.
 
-    ``fitted`` marks the rows of the fit sample (same hash rule as segdb.sampling).
+    ``fitted`` marks the rows of the fit sample (same hash rule as segdb.refresh.sampling).
     """
     ids = fit_segment_ids(fit)  # ascending; the ids issue-4 matching gave, or 1..k
     if plan.max_fit_rows >= plan.rows_used:  # every row was fitted (other engines' exact fit)
