@@ -158,19 +158,24 @@ def test_postgres_password_reaches_sqlalchemy_whole(monkeypatch):
 SPARK_CONNECT = "sc://host:notaport/;user_id=bob;token=s3cret"
 
 
+def _assert_refused(via: str, url: str, expected: str) -> None:
+    """segdb.connect(url) raises ``expected``, or `segdb --db url list` prints it as one Error line."""
+    if via == "connect":
+        with pytest.raises(DatabaseError) as caught:
+            segdb.connect(url)
+        assert caught.value.message == expected
+    else:
+        out = run_cli(["list"], url)
+        assert (out.exit_code, out.output) == (1, f"Error: {expected}\n")
+
+
 @pytest.mark.parametrize("via", ["connect", "cli"])
 def test_spark_connect_token(via):
     """The Connect client refuses the port in Python: no server, no JVM."""
     pytest.importorskip("pyspark")
     expected = ("cannot start Spark for sc://host:notaport/;user_id=bob;token=***: Port could not be cast "
                 "to integer value as 'notaport'" + SPARK_FIX)
-    if via == "connect":
-        with pytest.raises(DatabaseError) as caught:
-            segdb.connect(SPARK_CONNECT)
-        assert caught.value.message == expected
-    else:
-        out = run_cli(["list"], SPARK_CONNECT)
-        assert (out.exit_code, out.output) == (1, f"Error: {expected}\n")
+    _assert_refused(via, SPARK_CONNECT, expected)
 
 
 @pytest.mark.parametrize("via", ["connect", "cli"])
@@ -185,13 +190,7 @@ def test_spark_master_error_echoing_the_url(monkeypatch, via):
     monkeypatch.setattr("segdb.engines.spark.session_for", refuse)
     expected = ("cannot start Spark for spark://bob:***@bad master?token=***: Invalid master URL: "
                 "spark://bob:***@bad master?token=***" + SPARK_FIX)
-    if via == "connect":
-        with pytest.raises(DatabaseError) as caught:
-            segdb.connect(url)
-        assert caught.value.message == expected
-    else:
-        out = run_cli(["list"], url)
-        assert (out.exit_code, out.output) == (1, f"Error: {expected}\n")
+    _assert_refused(via, url, expected)
 
 
 def test_duckdb_path(tmp_path):
