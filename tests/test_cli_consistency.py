@@ -12,25 +12,23 @@ import segdb.errors
 from conftest import run_cli, table_checksums
 from living_helpers import FEATURES, blobs, write_table
 
-READ_MISSING = "(segdb does not create a database for a read command)"
-WRITE_MISSING = "(only init, import, create, apply and demo create a database)"
 
-# command -> arguments with NAME standing for the segmentation; the opening each one uses
+# command -> its arguments, NAME standing for the segmentation; none of them creates a database
 COMMANDS = {
-    "assign": (["assign", "NAME"], WRITE_MISSING),
-    "drift": (["drift", "NAME"], WRITE_MISSING),
-    "drift --no-record": (["drift", "NAME", "--no-record"], READ_MISSING),
-    "ids": (["ids", "NAME"], READ_MISSING),
-    "name": (["name", "NAME", "1", "Budget"], WRITE_MISSING),
-    "plot": (["plot", "NAME", "--out", "OUT/plots"], READ_MISSING),
-    "profile": (["profile", "NAME"], READ_MISSING),
-    "prune": (["prune", "NAME", "--keep", "1"], WRITE_MISSING),
-    "refresh": (["refresh", "NAME"], WRITE_MISSING),
-    "report": (["report", "NAME", "--out", "OUT/r.html"], READ_MISSING),
-    "rollback": (["rollback", "NAME"], WRITE_MISSING),
-    "show": (["show", "NAME"], READ_MISSING),
-    "show-sql": (["show-sql", "NAME"], READ_MISSING),
-    "transitions": (["transitions", "NAME"], READ_MISSING),
+    "assign": (["assign", "NAME"],
+    "drift": (["drift", "NAME"],
+    "drift --no-record": (["drift", "NAME", "--no-record"],
+    "ids": (["ids", "NAME"],
+    "name": (["name", "NAME", "1", "Budget"],
+    "plot": (["plot", "NAME", "--out", "OUT/plots"],
+    "profile": (["profile", "NAME"],
+    "prune": (["prune", "NAME", "--keep", "1"],
+    "refresh": (["refresh", "NAME"],
+    "report": (["report", "NAME", "--out", "OUT/r.html"],
+    "rollback": (["rollback", "NAME"],
+    "show": (["show", "NAME"],
+    "show-sql": (["show-sql", "NAME"],
+    "transitions": (["transitions", "NAME"],
 }
 NOT_REFRESHED = {
     "assign": "segmentation 'fresh' has no run yet; run `segdb refresh fresh`",
@@ -48,7 +46,7 @@ NOT_REFRESHED = {
 
 def _args(command: str, name: str, out) -> list[str]:
     return [a.replace("OUT", str(out)) if a.startswith("OUT") else (name if a == "NAME" else a)
-            for a in COMMANDS[command][0]]
+            for a in COMMANDS[command]]
 
 
 @pytest.fixture(scope="module")
