@@ -9,7 +9,6 @@ import sqlglot
 from sqlglot import exp
 
 from .result import EngineError, first_line
-from .translate import SQLGLOT_DIALECT
 
 _KINDS = [
     ((exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Values), "SELECT"),
@@ -43,6 +42,3 @@ def extract(text: str, dialect: str) -> list[Statement]:
     return [Statement(t.sql(dialect="duckdb", comments=False), _kind(t)) for t in trees]
 
 
-def native_kinds(text: str, dialect: str) -> list[str]:
-    trees = [t for t in sqlglot.parse(text, read=SQLGLOT_DIALECT[dialect]) if t is not None]
-    return [_kind(t).name for t in trees]

@@ -33,6 +33,7 @@ import sqlglot
 from sqlglot import exp
 
 from ..errors import DatabaseError
+from .result import first_line
 
 SQLGLOT_DIALECT = {"postgresql": "postgres", "spark": "spark"}
 
@@ -178,11 +179,7 @@ def translate(sql: str, dialect: str, bound: bool = True) -> tuple[str, ...]:
         trees = [t for t in sqlglot.parse(text, read="duckdb") if t is not None]
     except sqlglot.errors.ParseError as exc:
         raise DatabaseError(f"segdb cannot translate a statement for {dialect}: "
-                            f"{str(exc).splitlines()[0]}") from exc
+                            f"{first_line(exc)}") from exc
     return tuple(_render(_transform(t, dialect), dialect, bound) for t in trees)
 
 
-def statement_kind(sql: str, dialect: str) -> list[str]:
-    """The kind of each statement in ``sql`` read in the engine's own dialect ('select', 'insert', ...)."""
-    trees = [t for t in sqlglot.parse(sql, read=SQLGLOT_DIALECT.get(dialect, dialect)) if t is not None]
-    return [type(t).__name__.lower() for t in trees]
