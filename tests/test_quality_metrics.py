@@ -132,3 +132,17 @@ def test_stored_silhouette_beyond_10000_rows_is_on_the_seeded_sample(db):
     with threadpool_limits(1):
         assert q["silhouette"] == pytest.approx(silhouette_score(Z[idx], labels[idx]), rel=1e-7)
     assert q["calinski_harabasz"] == pytest.approx(calinski_harabasz_score(Z, labels), rel=1e-7)  # all rows
+
+
+def test_the_largest_seed_refreshes_with_its_stability_refits(tmp_path):
+    """The bootstrap refits derive their seeds from the definition's (seed + 1000 + b): at the top
+    of scikit-learn's range they wrap around instead of ending the refresh in a traceback."""
+    import segdb
+    from segdb.define.definitions import SEED_MAX
+    with segdb.connect(str(tmp_path / "seed.duckdb")) as db:
+        db.sql("CREATE TABLE t AS SELECT i AS id, (i % 2) * 10.0 + (i % 7) / 7.0 AS x, "
+               "(i % 3) / 3.0 AS y FROM range(60) r(i)")
+        db.create("s", source="t", key="id", features=["x", "y"], k=2, seed=SEED_MAX)
+        run = db.refresh("s")
+        assert run.k == 2 and run.rows_used == 60
+        assert db.quality("s").run["stability_bootstraps"] == 20

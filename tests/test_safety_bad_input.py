@@ -176,6 +176,9 @@ CASES = {
         "a table named 'taken_segments' already exists and segdb would replace it with a view; "
         "choose another segmentation name"),
     "k below 2": ([*CREATE, *FEATS, "--k", "1"], "k=1 should be >= 2"),
+    "seed above scikit-learn's range": (
+        [*CREATE, *FEATS, "--seed", "4294967296"],
+        "seed=4294967296 should be <= 4294967295, the largest seed scikit-learn's KMeans takes"),
     "k not a number": ([*CREATE, *FEATS, "--k", "three"], "k must be a whole number, not 'three'"),
     # -- create: the source statement ------------------------------------------------------
     "select with a syntax error": (

@@ -83,6 +83,7 @@ def _check_int(value, what: str, minimum: int) -> int:
     return value
 
 
+SEED_MAX = 2 ** 32 - 1  # scikit-learn's random_state takes seeds up to this
 DEFAULT_K_RANGE = (2, 10)  # the k range a refresh scans for k="auto" when none is given
 K_AUTO_MAX = 50  # a scan refits k-means once per k; beyond this the scan costs more than it tells
 
@@ -158,6 +159,9 @@ def validate(con: Engine, *, name: str, source: str, key: str, features,
         raise DefinitionError(f"unknown null policy {nulls!r}; use one of {', '.join(NULL_POLICIES)}")
     k, k_min, k_max = check_k(k, k_range)
     seed = _check_int(seed, "seed", 0)
+    if seed > SEED_MAX:
+        raise DefinitionError(f"seed={seed} should be <= {SEED_MAX}, the largest seed scikit-learn's "
+                              "KMeans takes")
     n_init = _check_int(n_init, "n_init", 1)
     if max_fit_rows is not None:
         max_fit_rows = _check_int(max_fit_rows, "max_fit_rows", 2)

@@ -84,7 +84,7 @@ def bootstrap_refits(Xs: np.ndarray, k: int, *, seed: int, bootstraps: int = BOO
     def refit(b: int):
         if Xs.shape[0] < k or np.count_nonzero(np.bincount(row_ids[boots[b]])) < k:
             return None  # fewer than k distinct rows in this resample
-        model = KMeans(n_clusters=k, n_init=n_init, random_state=seed + 1000 + b)
+        model = KMeans(n_clusters=k, n_init=n_init, random_state=(seed + 1000 + b) % 2 ** 32)
         return model.fit(Xs[boots[b]]).predict(Xs)
 
     # One thread, taken once for all refits: on small bounded samples OpenMP start-up and
