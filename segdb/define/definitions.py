@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from ..store.database import transaction
 from . import categories
-from ..engines import catalog
+from ..engines import catalog, dialect_of
 from ..errors import DefinitionError, NotFoundError
 from ..engines.quoting import check_segmentation_name, quote_identifier
 from .features import Feature, check_against_source
@@ -211,14 +211,42 @@ def _same_settings(a: Definition, b: Definition) -> bool:
     return all(getattr(a, f) == getattr(b, f) for f in fields)
 
 
-def _check_view_names_free(con: Engine, name: str) -> None:
+def _check_view_names_free(con: Engine, name: str, *, views_are_segdbs: bool = True) -> None:
+    """The names segdb gives a segmentation's views and DuckDB macros must not be the user's own:
+    a table is never replaced, and before segdb has written them (``views_are_segdbs=False``: a new
+    segmentation, or one never refreshed) neither is a view or a macro of that name."""
+    schema = catalog.current_schema(con)
     for suffix in ("_segments", "_centroids"):
-        kind = catalog.table_type(con, catalog.current_schema(con), name + suffix, fold_case=True)
+        kind = catalog.table_type(con, schema, name + suffix, fold_case=True)
         if kind is not None and kind != "VIEW":
             raise DefinitionError(
                 f"a table named {name + suffix!r} already exists and segdb would replace it with a "
                 "view; choose another segmentation name"
             )
+        if kind == "VIEW" and not views_are_segdbs:
+            raise DefinitionError(
+                f"a view named {name + suffix!r} already exists and is not segdb's; segdb would "
+                "replace it; drop or rename it, or choose another segmentation name"
+            )
+    if views_are_segdbs or dialect_of(con) != "duckdb":
+        return
+    for macro in (name + "_assign", name + "_distance"):
+        found = con.execute(
+            "SELECT count(*) FROM duckdb_functions() WHERE function_type IN ('macro', 'table_macro') "
+            "AND database_name = current_database() AND schema_name = ? AND lower(function_name) = lower(?)",
+            [schema, macro]).fetchall()[0][0]
+        if found:
+            raise DefinitionError(
+                f"a macro named {macro!r} already exists and is not segdb's; segdb would replace it; "
+                "drop or rename it, or choose another segmentation name"
+            )
+
+
+def check_names_free_before_first_run(con: Engine, name: str) -> None:
+    """At a refresh of a segmentation that has no run yet: its views and macros are not written yet,
+    so any of those names found now is the user's (made after ``create``)."""
+    if current_run_id(con, name) is None:
+        _check_view_names_free(con, name, views_are_segdbs=False)
 
 
 def store(con: Engine, d: Definition, *, replace: bool = False) -> Definition:
@@ -234,7 +262,8 @@ def store(con: Engine, d: Definition, *, replace: bool = False) -> Definition:
             f"the key of {d.name!r} changes type from {existing.key_type} to {d.key_type}; "
             "define a segmentation under a new name instead"
         )
-    _check_view_names_free(con, d.name)
+    _check_view_names_free(con, d.name, views_are_segdbs=existing is not None
+                           and current_run_id(con, d.name) is not None)
     version = 1 if existing is None else existing.version + 1
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     with transaction(con, f"storing the definition of {d.name!r}"):

@@ -29,6 +29,7 @@ class Checked:
 
 def check(con: Engine, name: str) -> Checked:
     d = definitions.get(con, name)
+    definitions.check_names_free_before_first_run(con, name)
     src, where = definitions.check_source_unchanged(con, d)
     return Checked(prepare(con, d, src, where), src, where)  # typed features: checks, category levels
 
