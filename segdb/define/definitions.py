@@ -350,9 +350,10 @@ def check_source_unchanged(con: Engine, d: Definition):
 
 
 def current_run_id(con: Engine, name: str) -> int | None:
-    get(con, name)  # raises a clear error for an unknown name
-    return con.execute("SELECT current_run_id FROM segdb.segmentations WHERE name = ?",
-                       [name]).fetchall()[0][0]
+    rows = con.execute("SELECT current_run_id FROM segdb.segmentations WHERE name = ?", [name]).fetchall()
+    if not rows:
+        get(con, name)  # an unknown name: raises its clear error (known names, or how to create one)
+    return rows[0][0]
 
 
 def definition_for_run(con: Engine, d: Definition, run_id: int) -> Definition:
