@@ -190,12 +190,15 @@ def validate(con: Engine, *, name: str, source: str, key: str, features,
 
 def check_k_against_rows(con: Engine, src: Source, k: int | None,
                          k_min: int | None, k_max: int | None) -> None:
-    """k (or the top of the k range) may not exceed the source's rows (one COUNT): refused at create,
-    in segdb's words, rather than by scikit-learn at the first refresh. An empty source passes: its
+    """k (or the top of the k range) may not exceed the source's rows (one COUNT that stops at k
+    rows): refused at create, in segdb's words, rather than by scikit-learn at the first refresh.
+    An empty source passes: its
     data is yet to come, and a refresh says so. Rows with NULL features and duplicate rows are
     checked at refresh (segdb.refresh.stats, segdb.cluster.kmeans), where the same wording names the usable rows."""
     top = k if k is not None else k_max
-    rows = con.execute(f"SELECT count(*) FROM {src.relation} AS segdb_source").fetchall()[0][0]
+    # counting stops at `top` rows: below it the count is exact, at it the check passes
+    rows = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {src.relation} AS segdb_source LIMIT ?) "
+                       "AS segdb_head", [top]).fetchall()[0][0]
     if not rows or top <= rows:
         return
     if k is not None:
