@@ -125,8 +125,8 @@ class Database:
         return migrations.status(self.con)
 
     # -- data --------------------------------------------------------------------------------
-    def import_file(self, path, table: str, *, replace: bool = False) -> int:
-        return importer.import_file(self.con, path, table, replace=replace)
+    def import_file(self, path, table: str, *, replace: bool = False, encoding: str = "utf-8") -> int:
+        return importer.import_file(self.con, path, table, replace=replace, encoding=encoding)
 
     def sql(self, query: str, params=None) -> pa.Table:
         """Run any SQL, in the engine's own dialect; returns its result as an Arrow table (empty for

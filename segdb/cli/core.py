@@ -62,15 +62,17 @@ def migrate(settings: Settings, list_only: bool):
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--table", "table_name", required=True, help="Table to create.")
 @click.option("--replace", is_flag=True, help="Overwrite the table if it exists.")
+@click.option("--encoding", type=click.Choice(["utf-8", "latin-1", "utf-16"]), default="utf-8",
+              show_default=True, help="The encoding of a delimited text file.")
 @pass_settings
-def import_(settings: Settings, file: str, table_name: str, replace: bool):
+def import_(settings: Settings, file: str, table_name: str, replace: bool, encoding: str):
     """Load a CSV, TSV, Parquet or JSON file into a table.
 
     The format follows the file name: .csv, .csv.gz or .txt (delimiter: the first of , ; tab |
     in the header line), .tsv (tab), .parquet or .pq, .json, .jsonl or .ndjson. DuckDB's own
     readers; delimited text is checked strictly (a malformed line is an error that names it)."""
     with settings.open_without_schema() as db:
-        rows = db.import_file(file, table_name, replace=replace)
+        rows = db.import_file(file, table_name, replace=replace, encoding=encoding)
     click.echo(f"imported {rows} rows into {table_name}")
 
 

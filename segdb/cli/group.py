@@ -21,7 +21,7 @@ import click
 from .. import api
 from .._version import __version__
 from ..engines.duckdb import DEFAULT_LOCK_TIMEOUT
-from ..errors import SegdbError
+from ..store.failures import explain
 
 
 def examples(*lines: str) -> str:
@@ -55,16 +55,19 @@ class SegdbGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except SegdbError as exc:
-            _discard_new_files(ctx)
-            if ctx.params.get("debug"):
-                raise
-            click.echo(f"Error: {cli_terms(exc.message)}", err=True)
-            ctx.exit(1)
         except click.exceptions.Exit as exc:
             if exc.exit_code not in (0, None):
                 _discard_new_files(ctx)
             raise
+        except Exception as exc:
+            _discard_new_files(ctx)
+            # segdb's own errors, and the database's or the disk's that no command expected (a
+            # damaged file, a dropped segdb table, a full disk), as one line; a bug stays a traceback
+            error = explain(exc, ctx.obj.db if isinstance(ctx.obj, Settings) else "the database")
+            if error is None or ctx.params.get("debug"):
+                raise
+            click.echo(f"Error: {cli_terms(error.message)}", err=True)
+            ctx.exit(1)
         except BaseException:
             _discard_new_files(ctx)
             raise

@@ -31,10 +31,20 @@ def plain(value):
     return value
 
 
+_QUERY_POINTER = re.compile(r"\n\s*LINE \d+:")
+
+
 def first_line(exc: BaseException) -> str:
-    """An engine's error as one line (pyspark and psycopg messages run over many), without secrets."""
+    """An engine's error as one line, without secrets. pyspark's and psycopg's messages run over
+    many lines (a plan, a stack, a query excerpt): their first line is the cause. DuckDB's cause
+    itself may take several lines (an extension's failed autoinstall says why on the next ones),
+    so for DuckDB every line before its query excerpt (``LINE n:``) is kept, joined by spaces."""
     text = str(exc).strip()
-    return redact_secrets(text.splitlines()[0]) if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    if type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb"):
+        return redact_secrets(" ".join(_QUERY_POINTER.split(text, 1)[0].split()))
+    return redact_secrets(text.splitlines()[0])
 
 
 class Result:

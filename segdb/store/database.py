@@ -7,6 +7,7 @@ import re
 
 from ..engines.result import first_line
 from ..errors import DatabaseError, SegdbError
+from .failures import missing_segdb_table, missing_table_error
 from ..engines.base import ENGINE_ERRORS, Engine
 
 
@@ -17,10 +18,14 @@ def dict_rows(con: Engine, sql: str, params=()) -> list[dict]:
     return [dict(zip(names, r)) for r in rel.fetchall()]
 
 
-def translate(exc: BaseException, what: str) -> SegdbError:
+def translate(exc: BaseException, what: str, con: Engine | None = None) -> SegdbError:
     """Wrap an engine's error (a ``duckdb.Error``, or the adapters' EngineError: ENGINE_ERRORS) raised
-    while doing ``what`` into one line."""
+    while doing ``what`` into one line. With ``con``, an error about a missing segdb table is
+    checked against the catalog and then blamed on the damaged schema, not on ``what``."""
     text = first_line(exc)
+    table = missing_segdb_table(exc) if con is not None else None
+    if table is not None and _missing(con, table):
+        return missing_table_error(table, _name(con))
     if "No space left on device" in str(exc) or "Could not write" in str(exc):
         return DatabaseError(f"{what} failed: the disk is full or not writable ({text}); "
                              "nothing was changed; free space there (or move the database) and retry")
@@ -29,6 +34,26 @@ def translate(exc: BaseException, what: str) -> SegdbError:
         return DatabaseError(f"{what} failed: another connection wrote the same rows or views at "
                              "the same time and committed first; nothing was changed; run it again")
     return DatabaseError(f"{what} failed: {text}")
+
+
+def _name(con: Engine) -> str:
+    """The database ``con`` is connected to, for a message: the adapters' URL, DuckDB's file."""
+    from ..engines import dialect_of
+    if dialect_of(con) != "duckdb":
+        return getattr(con, "url", None) or "the database"
+    try:
+        rows = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
+    except ENGINE_ERRORS:
+        rows = []
+    return rows[0][0] if rows and rows[0][0] else "the database"
+
+
+def _missing(con: Engine, table: str) -> bool:
+    from ..engines import catalog
+    try:
+        return catalog.table_type(con, "segdb", table) is None
+    except ENGINE_ERRORS:
+        return False
 
 
 @contextlib.contextmanager
@@ -42,7 +67,7 @@ def transaction(con: Engine, what: str):
         with contextlib.suppress(*ENGINE_ERRORS):
             con.execute("ROLLBACK")
         if isinstance(exc, ENGINE_ERRORS):
-            raise translate(exc, what) from exc
+            raise translate(exc, what, con) from exc
         raise
 
 

@@ -150,3 +150,4 @@ def require_current(con: Engine, path: str) -> None:
         have = max(applied_rows(con), default=0)
         raise SchemaError(f"database {path} has segdb schema version {have} but this segdb needs "
                           f"{todo[-1].version}; run `segdb init` to upgrade it")
+
