@@ -57,14 +57,16 @@ def explain(exc: BaseException, database: str) -> SegdbError | None:
     a driver's error or an OSError becomes one line; anything else (a bug) gives None."""
     if isinstance(exc, SegdbError):
         cause = exc.__cause__
-        known = _known(cause, database) if cause is not None and is_driver_error(cause) else None
+        # a full disk: segdb's message already says so, in the terms of what it was doing
+        known = (_known(cause, database, disk=False)
+                 if cause is not None and is_driver_error(cause) else None)
         return known or (_known(exc, database) if isinstance(exc, EngineError) else None) or exc
     return _known(exc, database) or (
         DatabaseError(f"the database {redact_secrets(str(database))} failed: {first_line(exc)}")
         if is_driver_error(exc) else None)
 
 
-def _known(exc: BaseException, database: str) -> SegdbError | None:
+def _known(exc: BaseException, database: str, disk: bool = True) -> SegdbError | None:
     # a driver's error, segdb's EngineError or an OSError whose cause segdb recognises
     database = redact_secrets(str(database))
     if isinstance(exc, OSError) and not is_driver_error(exc):
@@ -79,7 +81,7 @@ def _known(exc: BaseException, database: str) -> SegdbError | None:
         return DatabaseError(
             f"the database file {database} is damaged (truncated or corrupt: {first_line(exc)}); "
             "restore it from a backup, or move it away and start again with `segdb init`")
-    if "No space left on device" in text:
+    if disk and "No space left on device" in text:
         return DatabaseError(f"the disk holding {database} is full ({first_line(exc)}); free space "
                              "there (or move the database) and run the command again")
     return None

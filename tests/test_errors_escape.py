@@ -1,0 +1,209 @@
+"""Errors that used to escape as tracebacks or blame the wrong thing (issue 15, item 8).
+
+Each case: exit code 1, exactly one `Error:` line on stderr naming the real cause, nothing written
+or half-written, no 0-byte or stray file left. The full-disk cases use a real full file system: a
+small tmpfs mounted for the test (root only; skipped where mounting is not permitted).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+import segdb
+from segdb.cli import cli
+from segdb.engines.result import first_line
+from conftest import run_segdb_process, table_checksums
+
+
+def cli_error(args, db_path) -> str:
+    """Run the CLI; it must fail with exit code 1 and print exactly one line, `Error: ...`."""
+    result = CliRunner().invoke(cli, ["--db", str(db_path), *args], catch_exceptions=False)
+    assert result.exit_code == 1, (result.exit_code, result.output)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "shop.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE customers AS SELECT i AS customer_id, (i % 7)::DOUBLE AS spend, "
+                "(i % 5)::DOUBLE AS visits FROM range(1, 201) t(i)")
+    con.close()
+    with segdb.connect(str(path)) as db:
+        db.create("shop", source="customers", key="customer_id", features=["spend", "visits"], k=3)
+        db.refresh("shop")
+    return path
+
+
+@pytest.fixture
+def shop(template, tmp_path) -> Path:
+    path = tmp_path / "shop.duckdb"
+    shutil.copy(template, path)
+    return path
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A folder on its own 2 MB tmpfs (fill(folder) fills it up)."""
+    mount = tmp_path / "full"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+                          capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def fill(folder: Path) -> None:
+    with open(folder / "filler", "wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 4096)
+        except OSError:
+            pass
+
+
+# -- import ---------------------------------------------------------------------------------------
+
+def test_import_onto_a_segdb_view_names_the_view(shop, tmp_path):
+    csv = tmp_path / "ok.csv"
+    csv.write_text("a,b\n1,2\n")
+    before = table_checksums(str(shop))
+    for extra in ([], ["--replace"]):
+        line = cli_error(["import", str(csv), "--table", "shop_segments", *extra], shop)
+        assert line == ("Error: 'shop_segments' is an existing view, not a table; import into another "
+                        "table name (nothing was imported)")
+    assert table_checksums(str(shop)) == before
+
+
+def test_import_latin1_says_not_utf8_and_encoding_option_reads_it(shop, tmp_path):
+    csv = tmp_path / "names.csv"
+    csv.write_bytes("name,v\ncaf\xe9,1\nx,2\n".encode("latin-1"))
+    before = table_checksums(str(shop))
+    line = cli_error(["import", str(csv), "--table", "names"], shop)
+    assert line == ("Error: names.csv is not UTF-8 text: line 2 holds bytes that are not UTF-8 "
+                    "(latin-1, Windows-1252?); re-save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8 "
+                    "names.csv > utf8.csv`) or give its encoding with --encoding latin-1 or utf-16 "
+                    "(nothing was imported)")
+    assert "CSV" not in line
+    assert table_checksums(str(shop)) == before
+    result = CliRunner().invoke(cli, ["--db", str(shop), "import", str(csv), "--table", "names",
+                                      "--encoding", "latin-1"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    con = duckdb.connect(str(shop), read_only=True)
+    assert con.execute("SELECT name FROM names ORDER BY v").fetchall() == [("café",), ("x",)]
+    con.close()
+
+
+def test_import_of_broken_csv_structure_still_says_fix_the_file(shop, tmp_path):
+    csv = tmp_path / "bad.csv"
+    csv.write_text("a,b\n1,2,3\n3,4\n")
+    line = cli_error(["import", str(csv), "--table", "bad"], shop)
+    assert line == ("Error: cannot read bad.csv as CSV: it is not valid comma-separated CSV with double "
+                    "quotes: line 2: Expected Number of Columns: 2 Found: 3; fix the file (nothing was "
+                    "imported)")
+
+
+def test_import_on_a_full_disk_says_disk_full(full_disk, tmp_path):
+    db_path = full_disk / "s.duckdb"
+    with segdb.connect(str(db_path)):
+        pass
+    csv = tmp_path / "big.csv"
+    csv.write_text("id,x\n" + "".join(f"{i},{i * 0.37}\n" for i in range(50_000)))
+    fill(full_disk)
+    size_before = db_path.stat().st_size
+    line = cli_error(["import", str(csv), "--table", "big"], db_path)
+    assert line.startswith("Error: importing big.csv into big failed: the disk is full or not writable (")
+    assert "No space left on device" in line and "fix the file" not in line
+    (full_disk / "filler").unlink()
+    # the failed commit may leave DuckDB's own WAL, empty; the next open removes it
+    assert {p.name: p.stat().st_size for p in full_disk.iterdir() if p.name != "s.duckdb"} in (
+        {}, {"s.duckdb.wal": 0})
+    with segdb.connect(str(db_path)) as db:
+        assert db.sql("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'big'"
+                      ).to_pylist() == [{"n": 0}]
+    assert sorted(p.name for p in full_disk.iterdir()) == ["s.duckdb"]
+    assert db_path.stat().st_size == size_before
+
+
+# -- damaged databases ----------------------------------------------------------------------------
+
+def test_truncated_database_file_is_one_line(shop):
+    size = shop.stat().st_size
+    os.truncate(shop, size // 2)
+    for args in (["show", "shop"], ["refresh", "shop"], ["runs", "shop"], ["list"]):
+        done = run_segdb_process(args, str(shop))
+        assert done.returncode == 1, (args, done.stderr)
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.startswith(f"Error: the database file {shop} is damaged (truncated or "
+                                      "corrupt: IO Error: Could not read enough bytes"), done.stderr
+        assert done.stderr.rstrip().endswith("restore it from a backup, or move it away and start "
+                                             "again with `segdb init`")
+    assert shop.stat().st_size == size // 2
+
+
+@pytest.mark.parametrize("args", [["show", "shop"], ["report", "shop", "--out", "{tmp}/r.html"],
+                                  ["refresh", "shop"]])
+def test_dropped_segdb_table_is_named(shop, tmp_path, args):
+    con = duckdb.connect(str(shop))
+    con.execute("DROP TABLE segdb.run_quality")
+    con.close()
+    before = table_checksums(str(shop))
+    line = cli_error([a.format(tmp=tmp_path) for a in args], shop)
+    where = str(shop) if args[0] == "refresh" else str(shop)  # the --db path, as given
+    assert line == (f"Error: segdb's table segdb.run_quality is missing from {where}: segdb's schema "
+                    "there is damaged (dropped by hand?); restore the database from a backup "
+                    "(`segdb init` does not recreate a table its ledger says exists)")
+    assert table_checksums(str(shop)) == before
+    assert not (tmp_path / "r.html").exists()
+
+
+# -- report and plot on a full disk -----------------------------------------------------------------
+
+def test_report_and_plot_on_a_full_disk_leave_no_file(shop, full_disk):
+    fill(full_disk)
+    line = cli_error(["report", "shop", "--out", str(full_disk / "r.html")], shop)
+    assert line == (f"Error: cannot write {full_disk / 'r.html'}: the disk is full (No space left on "
+                    "device); free space there (or write elsewhere) and run the command again")
+    line = cli_error(["plot", "shop", "--out", str(full_disk / "pictures")], shop)
+    assert line.startswith(f"Error: cannot write {full_disk / 'pictures'}/shop_run1_")
+    assert line.endswith("the disk is full (No space left on device); free space there (or write "
+                         "elsewhere) and run the command again")
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+
+
+def test_report_replaces_an_older_report_whole(shop, tmp_path):
+    out = tmp_path / "r.html"
+    out.write_text("old")
+    result = CliRunner().invoke(cli, ["--db", str(shop), "report", "shop", "--out", str(out)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "shop.duckdb"]
+
+
+# -- messages that cut the cause off --------------------------------------------------------------
+
+def test_duckdb_extension_autoinstall_error_keeps_its_cause(tmp_path):
+    con = duckdb.connect()
+    con.execute("SET extension_directory = ?", [str(tmp_path / "extensions")])
+    con.execute("SET custom_extension_repository = 'http://127.0.0.1:9/nowhere'")
+    with pytest.raises(duckdb.Error) as caught:
+        con.execute("SELECT * FROM read_csv('https://example.invalid/x.csv')")
+    text = first_line(caught.value)
+    assert "\n" not in text
+    assert text.startswith("An error occurred while trying to automatically install the required "
+                           "extension 'httpfs: Failed to download extension \"httpfs\" at URL")
+    assert "LINE 1" not in text and "read_csv" not in text
