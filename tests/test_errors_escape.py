@@ -207,3 +207,21 @@ def test_duckdb_extension_autoinstall_error_keeps_its_cause(tmp_path):
     assert text.startswith("An error occurred while trying to automatically install the required "
                            "extension 'httpfs: Failed to download extension \"httpfs\" at URL")
     assert "LINE 1" not in text and "read_csv" not in text
+
+
+# -- data messages --------------------------------------------------------------------------------
+
+def test_nul_in_a_category_names_the_feature_and_the_value(tmp_path):
+    path = tmp_path / "n.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE t AS SELECT i AS id, i * 1.0 AS x, CASE WHEN i % 3 = 0 THEN 'a' || chr(0) "
+                "|| 'b' WHEN i % 3 = 1 THEN 'plain' ELSE 'other' END AS cat FROM range(1, 61) t(i)")
+    con.close()
+    with segdb.connect(str(path)) as db:
+        db.create("nc", source="t", key="id", features=["x", {"name": "cat", "kind": "category"}], k=2)
+    before = table_checksums(str(path))
+    line = cli_error(["refresh", "nc"], path)
+    assert line == ("Error: category feature 'cat' has a level holding a NUL character (\\x00): "
+                    "'a\\x00b' on 20 rows of the source of nc (table t); remove the NUL in the "
+                    "feature's expr, e.g. replace(column, chr(0), '')")
+    assert table_checksums(str(path)) == before

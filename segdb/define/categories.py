@@ -56,6 +56,15 @@ def discover_levels(con, f, relation: str, used: str, nulls: str, where: str) ->
     if n_null and nulls == "error":
         raise DataError(f"category feature {f.name!r} is NULL on {n_null} rows of {where} and "
                         "nulls=error; fill them, or use nulls='skip' or nulls='mean'")
+    with_nul = [(r[0], r[1]) for r in rows if r[0] is not None and "\x00" in r[0]]
+    if with_nul:
+        # each level becomes a SQL literal in the scoring macro, and no engine's text can hold NUL
+        level, n = with_nul[0]
+        shown = level.encode("unicode_escape").decode("ascii")
+        more = f" (and {len(with_nul) - 1} more such levels)" if len(with_nul) > 1 else ""
+        raise DataError(f"category feature {f.name!r} has a level holding a NUL character (\\x00): "
+                        f"'{shown}' on {n} rows of {where}{more}; remove the NUL in the feature's "
+                        "expr, e.g. replace(column, chr(0), '')")
     if not levels:
         raise DataError(f"category feature {f.name!r} is NULL on every row used of {where}; "
                         "drop it from the definition or fill it")
