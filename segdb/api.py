@@ -129,17 +129,46 @@ class Database:
         return importer.import_file(self.con, path, table, replace=replace, encoding=encoding)
 
     def sql(self, query: str, params=None) -> pa.Table:
-        """Run any SQL, in the engine's own dialect; returns its result as an Arrow table (empty for
-        statements)."""
+        """Run any SQL, in the engine's own dialect; returns its result (of the last statement) as an
+        Arrow table (empty for statements).
+
+        A script of several statements is all or nothing, as ``psql -c`` runs it on PostgreSQL
+        (one implicit transaction): on DuckDB it runs in one transaction, so a failing statement
+        leaves none of the others' changes behind and the error names it. A script with its own
+        BEGIN/COMMIT runs as written. Spark has no transactions."""
         try:
             if dialect_of(self.con) != "duckdb":
                 return self.con.native(query, params).to_arrow_table()
+            statements = self.con.extract_statements(query) if not params else []
+            if len(statements) > 1 and not any(
+                    st.type == duckdb.StatementType.TRANSACTION for st in statements):
+                return self._script(statements)
             rel = self.con.sql(query, params=params) if params else self.con.sql(query)
         except ENGINE_ERRORS as exc:
             raise translate(exc, "the query") from exc
         if rel is None:
             return pa.table({})
         return rel.to_arrow_table()
+
+    def _script(self, statements) -> pa.Table:
+        result = pa.table({})
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for number, statement in enumerate(statements, 1):
+                try:
+                    rel = self.con.sql(statement.query)
+                    result = rel.to_arrow_table() if rel is not None else pa.table({})
+                except ENGINE_ERRORS as exc:
+                    raise DatabaseError(
+                        f"statement {number} of {len(statements)} of the script failed: "
+                        f"{translate(exc, 'it').message.removeprefix('it failed: ')}; nothing was "
+                        "changed (the script runs as one transaction)") from exc
+            self.con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(*ENGINE_ERRORS):
+                self.con.execute("ROLLBACK")
+            raise
+        return result
 
     # -- segmentations -----------------------------------------------------------------------
     def create(self, name: str, *, source: str, key: str, features, k: int | str = 3,

@@ -15,7 +15,7 @@ import click
 from ..define import demo as demo_mod
 from ..define.definitions import DEFAULT_K_RANGE
 from ..engines import kind_of_target
-from ..errors import DefinitionError, NotFoundError
+from ..errors import DefinitionError, NotFoundError, SegdbError
 from ..present.textformat import cell, table, to_csv, to_json
 from ..store.runs import run_label
 from . import features as cli_features  # print_feature_extras, after `segdb show`
@@ -178,15 +178,29 @@ def refresh(settings: Settings, names, all_, scan):
         targets = db.names() if all_ else list(names)
         if all_ and not targets:
             raise NotFoundError("there is no segmentation to refresh; define one with `segdb create`")
+        failed: list[tuple[str, SegdbError]] = []
         for name in targets:
-            result = db.refresh(name, triggered_by=api_trigger(), progress=_progress_reporter(settings),
-                                scan=scan)
+            # Each refresh is atomic and independent of the others: one that fails does not keep
+            # the rest stale (like `make -k`); every failure is named at the end, and the exit is 1.
+            try:
+                result = db.refresh(name, triggered_by=api_trigger(),
+                                    progress=_progress_reporter(settings), scan=scan)
+            except SegdbError as exc:
+                if len(targets) == 1:
+                    raise
+                failed.append((name, exc))
+                continue
             seconds = sum(result.stage_seconds.values())
             click.echo(f"{name}: {run_label(result.run_id, result.ordinal)}, k={result.k}, "
                        f"{result.rows_used} rows used, {result.rows_skipped} skipped, inertia "
                        f"{cell(result.inertia)} ({seconds:.2f}s)")
             if result.k_edge:
                 click.echo(f"{name}: {result.k_edge}")
+        if failed:
+            done = len(targets) - len(failed)
+            reasons = "; ".join(f"{name!r}: {exc.message}" for name, exc in failed)
+            raise SegdbError(f"{len(failed)} of {len(targets)} segmentations failed to refresh "
+                             f"({done} refreshed, nothing written for the failed ones): {reasons}")
 
 
 def print_summary(summary) -> None:
