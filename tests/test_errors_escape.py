@@ -225,3 +225,56 @@ def test_nul_in_a_category_names_the_feature_and_the_value(tmp_path):
                     "'a\\x00b' on 20 rows of the source of nc (table t); remove the NUL in the "
                     "feature's expr, e.g. replace(column, chr(0), '')")
     assert table_checksums(str(path)) == before
+
+
+# -- scripts and several refreshes ------------------------------------------------------------------
+
+@pytest.mark.parametrize("engine_url", ["duckdb", "postgresql"], indirect=True)
+def test_sql_script_is_all_or_nothing(engine_url):
+    with segdb.connect(engine_url) as db:
+        db.sql("CREATE TABLE kept (x INTEGER)")
+    line = cli_error(["sql", "CREATE TABLE a (x INTEGER); INSERT INTO a VALUES (1); "
+                             "INSERT INTO kept VALUES (2); SELECT * FROM nope"], engine_url)
+    if engine_url.startswith("postgresql"):  # one implicit transaction, as psql -c runs it
+        assert line == 'Error: the query failed: relation "nope" does not exist'
+    else:
+        assert line.startswith("Error: statement 4 of 4 of the script failed: Catalog Error: Table "
+                               "with name nope does not exist!")
+        assert line.endswith("; nothing was changed (the script runs as one transaction)")
+    with segdb.connect(engine_url) as db:
+        assert db.sql("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'a'"
+                      ).to_pylist() == [{"n": 0}]
+        assert db.sql("SELECT count(*) AS n FROM kept").to_pylist() == [{"n": 0}]
+        # a script that succeeds commits every statement and prints the last one's result
+    result = CliRunner().invoke(cli, ["--db", engine_url, "sql", "CREATE TABLE a (x INTEGER); "
+                                      "INSERT INTO a VALUES (1); SELECT x FROM a"], catch_exceptions=False)
+    assert (result.exit_code, result.stdout) == (0, "x\n-\n1\n")
+
+
+def test_a_script_with_its_own_transactions_runs_as_written(tmp_path):
+    path = tmp_path / "s.duckdb"
+    with segdb.connect(str(path)):
+        pass
+    line = cli_error(["sql", "BEGIN; CREATE TABLE b (x INTEGER); COMMIT; SELECT * FROM nope"], path)
+    assert line.startswith("Error: the query failed: Catalog Error: Table with name nope does not exist!")
+    with segdb.connect(str(path)) as db:
+        assert db.sql("SELECT count(*) AS n FROM b").to_pylist() == [{"n": 0}]
+
+
+def test_refresh_all_goes_on_past_a_failure_and_names_it(shop):
+    con = duckdb.connect(str(shop))
+    con.execute("CREATE TABLE flat AS SELECT i AS id, 5.0 AS c, i * 1.0 AS x FROM range(1, 50) t(i)")
+    con.close()
+    with segdb.connect(str(shop)) as db:
+        db.create("aflat", source="flat", key="id", features=["c", "x"], k=2)
+        db.create("zgood", source="flat", key="id", features=["x"], k=2)
+    result = CliRunner().invoke(cli, ["--db", str(shop), "-q", "refresh", "--all"], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: 1 of 3 segmentations failed to refresh (2 refreshed, nothing written for the failed "
+        "ones): 'aflat': feature 'c' has the same value on every row used (zero variance), so it "
+        "cannot separate segments; drop it from the definition\n")
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == ["shop", "zgood"]
+    with segdb.connect(str(shop)) as db:
+        assert [r["name"] for r in db.list() if r["current_run_id"] is not None] == ["shop", "zgood"]
+        assert db.runs("aflat") == []

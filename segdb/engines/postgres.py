@@ -115,6 +115,8 @@ class PostgresConnection(Adapter):
         try:
             with self.raw.cursor() as cur:
                 cur.execute(statement, params)
+                while cur.nextset():  # a script (`segdb sql`): its last statement's result, as DuckDB
+                    pass
                 if cur.description is None:
                     # DuckDB returns the number of rows an INSERT/UPDATE/DELETE changed; so do we
                     return Result(["Count"], [(cur.rowcount,)]) if cur.rowcount >= 0 else Result()
