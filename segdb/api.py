@@ -25,7 +25,7 @@ from .define import definitions, importer
 from .store import migrations
 from .refresh import pipeline as refresh_mod
 from .present import results
-from .engines.duckdb import DEFAULT_LOCK_TIMEOUT, new_cursor
+from .engines.duckdb import DEFAULT_LOCK_TIMEOUT, new_cursor, remove_unfinished, unfinished_file
 from .store.database import translate
 from .engines import dialect_of, kind_of_target, open_connection
 from .errors import DatabaseError, NotFoundError, SegdbError
@@ -65,13 +65,20 @@ def open_without_schema(path: str | os.PathLike | None = None, *, read_only: boo
     """Open a database without touching or requiring segdb's schema (import, sql, migrate --list)."""
     target = _target(path)
     new_file = _new_duckdb_file(target)
-    con, path = open_connection(target, read_only=read_only, lock_timeout=lock_timeout, create=create)
+    try:
+        con, path = open_connection(target, read_only=read_only, lock_timeout=lock_timeout, create=create)
+    except BaseException:
+        if new_file and create and not read_only:  # a full disk: DuckDB leaves a 0-byte file
+            remove_unfinished(target)
+        raise
     return Database(con, path, read_only=read_only, created_file=target if new_file else None)
 
 
 def _new_duckdb_file(target) -> bool:
+    """Whether opening ``target`` creates its DuckDB file: it does not exist, or it is an unfinished
+    file holding nothing, which a writer starts afresh (segdb.engines.duckdb.unfinished_file)."""
     return (isinstance(target, str) and kind_of_target(target) == "duckdb" and target != ":memory:"
-            and not os.path.lexists(target))
+            and (not os.path.lexists(target) or unfinished_file(target)))
 
 
 def _target(path):

@@ -278,3 +278,52 @@ def test_refresh_all_goes_on_past_a_failure_and_names_it(shop):
     with segdb.connect(str(shop)) as db:
         assert [r["name"] for r in db.list() if r["current_run_id"] is not None] == ["shop", "zgood"]
         assert db.runs("aflat") == []
+
+
+# -- a first init that never finished -------------------------------------------------------------
+
+def header_only(path: Path, tmp_path: Path) -> None:
+    """What a first open killed after DuckDB's first 4 KB header leaves."""
+    whole = tmp_path / "whole.duckdb"
+    duckdb.connect(str(whole)).close()
+    path.write_bytes(whole.read_bytes()[:4096])
+    whole.unlink()
+
+
+@pytest.mark.parametrize("size", [0, 4096])
+def test_an_unfinished_file_is_started_afresh_by_writers_and_explained_to_readers(tmp_path, size):
+    path = tmp_path / "u.duckdb"
+    if size:
+        header_only(path, tmp_path)
+    else:
+        path.write_bytes(b"")
+    for args in (["list"], ["show", "x"], ["refresh", "x"]):
+        assert cli_error(args, path) == (
+            f"Error: database {path} is an unfinished file with no data in it ({size} bytes: a first "
+            "`segdb init` was killed or ran out of disk space?); run `segdb init` to start it afresh "
+            "(or remove the file)")
+        assert path.stat().st_size == size
+    result = CliRunner().invoke(cli, ["--db", str(path), "init"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    with segdb.connect(str(path), read_only=True) as db:
+        assert db.names() == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["u.duckdb"]
+
+
+def test_a_small_file_that_is_not_duckdb_is_never_removed(tmp_path):
+    path = tmp_path / "notes.duckdb"
+    path.write_text("my notes\n")
+    line = cli_error(["init"], path)
+    assert line == (f"Error: {path} is not a DuckDB database file (IO Error: The file \"{path}\" exists, "
+                    "but it is not a valid DuckDB database file!); check --db or $SEGDB_DATABASE, or "
+                    "restore the file from a backup")
+    assert path.read_text() == "my notes\n"
+
+
+def test_init_on_a_full_disk_leaves_no_file(full_disk):
+    fill(full_disk)
+    path = full_disk / "f.duckdb"
+    line = cli_error(["init"], path)
+    assert line.startswith(f"Error: cannot open database {path}: IO Error: Could not write file")
+    assert line.endswith("No space left on device")
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]

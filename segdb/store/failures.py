@@ -41,7 +41,7 @@ def missing_table_error(table: str, database: str) -> SchemaError:
         "not recreate a table its ledger says exists)")
 
 
-_DAMAGED = ("Could not read enough bytes", "not a valid DuckDB database", "Corrupt database file",
+_DAMAGED = ("Could not read enough bytes", "Corrupt database file",
             "Checksum", "checksum", "is truncated", "Invalid block", "out of range of file")
 
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -77,6 +77,10 @@ def _known(exc: BaseException, database: str, disk: bool = True) -> SegdbError |
     # (segdb.store.database.translate asks the catalog instead, where it has the connection)
     if table and re.search(rf"\bsegdb\W{{1,3}}{table}\b", text, re.IGNORECASE):
         return missing_table_error(table, database)
+    if "not a valid DuckDB database file" in text:
+        return DatabaseError(
+            f"{database} is not a DuckDB database file ({first_line(exc)}); check the path or "
+            "$SEGDB_DATABASE, or restore the file from a backup")
     if any(marker in text for marker in _DAMAGED):
         return DatabaseError(
             f"the database file {database} is damaged (truncated or corrupt: {first_line(exc)}); "
