@@ -327,3 +327,25 @@ def test_init_on_a_full_disk_leaves_no_file(full_disk):
     assert line.startswith(f"Error: cannot open database {path}: IO Error: Could not write file")
     assert line.endswith("No space left on device")
     assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+
+
+# -- definitions refused at create ----------------------------------------------------------------
+
+@pytest.mark.parametrize("engine_url", ["duckdb", "postgresql"], indirect=True)
+def test_an_array_key_is_refused_at_create(engine_url):
+    with segdb.connect(engine_url) as db:
+        if engine_url.startswith("postgresql"):
+            db.sql("CREATE TABLE arr AS SELECT ARRAY[i, i + 1] AS k, i * 1.0 AS x, (i % 7) * 1.0 AS y "
+                   "FROM generate_series(1, 60) i")
+            shown = "INTEGER[]"
+        else:
+            db.sql("CREATE TABLE arr AS SELECT [i::INTEGER, i::INTEGER + 1] AS k, i * 1.0 AS x, "
+                   "(i % 7) * 1.0 AS y FROM range(1, 61) t(i)")
+            shown = "INTEGER[]"
+    line = cli_error(["create", "ak", "--source", "arr", "--key", "k", "--feature", "x", "--feature", "y"],
+                     engine_url)
+    assert line == (f"Error: key 'k' is of type {shown}, which holds several values; a key must be one "
+                    "scalar column (an integer, text, UUID, date or timestamp type): select one in a "
+                    'source SELECT, e.g. "k"[1] AS customer_id for an array')
+    with segdb.connect(engine_url) as db:
+        assert db.names() == []

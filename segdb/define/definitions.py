@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import datetime, timezone
 
 
@@ -107,6 +108,19 @@ def parse_k_range(text) -> tuple[int, int]:
     return lo, hi
 
 
+# Types of values that hold several values: a key of such a type cannot be joined and compared
+# as one value on every engine (PostgreSQL int[], DuckDB INTEGER[] and INTEGER[3], STRUCT, MAP)
+_COMPOSITE_TYPE = re.compile(r"\]\s*$|^(STRUCT|MAP|UNION|LIST|ARRAY)\b", re.IGNORECASE)
+
+
+def check_key_type(key: str, key_type: str) -> None:
+    if _COMPOSITE_TYPE.search(key_type):
+        raise DefinitionError(
+            f"key {key!r} is of type {key_type}, which holds several values; a key must be one scalar "
+            "column (an integer, text, UUID, date or timestamp type): select one in a source "
+            f"SELECT, e.g. {quote_identifier(key)}[1] AS customer_id for an array")
+
+
 def check_k(k, k_range) -> tuple[int | None, int | None, int | None]:
     """(k, k_min, k_max): a fixed k >= 2 without a range, or "auto" with a range."""
     if isinstance(k, str) and k.strip().lower() == "auto":
@@ -168,6 +182,7 @@ def validate(con: Engine, *, name: str, source: str, key: str, features,
     src = resolve_source(con, source)
     columns = source_columns(con, src)
     key = find_column(columns, key, src, "key")
+    check_key_type(key, columns[key])
     for f in feats:
         check_against_source(con, f, src, columns, key)  # column or expr, type fits its kind
         if f.name in RESERVED_OUTPUT_COLUMNS:

@@ -86,7 +86,8 @@ class PostgresConnection(Adapter):
                 for column in cur.description:
                     info = self.raw.adapters.types.get(column.type_code)
                     name = info.name if info is not None else str(column.type_code)
-                    rows.append((column.name, _TYPE_NAMES.get(name, name.upper())))
+                    array = info is not None and column.type_code == info.array_oid  # int4[]: int4's info
+                    rows.append((column.name, _TYPE_NAMES.get(name, name.upper()) + ("[]" if array else "")))
         except self._psycopg.Error as exc:
             raise EngineError(first_line(exc)) from exc
         return Result(["column_name", "column_type"], rows)
