@@ -349,3 +349,41 @@ def test_an_array_key_is_refused_at_create(engine_url):
                     'source SELECT, e.g. "k"[1] AS customer_id for an array')
     with segdb.connect(engine_url) as db:
         assert db.names() == []
+
+
+def test_postgresql_63_byte_names_that_collide_are_refused_at_create_and_refresh(postgres_url):
+    long = "x" * 70
+    with segdb.connect(postgres_url) as db:
+        db.sql(f"CREATE TABLE cat AS SELECT i AS id, i * 1.0 AS x, CASE WHEN i % 2 = 0 THEN '{long}A' "
+               "ELSE 'short' END AS c FROM generate_series(1, 60) i")
+    args = ["create", "lc", "--source", "cat", "--key", "id", "--feature", "x", "--category", "c"]
+    result = CliRunner().invoke(cli, ["--db", postgres_url, *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output  # one long level: PostgreSQL's cut is harmless
+    message = (f"the columns 'c={long}A' and 'c={long}B' of the source of lc{{}} are the same name to "
+               "PostgreSQL, which keeps only the first 63 bytes of a name; shorten the feature names "
+               "or category levels (e.g. map long levels to short codes in the feature's expr) so that "
+               "they differ within 63 bytes")
+    with segdb.connect(postgres_url) as db:
+        db.sql(f"UPDATE cat SET c = '{long}B' WHERE c = 'short'")
+    assert cli_error(["refresh", "lc"], postgres_url) == "Error: " + message.format(" (table cat)")
+    with segdb.connect(postgres_url) as db:
+        assert db.runs("lc") == []
+    line = cli_error([args[0], "lc2", *args[2:]], postgres_url)
+    assert line == "Error: " + message.format("").replace("source of lc", "source of lc2")
+    with segdb.connect(postgres_url) as db:
+        assert db.names() == ["lc"]
+
+
+def test_a_sum_of_1500_terms_is_within_duckdb_expression_depth():
+    # 1,000 features used to exceed DuckDB's max_expression_depth (1000) in the distance sums
+    import numpy as np
+    from segdb.living.scoring import squared_distances
+    n = 1500
+    rng = np.random.default_rng(7)
+    row, centroid = rng.normal(size=n), rng.normal(size=n)
+    terms = [f"c{j}" for j in range(n)]
+    (distance,) = squared_distances(terms, [centroid.tolist()])
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT " + ", ".join(f"{float(v)!r}::DOUBLE AS c{j}" for j, v in enumerate(row)))
+    got = con.execute(f"SELECT {distance} FROM t").fetchall()[0][0]
+    assert got == pytest.approx(float(((row - centroid) ** 2).sum()), rel=1e-12)

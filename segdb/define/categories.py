@@ -119,13 +119,32 @@ def shares_sql(d, f, relation: str, weight_expr: str | None) -> str:
     )
 
 
-def check_unique_names(names: list[str], where: str) -> None:
+# PostgreSQL keeps the first 63 bytes of a name (NAMEDATALEN - 1) and drops the rest without an
+# error, so two longer column names of _centroids and segdb's statements may become one
+NAME_BYTES = {"postgresql": 63}
+_ENGINE_NAMES = {"postgresql": "PostgreSQL"}
+
+
+def check_unique_names(names: list[str], where: str, dialect: str = "duckdb") -> None:
     seen = set()
     for n in names:
         if n in seen:
             raise DefinitionError(f"two matrix columns of {where} are both named {n!r} (a category level "
                                   "clashes with a feature name); rename the feature")
         seen.add(n)
+    limit = NAME_BYTES.get(dialect)
+    if limit is None:
+        return
+    kept: dict[bytes, str] = {}
+    for n in names:
+        short = n.encode("utf-8")[:limit]
+        if short in kept:
+            raise DefinitionError(
+                f"the columns {kept[short]!r} and {n!r} of {where} are the same name to {_ENGINE_NAMES[dialect]}, which "
+                f"keeps only the first {limit} bytes of a name; shorten the feature names or category "
+                "levels (e.g. map long levels to short codes in the feature's expr) so that they differ "
+                f"within {limit} bytes")
+        kept[short] = n
 
 
 def rescaled(stat, center: float, scale: float):

@@ -121,6 +121,22 @@ def check_key_type(key: str, key_type: str) -> None:
             f"SELECT, e.g. {quote_identifier(key)}[1] AS customer_id for an array")
 
 
+def check_name_lengths(con, feats, src, where: str) -> None:
+    """On an engine that cuts names short (PostgreSQL: 63 bytes), the matrix's column names, with
+    the category levels in the source now, must stay distinct (each refresh checks its own levels)."""
+    if dialect_of(con) not in categories.NAME_BYTES:
+        return
+    names = []
+    for f in feats:
+        if f.kind != "category":
+            names.append(f.name)
+            continue
+        rows = con.execute(f"SELECT segdb_level FROM ({categories.levels_query(f, src.relation, 'TRUE')}) "
+                           f"AS segdb_levels ORDER BY segdb_level LIMIT {categories.MAX_LEVELS + 1}").fetchall()
+        names += [categories.column_name(f, r[0]) for r in rows if r[0] is not None]
+    categories.check_unique_names(names, where, dialect_of(con))
+
+
 def check_k(k, k_range) -> tuple[int | None, int | None, int | None]:
     """(k, k_min, k_max): a fixed k >= 2 without a range, or "auto" with a range."""
     if isinstance(k, str) and k.strip().lower() == "auto":
@@ -194,6 +210,7 @@ def validate(con: Engine, *, name: str, source: str, key: str, features,
         raise DefinitionError(f"key {key!r} would clash with a column of {name}_segments; "
                               f"rename it in a source SELECT (e.g. {quote_identifier(key)} AS customer_key)")
     check_k_against_rows(con, src, k, k_min, k_max)
+    check_name_lengths(con, feats, src, f"the source of {name}")
     options = dict(options or {})
     if weight is not None:
         options["weight"] = check_weight_column(columns, weight, src, key)
