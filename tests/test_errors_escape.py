@@ -387,3 +387,22 @@ def test_a_sum_of_1500_terms_is_within_duckdb_expression_depth():
     con.execute("CREATE TABLE t AS SELECT " + ", ".join(f"{float(v)!r}::DOUBLE AS c{j}" for j, v in enumerate(row)))
     got = con.execute(f"SELECT {distance} FROM t").fetchall()[0][0]
     assert got == pytest.approx(float(((row - centroid) ** 2).sum()), rel=1e-12)
+
+
+# -- Spark: the JVM's lines stay off the terminal ------------------------------------------------------
+
+def test_spark_error_is_one_line_without_jvm_noise(tmp_path):
+    import importlib.util
+    from engines import engine_unavailable
+    if importlib.util.find_spec("pyspark") is None or shutil.which("java") is None:
+        engine_unavailable("pyspark or Java is not installed")
+    warehouse = tmp_path / "warehouse"
+    done = run_segdb_process(["sql", "SELECT * FROM segdb_no_such_table"], "spark://local[1]",
+                             env_extra={"SEGDB_SPARK_WAREHOUSE": str(warehouse)}, timeout=600)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.startswith("Error: the query failed: [TABLE_OR_VIEW_NOT_FOUND] The table or view "
+                                  "`segdb_no_such_table` cannot be found."), done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    # the JVM's start-up lines went to the log beside the warehouse instead
+    assert "log4j" in (warehouse / "spark-driver.log").read_text()

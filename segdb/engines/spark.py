@@ -15,8 +15,10 @@ One writer at a time (Spark has no locks): a second concurrent refresh may inter
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import sys
 from urllib.parse import parse_qs, urlsplit
 
 import sqlglot
@@ -75,9 +77,40 @@ def session_for(url: str):
                .config("spark.ui.showConsoleProgress", "false")  # segdb draws its own progress
                .config("spark.sql.shuffle.partitions", os.environ.get("SEGDB_SPARK_SHUFFLE_PARTITIONS", "8"))
                .enableHiveSupport())
-    session = builder.getOrCreate()
+    with _jvm_output_to(os.path.join(warehouse, "spark-driver.log")):
+        session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session, True
+
+
+@contextlib.contextmanager
+def _jvm_output_to(log_path: str):
+    """While the JVM starts, this process's stdout and stderr point at ``log_path``. The JVM inherits
+    them and keeps them: its own warnings, log4j's and py4j's lines (about 10 on every command,
+    more on an error) go to that log, and the terminal shows segdb's one `Error:` line only. A JVM
+    already running (a notebook's session) is left as it is."""
+    import warnings
+    from pyspark import SparkContext
+
+    if SparkContext._gateway is not None:
+        yield
+        return
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        with warnings.catch_warnings():  # pyspark's own FutureWarnings (pandas versions) at start-up
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, log):
+            os.close(fd)
 
 
 def database_of(url: str) -> str:
