@@ -80,6 +80,16 @@ def session_for(url: str):
     with _jvm_output_to(os.path.join(warehouse, "spark-driver.log")):
         session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
+    try:
+        from pyspark.logger import PySparkLogger
+    except ImportError:  # pyspark before 4
+        pass
+    else:
+        # pyspark logs every failed query to stderr as a JSON record with the JVM's stack (its
+        # "query context" loggers); segdb's own error says it in one line. Only in a session segdb
+        # started: a notebook's own session keeps its logging.
+        for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+            PySparkLogger.getLogger(name).disabled = True
     return session, True
 
 
