@@ -406,3 +406,32 @@ def test_spark_error_is_one_line_without_jvm_noise(tmp_path):
     assert done.stderr.count("\n") == 1, done.stderr
     # the JVM's start-up lines went to the log beside the warehouse instead
     assert "log4j" in (warehouse / "spark-driver.log").read_text()
+
+
+# -- PostgreSQL: a connection whose server process is gone ------------------------------------------
+
+def _terminate_sessions(postgres_admin, postgres_url) -> int:
+    from sqlalchemy.engine import make_url
+    _, admin = postgres_admin
+    rows = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                         "AND pid <> pg_backend_pid()", [make_url(postgres_url).database]).fetchall()
+    return len(rows)
+
+
+def test_a_stale_pooled_connection_is_replaced(postgres_url, postgres_admin):
+    import sqlalchemy
+    engine = sqlalchemy.create_engine(postgres_url)  # SQLAlchemy's default pool, as an application has
+    try:
+        with segdb.connect(engine) as db:
+            db.sql("CREATE TABLE t AS SELECT 1 AS x")
+        assert _terminate_sessions(postgres_admin, postgres_url) == 1  # the pooled one (a restart)
+        with segdb.connect(engine) as db:  # nothing has run on it yet: replaced transparently
+            assert db.sql("SELECT x FROM t").to_pylist() == [{"x": 1}]
+            _terminate_sessions(postgres_admin, postgres_url)
+            with pytest.raises(segdb.SegdbError) as caught:  # lost in the middle: said so, in one line
+                db.sql("SELECT x FROM t")
+        assert str(caught.value).startswith(f"the query failed: lost the connection to {postgres_url} (")
+        assert str(caught.value).endswith("the server restarted?); nothing more was written; run the "
+                                          "command again")
+    finally:
+        engine.dispose()

@@ -54,15 +54,15 @@ class PostgresConnection(Adapter):
         self.read_only = read_only
         self._owns_engine = owns_engine
         self._psycopg = psycopg
+        self.url = redact_secrets(engine.url.render_as_string(hide_password=True))  # and ?password=
         self._fairy = engine.raw_connection()          # SQLAlchemy's pooled DBAPI connection
         self.raw = self._fairy.driver_connection         # the psycopg.Connection underneath
-        self.raw.autocommit = True                       # segdb's own BEGIN/COMMIT delimit transactions
+        self._ensure_alive()                             # and autocommit: segdb's BEGIN/COMMIT delimit transactions
         # avg() over integers and sum() of bigints are numeric in PostgreSQL: read them as floats,
         # as DuckDB returns doubles (the only numerics segdb reads are such aggregates)
         self.raw.adapters.register_loader("numeric", FloatLoader)
         if read_only:
             self.raw.execute("SET default_transaction_read_only = on")
-        self.url = redact_secrets(engine.url.render_as_string(hide_password=True))  # and ?password=
 
     # -- DuckDB's connection methods (the rest: segdb.engines.adapter.Adapter) -------------------
     def executemany(self, query, parameters, /) -> None:
@@ -74,7 +74,7 @@ class PostgresConnection(Adapter):
             with self.raw.cursor() as cur:
                 cur.executemany(statement, rows)  # psycopg pipelines the rows: one round trip
         except self._psycopg.Error as exc:
-            raise EngineError(first_line(exc)) from exc
+            raise self._error(exc) from exc
 
     def describe(self, query: str, params=None) -> Result:
         (statement,) = translate(f"SELECT * FROM ({query}) AS segdb_described LIMIT 0", self.dialect,
@@ -89,7 +89,7 @@ class PostgresConnection(Adapter):
                     array = info is not None and column.type_code == info.array_oid  # int4[]: int4's info
                     rows.append((column.name, _TYPE_NAMES.get(name, name.upper()) + ("[]" if array else "")))
         except self._psycopg.Error as exc:
-            raise EngineError(first_line(exc)) from exc
+            raise self._error(exc) from exc
         return Result(["column_name", "column_type"], rows)
 
     def cursor(self) -> "PostgresConnection":
@@ -103,6 +103,31 @@ class PostgresConnection(Adapter):
                 self.engine.dispose()
 
     # -- internals -----------------------------------------------------------------------------
+    def _ensure_alive(self) -> None:
+        """A pooled connection may have outlived its server process (a restart, a crash, an
+        administrator's pg_terminate_backend): test it before use, and replace it once. Safe, since
+        nothing has run on it yet."""
+        try:
+            self.raw.autocommit = True
+            self.raw.execute("SELECT 1")
+        except self._psycopg.OperationalError:
+            self._fairy.invalidate()
+            try:
+                self._fairy = self.engine.raw_connection()
+            except Exception as exc:
+                raise EngineError(f"lost the connection to {self.url} and cannot reconnect "
+                                  f"({first_line(exc)}); check the server and run again") from exc
+            self.raw = self._fairy.driver_connection
+            self.raw.autocommit = True
+
+    def _error(self, exc: BaseException) -> EngineError:
+        """The driver's error as one line; a connection lost in the middle of a command says so."""
+        if isinstance(exc, self._psycopg.OperationalError) and (
+                self.raw.closed or getattr(exc, "sqlstate", None) in ("57P01", "57P02", "57P03")):
+            return EngineError(f"lost the connection to {self.url} ({first_line(exc)}; the server "
+                               "restarted?); nothing more was written; run the command again")
+        return EngineError(first_line(exc))
+
     def _transaction(self, statement: str) -> Result:
         return self._run(statement, None)
 
@@ -123,7 +148,7 @@ class PostgresConnection(Adapter):
                     return Result(["Count"], [(cur.rowcount,)]) if cur.rowcount >= 0 else Result()
                 return Result([c.name for c in cur.description], cur.fetchall())
         except self._psycopg.Error as exc:
-            raise EngineError(first_line(exc)) from exc
+            raise self._error(exc) from exc
 
     def copy_csv(self, statement: str, params) -> pa.Table:
         """``statement``'s result through COPY ... TO STDOUT (CSV), as Arrow; values rendered by
@@ -139,7 +164,7 @@ class PostgresConnection(Adapter):
                     for block in copy:
                         buf.write(block)
         except self._psycopg.Error as exc:
-            raise EngineError(first_line(exc)) from exc
+            raise self._error(exc) from exc
         buf.seek(0)
         types = {name: _ARROW_TYPES.get(kind, pa.string()) for name, kind in self._column_types(statement, params)}
         return pacsv.read_csv(buf, convert_options=pacsv.ConvertOptions(
@@ -157,5 +182,5 @@ class PostgresConnection(Adapter):
                     name = info.name if info is not None else ""
                     out.append((column.name, _TYPE_NAMES.get(name, "VARCHAR")))
         except self._psycopg.Error as exc:
-            raise EngineError(first_line(exc)) from exc
+            raise self._error(exc) from exc
         return out
