@@ -95,7 +95,7 @@ def test_import_latin1_says_not_utf8_and_encoding_option_reads_it(shop, tmp_path
     line = cli_error(["import", str(csv), "--table", "names"], shop)
     assert line == ("Error: names.csv is not UTF-8 text: line 2 holds bytes that are not UTF-8 "
                     "(latin-1, Windows-1252?); re-save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8 "
-                    "names.csv > utf8.csv`) or give its encoding with --encoding latin-1 or utf-16 "
+                    "names.csv > utf8.csv`) or pass its encoding, --encoding latin-1 (or utf-16) "
                     "(nothing was imported)")
     assert "CSV" not in line
     assert table_checksums(str(shop)) == before

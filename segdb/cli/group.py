@@ -97,6 +97,7 @@ CLI_TERMS: list[tuple[re.Pattern, str | Callable[[re.Match], str]]] = [(re.compi
     (r"\blabel=None\b", "--clear"),
     (r"\braise max_fit_rows\b", "raise --max-fit-rows"),
     (r"\braise lock_timeout\b", "raise --lock-timeout"),
+    (r"\bencoding='latin-1' \(or 'utf-16'\)", "--encoding latin-1 (or utf-16)"),
     (r"\bcheck the path or \$SEGDB_DATABASE\b", "check --db or $SEGDB_DATABASE"),
     (r"^keep(?==| must)", "--keep"),
     (r"^(?:out|out_dir)=", "--out "),

@@ -92,8 +92,8 @@ def _unreadable(path: Path, reader: str, params: list, exc: duckdb.Error) -> Seg
         where = f"line {line.group(1)} holds" if line else "it holds"
         return DataError(f"{path.name} is not {params[2].upper()} text: {where} bytes that are not "
                          f"{params[2].upper()} (latin-1, Windows-1252?); re-save it as UTF-8 (e.g. "
-                         f"`iconv -f latin1 -t utf-8 {path.name} > utf8.csv`) or give its encoding with "
-                         "--encoding latin-1 or utf-16 (nothing was imported)")
+                         f"`iconv -f latin1 -t utf-8 {path.name} > utf8.csv`) or pass its encoding, "
+                         "encoding='latin-1' (or 'utf-16') (nothing was imported)")
     if isinstance(exc, (duckdb.InvalidInputException, duckdb.ConversionException)) and (
             reader != "read_csv" or "CSV Error" in text or "sniffing" in text):
         # a connection of its own: the caller's transaction has failed
