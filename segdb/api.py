@@ -88,6 +88,9 @@ class Database:
         self.path = path
         self.read_only = read_only
         self.created_file = created_file  # the DuckDB file this Database created, if it did
+        # called once with one line when a command waits for another session's lock on a
+        # segmentation (PostgreSQL; segdb.store.locks); None: logged on the "segdb" logger
+        self.on_wait = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -114,7 +117,15 @@ class Database:
     def cursor(self) -> "Database":
         """Another connection to the same database, for another thread."""
         cursor = new_cursor(self.con) if dialect_of(self.con) == "duckdb" else self.con.cursor()
-        return Database(cursor, self.path, read_only=self.read_only)
+        db = Database(cursor, self.path, read_only=self.read_only)
+        db.on_wait = self.on_wait
+        return db
+
+    def _locked(self, name: str, command: str):
+        """Segmentation ``name``'s writer lock (segdb.store.locks) for ``command``: held from before
+        the command reads the current run until after its COMMIT."""
+        from .store.locks import segmentation_lock
+        return segmentation_lock(self.con, name, command, on_wait=self.on_wait)
 
     # -- schema ------------------------------------------------------------------------------
     def init(self) -> list[migrations.Migration]:
@@ -165,7 +176,10 @@ class Database:
         returns one ``Applied(name, action, version)`` per segmentation, in file order."""
         from .define import config
         self._require_writable(f"apply {path}")
-        return config.apply(self.con, path)
+        with contextlib.ExitStack() as locks:
+            for name in sorted({decl.name for decl in config.parse(path)}):  # one order: no deadlock
+                locks.enter_context(self._locked(name, "apply"))
+            return config.apply(self.con, path)
 
     def category_shares(self, name: str, run_id: int | None = None) -> duckdb.DuckDBPyRelation:
         """Per segment, each category level's share (and weighted share) in a run (default: current)."""
@@ -187,7 +201,7 @@ class Database:
         """Re-segment ``name``; ``scan=True`` also stores the k scan for a fixed k."""
         self._require_writable(f"refresh {name!r}")
         from .refresh.scalable import duckdb_memory_bound
-        with duckdb_memory_bound(self.con):  # bounded memory at any table size (segdb.refresh.scalable)
+        with self._locked(name, "refresh"), duckdb_memory_bound(self.con):  # bounded memory at any table size
             return refresh_mod.refresh(self.con, name, triggered_by=triggered_by, progress=progress,
                                        scan=scan)
 
@@ -239,7 +253,8 @@ class Database:
         """Name segment ``segment_id`` (``label=None`` removes the name); names follow the id."""
         from .living import ledger
         self._require_writable(f"name segment {segment_id} of {name!r}")
-        ledger.set_name(self.con, name, int(segment_id), label)
+        with self._locked(name, "name"):
+            ledger.set_name(self.con, name, int(segment_id), label)
 
     def segment_ids(self, name: str) -> list[dict]:
         """Every segment id ``name`` ever used, with its name, first and retiring run."""
@@ -256,7 +271,8 @@ class Database:
         """Label the source's customers the current run has not labelled (SQL, no refit)."""
         from .living import assign
         self._require_writable(f"assign new customers of {name!r}")
-        return assign.assign_new(self.con, name)
+        with self._locked(name, "assign"):
+            return assign.assign_new(self.con, name)
 
     def drift(self, name: str, *, limits: dict | None = None, record: bool = True,
               triggered_by: str | None = None):
@@ -270,13 +286,15 @@ class Database:
         """Make an earlier succeeded run current again (views and macros follow)."""
         from .living import history
         self._require_writable(f"roll back {name!r}")
-        return history.rollback(self.con, name, run_id, triggered_by=triggered_by)
+        with self._locked(name, "rollback"):
+            return history.rollback(self.con, name, run_id, triggered_by=triggered_by)
 
     def prune(self, name: str, keep: int):
         """Delete the rows of all but the ``keep`` newest runs; the current run always stays."""
         from .living import history
         self._require_writable(f"prune {name!r}")
-        return history.prune(self.con, name, keep)
+        with self._locked(name, "prune"):
+            return history.prune(self.con, name, keep)
 
     # -- quality, profiles, pictures (segdb.quality.store, segdb.profiles, segdb.present.plots, segdb.present.report)
     def quality(self, name: str, run_id: int | None = None):

@@ -140,6 +140,10 @@ class Settings:
                                                    lock_timeout=self.lock_timeout, create=create))
 
     def _track(self, db: api.Database) -> api.Database:
+        # a command that waits for another session's lock on a segmentation says so once, on
+        # stderr like the progress bars (--quiet: not at all); its failure is the usual Error line
+        db.on_wait = (lambda message: None) if self.quiet else (
+            lambda message: click.echo(cli_terms(message[:1].upper() + message[1:]), err=True))
         if db.created_file is not None:
             self.opened.append(db)
         return db

@@ -57,7 +57,7 @@ def open_connection(target, *, read_only: bool = False, lock_timeout: float = DE
         con = open_duckdb(target, read_only=read_only, lock_timeout=lock_timeout, create=create)
         return con, redact_secrets(str(target))  # md:db?motherduck_token=...
     if kind == "postgresql":
-        return _open_postgres(target, read_only=read_only)
+        return _open_postgres(target, read_only=read_only, lock_timeout=lock_timeout)
     return _open_spark(target, read_only=read_only)
 
 
@@ -66,7 +66,7 @@ def _missing(package: str, extra: str) -> DatabaseError:
                          f"`pip install 'segdb[{extra}]'`")
 
 
-def _open_postgres(target, *, read_only: bool):
+def _open_postgres(target, *, read_only: bool, lock_timeout: float):
     from .postgres import PostgresConnection
     try:
         import psycopg  # noqa: F401
@@ -81,14 +81,15 @@ def _open_postgres(target, *, read_only: bool):
         url = _quote_password(url)
         try:
             engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-            con = PostgresConnection(engine, read_only=read_only, owns_engine=True)
+            con = PostgresConnection(engine, read_only=read_only, owns_engine=True,
+                                     lock_timeout=lock_timeout)
         except DatabaseError:
             raise
         except Exception as exc:
             raise DatabaseError(f"cannot connect to {redact_secrets(url)}: {first_line(exc)}; check the URL, "
                                 "the server and its credentials") from None
         return con, redact_secrets(url)
-    con = PostgresConnection(target, read_only=read_only, owns_engine=False)
+    con = PostgresConnection(target, read_only=read_only, owns_engine=False, lock_timeout=lock_timeout)
     return con, con.url
 
 

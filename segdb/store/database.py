@@ -6,7 +6,7 @@ import contextlib
 import re
 
 from ..engines.result import first_line
-from ..errors import DatabaseError, SegdbError
+from ..errors import DatabaseError, LockedError, SegdbError
 from ..engines.base import ENGINE_ERRORS, Engine
 
 
@@ -42,6 +42,10 @@ def transaction(con: Engine, what: str):
         with contextlib.suppress(*ENGINE_ERRORS):
             con.execute("ROLLBACK")
         if isinstance(exc, ENGINE_ERRORS):
+            from .locks import lock_timeout_message
+            waited = lock_timeout_message(con, exc)  # PostgreSQL: names the session it waited for
+            if waited is not None:
+                raise LockedError(f"{what} failed: {waited}; nothing was changed") from exc
             raise translate(exc, what) from exc
         raise
 
