@@ -26,7 +26,7 @@ from .store import migrations
 from .refresh import pipeline as refresh_mod
 from .present import results
 from .engines.duckdb import DEFAULT_LOCK_TIMEOUT, new_cursor
-from .store.database import translate
+from .store.database import read_only_reads, translate
 from .engines import dialect_of, kind_of_target, open_connection
 from .errors import DatabaseError, NotFoundError, SegdbError
 from .engines.base import ENGINE_ERRORS, Engine
@@ -166,9 +166,10 @@ class Database:
         ``k="auto"`` lets each refresh choose k in ``k_range`` (default
         :data:`segdb.define.definitions.DEFAULT_K_RANGE`, 2..10); see segdb.quality.kselect."""
         self._require_writable(f"define {name!r}")
-        d = definitions.validate(self.con, name=name, source=source, key=key, features=features, k=k,
-                                 scale=scale, nulls=nulls, seed=seed, n_init=n_init,
-                                 max_fit_rows=max_fit_rows, weight=weight, k_range=k_range)
+        with read_only_reads(self.con, name):  # PostgreSQL: the checks read the source without side effects
+            d = definitions.validate(self.con, name=name, source=source, key=key, features=features, k=k,
+                                     scale=scale, nulls=nulls, seed=seed, n_init=n_init,
+                                     max_fit_rows=max_fit_rows, weight=weight, k_range=k_range)
         return definitions.store(self.con, d, replace=replace)
 
     def apply(self, path) -> list:

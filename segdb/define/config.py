@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from . import definitions
+from ..store.database import read_only_reads
 from .features import Feature
 from ..engines.result import first_line
 from ..errors import DefinitionError, EngineError, NotFoundError, SegdbError
@@ -251,7 +252,8 @@ def _key_of(message: str) -> str | None:
 def _validate(con, path, loc, decl: Declared) -> definitions.Definition:
     kwargs = decl.kwargs if decl.k_auto is None else dict(decl.kwargs, k_range=decl.k_auto)
     try:
-        return definitions.validate(con, **kwargs)
+        with read_only_reads(con, decl.name):  # PostgreSQL: the checks read the source without side effects
+            return definitions.validate(con, **kwargs)
     except EngineError:  # the database failed, not the file's declaration (as duckdb.Error on DuckDB)
         raise
     except SegdbError as exc:
