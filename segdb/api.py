@@ -157,19 +157,22 @@ class Database:
                scale: str = "zscore", nulls: str = "skip", seed: int = definitions.DEFAULT_SEED,
                n_init: int = definitions.DEFAULT_N_INIT, max_fit_rows: int | None = None,
                replace: bool = False, weight: str | None = None,
-               k_range=None) -> definitions.Definition:
+               k_range=None, external_access: bool = False) -> definitions.Definition:
         """Define (or with ``replace=True`` redefine as a new version) a segmentation.
 
         ``features`` are column names, :class:`segdb.define.features.Feature` objects or dicts of their
         fields (``expr``, ``kind`` likert/category, ``scale_min``/``scale_max``, ``codes``,
         ``reverse``, ``weight``; see docs/features.md); ``weight`` names a survey-weight column.
         ``k="auto"`` lets each refresh choose k in ``k_range`` (default
-        :data:`segdb.define.definitions.DEFAULT_K_RANGE`, 2..10); see segdb.quality.kselect."""
+        :data:`segdb.define.definitions.DEFAULT_K_RANGE`, 2..10); see segdb.quality.kselect.
+        On DuckDB a source or expression may not read files or URLs or load extensions unless
+        ``external_access=True`` (stored with the definition; segdb.define.access)."""
         self._require_writable(f"define {name!r}")
         with read_only_reads(self.con, name):  # PostgreSQL: the checks read the source without side effects
             d = definitions.validate(self.con, name=name, source=source, key=key, features=features, k=k,
                                      scale=scale, nulls=nulls, seed=seed, n_init=n_init,
-                                     max_fit_rows=max_fit_rows, weight=weight, k_range=k_range)
+                                     max_fit_rows=max_fit_rows, weight=weight, k_range=k_range,
+                                     external_access=external_access)
         return definitions.store(self.con, d, replace=replace)
 
     def apply(self, path) -> list:

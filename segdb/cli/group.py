@@ -94,6 +94,7 @@ CLI_TERMS: list[tuple[re.Pattern, str | Callable[[re.Match], str]]] = [(re.compi
     (r"\blabel=None\b", "--clear"),
     (r"\braise max_fit_rows\b", "raise --max-fit-rows"),
     (r"\braise lock_timeout\b", "raise --lock-timeout"),
+    (r"\bset external_access=True\b", "use --external-access (external_access = true in TOML)"),
     (r"\bcheck the path or \$SEGDB_DATABASE\b", "check --db or $SEGDB_DATABASE"),
     (r"^keep(?==| must)", "--keep"),
     (r"^(?:out|out_dir)=", "--out "),

@@ -36,7 +36,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 SEGMENTATION_KEYS = {"source": str, "key": str, "k": (int, str), "k_range": list, "scale": str,
                      "nulls": str, "seed": int, "n_init": int, "max_fit_rows": int, "weight": str,
-                     "features": list}
+                     "external_access": bool, "features": list}
 REQUIRED_KEYS = ("source", "key", "features")
 FEATURE_KEYS = {"name": str, "label": str, "expr": str, "type": str, "scale": list, "codes": list,
                 "reverse": bool, "weight": (int, float)}
@@ -258,7 +258,7 @@ def _validate(con, path, loc, decl: Declared) -> definitions.Definition:
         raise
     except SegdbError as exc:
         i, fname = _feature_index(decl, exc.message)
-        key = "name" if i is not None else _key_of(exc.message)
+        key = ("expr" if "expr" in exc.message else "name") if i is not None else _key_of(exc.message)
         _fail(path, loc, exc.message, decl.name, key, i, fname)
 
 
