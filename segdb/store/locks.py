@@ -67,6 +67,7 @@ def segmentation_lock(con, name: str, command: str, *,
     if dialect_of(con) != "postgresql":
         yield
         return
+    name = str(name)
     con.label(f"segdb {command} {name} (pid {os.getpid()})")  # the server knows only its own pid
     key = lock_key(name)
     if not con.native(_sql("postgres_segmentation_lock_try"), list(key)).fetchall()[0][0]:
