@@ -111,8 +111,6 @@ REFUSALS = [
      "calls the table function glob()"),
     ("SELECT * FROM 'https://example.invalid/x.parquet'", "reads 'https://example.invalid/x.parquet' (a file or URL)"),
     ("SELECT customer_id, spend + length(getenv('HOME')) AS spend FROM customers", "calls getenv()"),
-    ("SELECT customer_id, st_area(spend) AS spend FROM customers",
-     "calls st_area(), which is not loaded (DuckDB would install or load an extension for it)"),
 ]
 
 
@@ -126,6 +124,32 @@ def test_duckdb_create_refuses_external_access(duck, source, reason):
         f"Error: the source SELECT of 's' {reason}, outside the database; segdb reads sources without "
         "side effects and refuses file, network and extension access unless the definition allows it: "
         "use --external-access (external_access = true in TOML) if you mean it\n")
+    assert definitions_and_runs(duck) == before
+
+
+@pytest.mark.parametrize("source, needs", [
+    ("SELECT customer_id, st_area(spend) AS spend FROM customers",
+     'Catalog Error: Scalar Function with name "st_area" is not in the catalog, but it exists in the spatial extension'),
+    ("SELECT customer_id, spend FROM customers, sqlite_scan('x.db', 't')", None),  # a table function: refused earlier
+])
+def test_duckdb_extension_is_neither_installed_nor_loaded(duck, source, needs):
+    before = definitions_and_runs(duck)
+    with segdb.connect(duck) as db:
+        with pytest.raises(segdb.SegdbError) as info:
+            db.create("s", source=source, key="customer_id", features=["spend"], k=2)
+        # the settings are back as they were
+        assert db.sql("SELECT current_setting('autoinstall_known_extensions') AS i, "
+                      "current_setting('autoload_known_extensions') AS l").to_pylist() == [{"i": True, "l": True}]
+        loaded = db.sql("SELECT extension_name FROM duckdb_extensions() WHERE loaded AND extension_name "
+                        "IN ('spatial', 'sqlite_scanner')").to_pylist()
+    if needs is None:
+        assert info.value.message.startswith("the source SELECT of 's' calls the table function sqlite_scan(),")
+    else:
+        assert info.value.message == (
+            f"the source of 's' needs a DuckDB extension that is not loaded ({needs}); segdb does not install "
+            "or load extensions for a source unless the definition allows it: set external_access=True if "
+            "you mean it")
+    assert loaded == []
     assert definitions_and_runs(duck) == before
 
 

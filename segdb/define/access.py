@@ -18,8 +18,13 @@ call; the parse tree can. What the walk refuses:
 * a table name that DuckDB would resolve by a replacement scan: a path or URL (``'x.csv'``,
   ``'s3://b/k'``), i.e. a name with '/', '\\', ':', '.', '*' or '?' that is no table or view of the
   database;
-* a function DuckDB does not have loaded (it would install or load an extension for it), and
-  ``getenv``.
+* ``getenv``.
+
+And while segdb reads the source (at ``create`` and at every refresh), DuckDB's
+``autoinstall_known_extensions`` and ``autoload_known_extensions`` are off (:func:`guarded`): a
+function of an extension that is not loaded fails with one line saying so instead of installing it
+from the network. (Asking ``duckdb_functions()`` which functions are loaded instead costs 100-300 ms
+per call; the settings cost nothing and are put back afterwards.)
 
 Running the reads with DuckDB's ``enable_external_access = false`` would be stricter, but that
 setting cannot be turned back on in a running database: the user's connection (the Python API's
@@ -32,13 +37,15 @@ every engine (expressions are DuckDB SQL everywhere, translated for the others).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import re
 import threading
 
 import duckdb
 
-from ..errors import DefinitionError
+from ..errors import DefinitionError, SegdbError
 
 OPTION = "external_access"  # the definition option that allows it
 
@@ -100,7 +107,6 @@ def check_external_access(con, name: str, source: str | None, expressions) -> No
 
 
 def _first_external(con, tree) -> str | None:
-    known_functions = None
     for kind, node in _walk(tree):
         if kind == "TABLE_FUNCTION":
             fn = node.get("function") or {}
@@ -115,10 +121,6 @@ def _first_external(con, tree) -> str | None:
             fname = str(node.get("function_name", "")).lower()
             if fname in ENVIRONMENT_FUNCTIONS:
                 return f"calls {fname}()"
-            if known_functions is None:
-                known_functions = _known_functions(con)
-            if known_functions is not None and fname not in known_functions:
-                return f"calls {fname}(), which is not loaded (DuckDB would install or load an extension for it)"
     return None
 
 
@@ -134,14 +136,6 @@ def _walk(value, parent_is_table_function: bool = False):
     elif isinstance(value, list):
         for child in value:
             yield from _walk(child)
-
-
-def _known_functions(con) -> set[str] | None:
-    """Lower-cased names of the functions and macros ``con``'s DuckDB has loaded now (None: not DuckDB)."""
-    from ..engines import dialect_of
-    if dialect_of(con) != "duckdb":
-        return None
-    return {r[0].lower() for r in con.execute("SELECT DISTINCT function_name FROM duckdb_functions()").fetchall()}
 
 
 def _is_table_macro(con, name: str) -> bool:
@@ -164,3 +158,36 @@ def _is_relation(con, node) -> bool:
         [node["table_name"], node.get("schema_name", ""), node.get("schema_name", ""),
          node["table_name"], node.get("schema_name", ""), node.get("schema_name", "")]).fetchall()
     return any(r[0] for r in rows)
+
+
+_EXTENSION_SETTINGS = ("autoinstall_known_extensions", "autoload_known_extensions")
+# DuckDB's words for a function, table function or file of an extension that is not loaded
+_NOT_LOADED = re.compile(r"(?:Catalog Error: )?[^:;]*? is not in the catalog, but it exists in the \w+ extension"
+                         r"|File \S+ requires the extension \w+ to be loaded")
+
+
+@contextlib.contextmanager
+def guarded(con, name: str, allow: bool):
+    """While segmentation ``name``'s source is read on DuckDB: no extension is installed or loaded on
+    the fly (unless ``allow``: the definition allows external access), and a source that needs one
+    fails with one line saying so. The settings are put back afterwards."""
+    from ..engines import dialect_of
+    if allow or dialect_of(con) != "duckdb":
+        yield
+        return
+    saved = con.execute("SELECT " + ", ".join(f"current_setting('{s}')" for s in _EXTENSION_SETTINGS)).fetchall()[0]
+    for setting in _EXTENSION_SETTINGS:
+        con.execute(f"SET {setting} = false")
+    try:
+        yield
+    except SegdbError as exc:
+        found = _NOT_LOADED.search(exc.message)
+        if found is None:
+            raise
+        raise DefinitionError(
+            f"the source of {name!r} needs a DuckDB extension that is not loaded ({found.group(0)}); segdb "
+            f"does not install or load extensions for a source unless the definition allows it: set "
+            f"{OPTION}=True if you mean it") from None
+    finally:
+        for setting, value in zip(_EXTENSION_SETTINGS, saved):
+            con.execute(f"SET {setting} = {'true' if value else 'false'}")

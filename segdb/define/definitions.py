@@ -171,6 +171,13 @@ def validate(con: Engine, *, name: str, source: str, key: str, features,
     src = resolve_source(con, source)
     if not external_access:  # before anything reads the source (DESCRIBE sniffs a file)
         check_source_access(con, name, src, feats)
+    with access.guarded(con, name, external_access):  # no extension installed meanwhile
+        return _validate_against_source(con, name, src, key, feats, k, k_min, k_max, scale, nulls, seed,
+                                        n_init, max_fit_rows, options, weight, external_access)
+
+
+def _validate_against_source(con, name, src, key, feats, k, k_min, k_max, scale, nulls, seed, n_init,
+                             max_fit_rows, options, weight, external_access) -> Definition:
     columns = source_columns(con, src)
     key = find_column(columns, key, src, "key")
     for f in feats:
@@ -189,7 +196,7 @@ def validate(con: Engine, *, name: str, source: str, key: str, features,
         options[access.OPTION] = True
     if weight is not None:
         options["weight"] = check_weight_column(columns, weight, src, key)
-    return Definition(name=name, version=0, source=source, source_kind=src.kind, key=key,
+    return Definition(name=name, version=0, source=src.text, source_kind=src.kind, key=key,
                       key_type=columns[key], features=feats, k=k, k_min=k_min, k_max=k_max,
                       scale=scale, nulls=nulls, seed=seed, n_init=n_init, max_fit_rows=max_fit_rows,
                       options=options)

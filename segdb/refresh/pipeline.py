@@ -13,6 +13,7 @@ import dataclasses
 
 from ..engines.base import Engine
 from ..cluster.threads import one_blas_thread
+from ..define import access, definitions
 from ..store.database import read_only_reads
 from ..store.runs import run_ordinal, utcnow
 from .check import check, statistics
@@ -44,7 +45,8 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
     ``progress(stage, event)`` is called at every stage boundary (segdb.refresh.stages)."""
     started_at = utcnow()
     stages = Stages(progress)
-    with read_only_reads(con, name):  # PostgreSQL: a source with side effects fails here
+    guard = access.guarded(con, name, access.allowed(definitions.get(con, name).options))
+    with read_only_reads(con, name), guard:  # reads without side effects on PostgreSQL and DuckDB
         checked = stages.run("check", check, con, name)
         st = stages.run("stats", statistics, con, checked)
         plan = fit_plan(con, checked, st)
@@ -59,7 +61,7 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
         running.enter_context(one_blas_thread())
         fitted = stages.run("fit", fit, checked, st, fetched, chosen)
         if plan.mode == "bounded":  # every row is labelled in SQL; inertia is then over all of them
-            with read_only_reads(con, name):
+            with read_only_reads(con, name), access.guarded(con, name, access.allowed(checked.definition.options)):
                 fitted = stages.run("score", score, con, checked, st, fitted)
         identified = identify(con, checked, st, fitted)  # keep the current run's segment ids
         quality_job = stages.run("quality", start_quality, fetched, identified)
