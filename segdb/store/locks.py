@@ -85,8 +85,8 @@ def _wait(con, name: str, key: tuple[int, int], on_wait) -> None:
     holder = _segmentation_holder(con, key)
     notice = (f"waiting up to {timeout:g} s for segmentation {name!r}: another session is changing it"
               f"{describe_session(holder)}")
-    (on_wait or _log.warning)(notice)
     if timeout > 0:
+        (on_wait or _log.warning)(notice)
         con.execute("BEGIN TRANSACTION")  # its lock_timeout bounds the wait (SET LOCAL)
         try:
             con.native(_sql("postgres_segmentation_lock"), list(key))
