@@ -137,9 +137,11 @@ def sql(settings: Settings, query: str, fmt: str):
               help="Fit on a seeded sample of at most N rows (>= 2) and label every row in SQL; auto: "
                    "640 MiB of matrix, 10,485,760 rows at 8 features [default: auto].")
 @click.option("--replace", is_flag=True, help="Store a new version of an existing definition.")
+@click.option("--external-access", is_flag=True,
+              help="Let the source read files, URLs and DuckDB extensions (refused by default).")
 @pass_settings
 def create(settings: Settings, name, source, key, features, category_features, weight, k, scale,
-           nulls, seed, n_init, max_fit_rows, replace, k_range):
+           nulls, seed, n_init, max_fit_rows, replace, k_range, external_access):
     """Define a segmentation, checked against the source now.
 
     The definition is stored in the database; `segdb refresh NAME` segments it."""
@@ -147,7 +149,8 @@ def create(settings: Settings, name, source, key, features, category_features, w
     with settings.connect(create=True) as db:
         d = db.create(name, source=source, key=key, features=features, k=k, scale=scale,
                       nulls=nulls, seed=seed, n_init=n_init, max_fit_rows=max_fit_rows,
-                      replace=replace, weight=weight, k_range=k_range)
+                      replace=replace, weight=weight, k_range=k_range,
+                      external_access=external_access)
     n = len(d.features)
     k_text = d.k if d.k is not None else f"auto ({d.k_min}..{d.k_max})"
     click.echo(f"defined {d.name} (version {d.version}): {n} feature{'s' if n != 1 else ''}, k={k_text}, "

@@ -98,6 +98,7 @@ CLI_TERMS: list[tuple[re.Pattern, str | Callable[[re.Match], str]]] = [(re.compi
     (r"\braise max_fit_rows\b", "raise --max-fit-rows"),
     (r"\braise lock_timeout\b", "raise --lock-timeout"),
     (r"\bencoding='latin-1' \(or 'utf-16'\)", "--encoding latin-1 (or utf-16)"),
+    (r"\bset external_access=True\b", "use --external-access (external_access = true in TOML)"),
     (r"\bcheck the path or \$SEGDB_DATABASE\b", "check --db or $SEGDB_DATABASE"),
     (r"^keep(?==| must)", "--keep"),
     (r"^(?:out|out_dir)=", "--out "),
@@ -144,6 +145,10 @@ class Settings:
                                                    lock_timeout=self.lock_timeout, create=create))
 
     def _track(self, db: api.Database) -> api.Database:
+        # a command that waits for another session's lock on a segmentation says so once, on
+        # stderr like the progress bars (--quiet: not at all); its failure is the usual Error line
+        db.on_wait = (lambda message: None) if self.quiet else (
+            lambda message: click.echo(cli_terms(message[:1].upper() + message[1:]), err=True))
         if db.created_file is not None:
             self.opened.append(db)
         return db

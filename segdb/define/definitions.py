@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 
 from ..store.database import transaction
-from . import categories
+from . import access, categories
 from ..engines import catalog, dialect_of
 from ..errors import DefinitionError, NotFoundError
 from ..engines.quoting import check_segmentation_name, quote_identifier
@@ -176,11 +176,12 @@ def _features(features) -> tuple[Feature, ...]:
 def validate(con: Engine, *, name: str, source: str, key: str, features,
              k, scale: str = "zscore", nulls: str = "skip", seed=DEFAULT_SEED,
              n_init=DEFAULT_N_INIT, max_fit_rows=None, options: dict | None = None,
-             weight: str | None = None, k_range=None) -> Definition:
+             weight: str | None = None, k_range=None, external_access: bool = False) -> Definition:
     """Check a definition against the database; return it (version 0: not stored yet).
 
     ``k="auto"`` stores k as NULL with ``k_range`` (default DEFAULT_K_RANGE, 2..10) as k_min/k_max: each refresh
-    then scans the range and chooses k (segdb.quality.kselect)."""
+    then scans the range and chooses k (segdb.quality.kselect). ``external_access=True`` lets the
+    source and expressions read files, URLs and extensions on DuckDB (segdb.define.access)."""
     check_segmentation_name(name)
     feats = _features(features)
     if scale not in SCALES:
@@ -195,7 +196,18 @@ def validate(con: Engine, *, name: str, source: str, key: str, features,
     n_init = _check_int(n_init, "n_init", 1)
     if max_fit_rows is not None:
         max_fit_rows = _check_int(max_fit_rows, "max_fit_rows", 2)
+    if not isinstance(external_access, bool):
+        raise DefinitionError(f"external_access must be true or false, not {external_access!r}")
     src = resolve_source(con, source)
+    if not external_access:  # before anything reads the source (DESCRIBE sniffs a file)
+        check_source_access(con, name, src, feats)
+    with access.guarded(con, name, external_access):  # no extension installed meanwhile
+        return _validate_against_source(con, name, src, key, feats, k, k_min, k_max, scale, nulls, seed,
+                                        n_init, max_fit_rows, options, weight, external_access)
+
+
+def _validate_against_source(con, name, src, key, feats, k, k_min, k_max, scale, nulls, seed, n_init,
+                             max_fit_rows, options, weight, external_access) -> Definition:
     columns = source_columns(con, src)
     key = find_column(columns, key, src, "key")
     check_key_type(key, columns[key])
@@ -212,9 +224,11 @@ def validate(con: Engine, *, name: str, source: str, key: str, features,
     check_k_against_rows(con, src, k, k_min, k_max)
     check_name_lengths(con, feats, src, f"the source of {name}")
     options = dict(options or {})
+    if external_access:  # stored only when allowed: definitions without it compare equal as before
+        options[access.OPTION] = True
     if weight is not None:
         options["weight"] = check_weight_column(columns, weight, src, key)
-    return Definition(name=name, version=0, source=source, source_kind=src.kind, key=key,
+    return Definition(name=name, version=0, source=src.text, source_kind=src.kind, key=key,
                       key_type=columns[key], features=feats, k=k, k_min=k_min, k_max=k_max,
                       scale=scale, nulls=nulls, seed=seed, n_init=n_init, max_fit_rows=max_fit_rows,
                       options=options)
@@ -360,9 +374,20 @@ def names(con: Engine) -> list[str]:
     return [r[0] for r in con.execute("SELECT name FROM segdb.segmentations ORDER BY name").fetchall()]
 
 
+def check_source_access(con: Engine, name: str, src: Source, features) -> None:
+    """On DuckDB, a source SELECT or feature expression that reads files, URLs or extensions is
+    refused (segdb.define.access); a definition with external_access skips this."""
+    if dialect_of(con) != "duckdb":
+        return
+    access.check_external_access(con, name, src.text if src.kind == "select" else None,
+                                 [(f.name, f.expr) for f in features if f.expr])
+
+
 def check_source_unchanged(con: Engine, d: Definition):
     """The source must still have the key and features, with compatible types."""
     src = d.resolve(con)
+    if not access.allowed(d.options):  # again at every refresh: the tables and functions may differ now
+        check_source_access(con, d.name, src, d.features)
     columns = source_columns(con, src)
     where = f"the source of {d.name} ({src.describe()})"
     try:
