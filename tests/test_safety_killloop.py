@@ -176,3 +176,18 @@ def test_init_kills_postgresql(tmp_path, postgres_admin):
 def test_init_kills_spark(tmp_path):
     targets = [spark_target(tmp_path / f"warehouse{i}") for i in range(2)]
     _loop(targets[0][0], tmp_path).init_kills(targets)
+
+
+def test_kill_soak_smoke(tmp_path):
+    """benchmarks/kill_soak.py at the smallest size: it runs the loop, the init kills and reports."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    soak = Path(__file__).resolve().parents[1] / "benchmarks" / "kill_soak.py"
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, str(soak), "--engine", "duckdb", "--kills", "2", "--init-kills", "1",
+                           "--seed", str(SEED), "--workdir", str(tmp_path / "soak")],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"seed {SEED}" in proc.stdout.splitlines()[0]
+    assert "ok: 2 kills and 1 init kills" in proc.stdout.splitlines()[-1]
