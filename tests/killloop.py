@@ -85,18 +85,25 @@ class Kill:
     point: str | None = None       # or a pause point
     returncode: int | None = None  # -9: killed; 0/1: the command finished first
     output: str = ""
+    server_crash: bool = False     # the database server was crashed (then the client killed)
 
     def describe(self) -> str:
         when = f"at pause point {self.point!r}" if self.point else f"{self.delay:.3f} s after go"
-        return (f"kill #{self.iteration}: `segdb {' '.join(map(str, self.args))}` killed {when} "
+        what = "the server crashed under it" if self.server_crash else "killed"
+        return (f"kill #{self.iteration}: `segdb {' '.join(map(str, self.args))}` {what} {when} "
                 f"(exit {self.returncode}); its output ends: {self.output[-600:]!r}")
 
 
 class KillLoop:
     """One database, one segmentation, ``kills`` kills; see the module docstring."""
 
-    def __init__(self, url: str, workdir: Path, seed: int, *, env: dict | None = None, log=None):
+    def __init__(self, url: str, workdir: Path, seed: int, *, env: dict | None = None, log=None,
+                 server=None):
+        """``server``: an object with crash() and start() (a PostgreSQL server this test started):
+        at each kill moment the server is crashed instead (then the client killed, the server
+        restarted)."""
         self.url, self.workdir, self.seed = url, Path(workdir), seed
+        self.server = server
         self.engine = engine_of(url)
         self.rng = random.Random(seed)
         self.env = dict(env or {})
@@ -144,7 +151,7 @@ class KillLoop:
     def _output(self, plan_path: str) -> str:
         return Path(plan_path.replace(".plan.json", ".log")).read_text(encoding="utf-8", errors="replace")
 
-    def _run(self, plan_path: str, env: dict, timeout: float = 600) -> dict:
+    def _run(self, plan_path: str, env: dict, timeout: float = 1200) -> dict:
         """A child that is not killed: its result."""
         proc = self._start(plan_path, env)
         try:
@@ -236,14 +243,19 @@ class KillLoop:
             names=self.names, pause=kill.point)
         proc = self._start(plan_path, env)
         try:
-            go = _wait_file(Path(plan["go"]), proc, timeout=300)
+            go = _wait_file(Path(plan["go"]), proc, timeout=900)
             if go:
                 if kill.point:
-                    _wait_file(paused, proc, timeout=300)
+                    _wait_file(paused, proc, timeout=900)
                 else:
                     time.sleep(max(0.0, kill.delay - (time.monotonic() - go)))
+            if self.server is not None:
+                kill.server_crash = True
+                self.server.crash()
         finally:
             _kill_group(proc)
+            if self.server is not None:
+                self.server.start()
         kill.returncode = proc.returncode
         kill.output = self._output(plan_path)
         result = _read_json(plan["result"]) or {}
@@ -313,7 +325,7 @@ class KillLoop:
                                                       db=url, env=env)
             proc = self._start(plan_path, full_env)
             try:
-                go = _wait_file(Path(plan["go"]), proc, timeout=300)
+                go = _wait_file(Path(plan["go"]), proc, timeout=900)
                 if go:
                     time.sleep(max(0.0, kill.delay - (time.monotonic() - go)))
             finally:

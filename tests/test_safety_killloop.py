@@ -191,3 +191,63 @@ def test_kill_soak_smoke(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"seed {SEED}" in proc.stdout.splitlines()[0]
     assert "ok: 2 kills and 1 init kills" in proc.stdout.splitlines()[-1]
+
+
+# -- PostgreSQL: the server itself crashed (pg_ctl -m immediate) at random moments -----------------
+
+class PrivatePostgres:
+    """A PostgreSQL server of this test alone (never the shared one): initdb in a fresh folder,
+    started and crashed with pg_ctl as the `postgres` user (initdb refuses root)."""
+
+    def __init__(self):
+        import pwd
+        import socket
+        import tempfile
+        if os.geteuid() != 0 or not shutil.which("pg_ctl") or not shutil.which("initdb"):
+            pytest.skip("a private PostgreSQL server needs root (to run pg_ctl as postgres) and pg_ctl")
+        try:
+            self.user = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("no `postgres` user to run a private PostgreSQL server")
+        self.folder = tempfile.mkdtemp(prefix="segdb-pgcrash-")  # pytest's tmp_path is root-only
+        os.chown(self.folder, self.user.pw_uid, self.user.pw_gid)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self._pg(f"initdb -D {self.folder}/data -A trust -U postgres")
+        self.start()
+
+    def _pg(self, command: str) -> None:
+        import subprocess
+        proc = subprocess.run(["su", "postgres", "-s", "/bin/sh", "-c", command],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, f"{command}: {proc.stdout}{proc.stderr}"
+
+    def start(self) -> None:
+        self._pg(f"pg_ctl -D {self.folder}/data -l {self.folder}/log -w -t 120 -o "
+                 f"'-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1' start")
+
+    def crash(self) -> None:
+        self._pg(f"pg_ctl -D {self.folder}/data -m immediate stop")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def close(self) -> None:
+        import contextlib
+        with contextlib.suppress(AssertionError):
+            self._pg(f"pg_ctl -D {self.folder}/data -m fast stop")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def test_kill_loop_postgresql_server_crash(tmp_path):
+    import psycopg
+    server = PrivatePostgres()
+    try:
+        with psycopg.connect(host="127.0.0.1", port=server.port, user="postgres", dbname="postgres",
+                             autocommit=True) as admin:
+            admin.execute("CREATE DATABASE killloop")
+        kills = KillLoop(server.url("killloop"), tmp_path / "work", SEED, log=print, server=server).run(6)
+        assert all(k.server_crash for k in kills)
+    finally:
+        server.close()
