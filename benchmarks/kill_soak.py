@@ -4,6 +4,7 @@
     python benchmarks/kill_soak.py --engine postgresql --kills 200 --postgres-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
     python benchmarks/kill_soak.py --engine spark --kills 200 --seed 7
     python benchmarks/kill_soak.py --engine duckdb --kills 0 --init-kills 50
+    python benchmarks/kill_soak.py --engine spark --kills 10 --ops prune,refresh
 
 The real `segdb` CLI (refresh, prune --keep 1, rollback, name, apply) is SIGKILLed at seeded random
 moments (tests/killloop.py), and after every kill tests/killcheck.py checks that the current run's
@@ -28,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
 
-from killloop import KillLoop, KillLoopFailure  # noqa: E402
+from killloop import OPS, KillLoop, KillLoopFailure  # noqa: E402
 
 
 def postgres_databases(server_url: str, count: int):
@@ -73,6 +74,9 @@ def main(argv=None) -> int:
     parser.add_argument("--engine", choices=("duckdb", "postgresql", "spark"), default="duckdb")
     parser.add_argument("--kills", type=int, default=100, help="kills in the loop (default 100)")
     parser.add_argument("--init-kills", type=int, default=0, help="`segdb init` kills on fresh databases")
+    parser.add_argument("--ops", default=",".join(OPS),
+                        help=f"the commands to kill, comma-separated (default {','.join(OPS)}; refresh "
+                             "also runs when none of them is possible)")
     parser.add_argument("--seed", type=int, default=None, help="default: drawn and printed")
     parser.add_argument("--workdir", default=None, help="keep the files here (default: a temporary folder)")
     parser.add_argument("--postgres-url", default=os.environ.get("SEGDB_TEST_POSTGRES_URL"))
@@ -88,7 +92,11 @@ def main(argv=None) -> int:
     start = time.monotonic()
     try:
         url, env = next(fresh)
-        loop = KillLoop(url, workdir / "loop", seed, env=env, log=lambda text: print(text, flush=True))
+        ops = tuple(op.strip() for op in args.ops.split(",") if op.strip())
+        unknown = sorted(set(ops) - set(OPS))
+        if unknown:
+            parser.error(f"--ops: unknown command {unknown[0]!r}; choose from {', '.join(OPS)}")
+        loop = KillLoop(url, workdir / "loop", seed, env=env, log=lambda text: print(text, flush=True), ops=ops)
         kills = loop.run(args.kills) if args.kills else []
         init_kills = loop.init_kills(fresh) if args.init_kills else []
     except KillLoopFailure as exc:

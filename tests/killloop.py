@@ -98,12 +98,13 @@ class KillLoop:
     """One database, one segmentation, ``kills`` kills; see the module docstring."""
 
     def __init__(self, url: str, workdir: Path, seed: int, *, env: dict | None = None, log=None,
-                 server=None):
+                 server=None, ops: tuple = OPS):
         """``server``: an object with crash() and start() (a PostgreSQL server this test started):
         at each kill moment the server is crashed instead (then the client killed, the server
         restarted)."""
         self.url, self.workdir, self.seed = url, Path(workdir), seed
         self.server = server
+        self.ops = tuple(ops)  # the commands the loop may kill (a soak may aim at a few)
         self.engine = engine_of(url)
         self.rng = random.Random(seed)
         self.env = dict(env or {})
@@ -207,6 +208,7 @@ class KillLoop:
             ops.append("rollback")
         if committed and set(committed) - {current, max(committed)}:  # something to prune
             ops.append("prune")
+        ops = [op for op in ops if op in self.ops] or ["refresh"]  # refresh makes the others possible
         op = self.rng.choice(ops)
         point = None
         if op == "refresh":
