@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     print(f"kill soak: engine {args.engine}, {args.kills} kills, {args.init_kills} init kills, seed {seed}",
           flush=True)
     temp = None if args.workdir else tempfile.TemporaryDirectory(prefix="segdb-kill-soak-")
-    workdir = Path(args.workdir or temp.name)
+    workdir = Path(args.workdir or temp.name).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     fresh, cleanup = targets(args.engine, workdir, 1 + (args.init_kills + 1 if args.init_kills else 0),
                              args.postgres_url)

@@ -102,7 +102,7 @@ class KillLoop:
         """``server``: an object with crash() and start() (a PostgreSQL server this test started):
         at each kill moment the server is crashed instead (then the client killed, the server
         restarted)."""
-        self.url, self.workdir, self.seed = url, Path(workdir), seed
+        self.url, self.workdir, self.seed = url, Path(workdir).resolve(), seed
         self.server = server
         self.ops = tuple(ops)  # the commands the loop may kill (a soak may aim at a few)
         self.engine = engine_of(url)
@@ -144,8 +144,9 @@ class KillLoop:
         log = open(plan_path.replace(".plan.json", ".log"), "w", encoding="utf-8")
         try:
             # its own process group: the kill takes the Spark driver JVM (a child) with it
-            return subprocess.Popen([sys.executable, str(Path(__file__)), "child", plan_path], env=full,
-                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            return subprocess.Popen([sys.executable, str(HERE / "killloop.py"), "child", plan_path], env=full,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                    cwd=self.workdir)  # whatever a child leaves stays out of the checkout
         finally:
             log.close()
 
