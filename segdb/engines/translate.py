@@ -18,6 +18,8 @@ rewrites below cover what it does not know:
 * PostgreSQL: the scoring subquery is fenced with OFFSET 0 (see :func:`_fence_scoring`).
 * Spark: CREATE TABLE keeps its DEFAULTs and loses its keys and NOT NULLs (Spark's file tables do
   not enforce them; segdb's own code keeps them true).
+* Function names keep their case (sqlglot would upper-case ``"shop_assign"(x)``, a quoted name
+  PostgreSQL then does not find).
 * Placeholders: ``?`` stays ``?`` for Spark; psycopg wants ``%s`` and a literal ``%`` doubled.
 
 Every statement segdb runs on another engine passes through :func:`translate`, so the engine tests
@@ -162,11 +164,11 @@ def _render(tree: exp.Expression, dialect: str, bound: bool) -> str:
         # psycopg reads %s as a parameter and %% as a literal %: mark the placeholders first
         tree = tree.transform(
             lambda n: exp.Var(this=_PLACEHOLDER_MARK) if isinstance(n, exp.Placeholder) else n, copy=False)
-        text = tree.sql(dialect="postgres", comments=False)
+        text = tree.sql(dialect="postgres", comments=False, normalize_functions=False)
         if bound:
             text = text.replace("%", "%%")
         return text.replace(_PLACEHOLDER_MARK, "%s")
-    return tree.sql(dialect="spark", comments=False)
+    return tree.sql(dialect="spark", comments=False, normalize_functions=False)
 
 
 @functools.lru_cache(maxsize=4096)
