@@ -1,3 +1,4 @@
--- set_current_run: make a run the one the <name>_segments / <name>_centroids views show.
+-- set_current_run: the mirror segdb.segmentations.current_run_id of the newest commit record
+-- (migration 0005); segdb reads segdb.current_runs, never this column.
 -- Parameters: 1 run_id, 2 segmentation name.
 UPDATE segdb.segmentations SET current_run_id = ? WHERE name = ?;
