@@ -7,9 +7,9 @@
 --   current_runs    a view: each segmentation's current run, read by every reader of the current
 --                   run (commands, the <name>_segments / <name>_centroids views on PostgreSQL and
 --                   Spark, Spark's scoring functions).
--- segmentations.current_run_id is kept as a mirror for older readers only: DuckDB and PostgreSQL
--- update it in the transaction that appends the commit record; Spark updates it after the commit
--- record, so after a kill there it may lag behind. segdb itself never reads it any more.
+-- segmentations.current_run_id is retired: copied into run_commits below, then set to NULL, and
+-- neither written nor read by segdb any more (a NULL rather than a value that could silently
+-- disagree with the commit records; Spark's file tables cannot drop a column).
 -- Every statement is written so that re-running it after a half-applied migration on Spark
 -- (which has no transactions) finishes the job (see segdb.store.migrations).
 
@@ -27,6 +27,8 @@ SELECT s.name, 1, s.current_run_id, 'backfill', CAST(current_timestamp AS TIMEST
 FROM segdb.segmentations AS s
 WHERE s.current_run_id IS NOT NULL
   AND s.name NOT IN (SELECT c.segmentation FROM segdb.run_commits AS c);
+
+UPDATE segdb.segmentations SET current_run_id = NULL WHERE current_run_id IS NOT NULL;
 
 CREATE VIEW segdb.current_runs AS
 SELECT c.segmentation, c.run_id, c.seq, c.committed_at

@@ -39,8 +39,13 @@ def _now() -> datetime:
 
 
 def _runs(con: Engine, name: str) -> list[dict]:
-    return dict_rows(con, "SELECT run_id, status, definition_version, pruned_at FROM segdb.runs "
-                          "WHERE segmentation = ? ORDER BY run_id", [name])
+    """Every run of ``name``; ``committed``: it has been current (a commit record names it). On
+    Spark a refresh killed between its run row and its commit record leaves a succeeded run that
+    never became current, and rollback does not make it current either."""
+    return dict_rows(con, "SELECT r.run_id, r.status, r.definition_version, r.pruned_at, "
+                          "r.run_id IN (SELECT c.run_id FROM segdb.run_commits AS c "
+                          "WHERE c.segmentation = ?) AS committed "
+                          "FROM segdb.runs AS r WHERE r.segmentation = ? ORDER BY r.run_id", [name, name])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +56,7 @@ class RollbackResult:
 
 
 def _target(name: str, runs: list[dict], current: int, run_id: int | None) -> dict:
-    usable = [r for r in runs if r["status"] == "succeeded" and r["pruned_at"] is None]
+    usable = [r for r in runs if r["status"] == "succeeded" and r["pruned_at"] is None and r["committed"]]
     if run_id is None:
         earlier = [r for r in usable if r["run_id"] < current]
         if not earlier:
@@ -71,6 +76,9 @@ def _target(name: str, runs: list[dict], current: int, run_id: int | None) -> di
     if run["status"] != "succeeded":
         raise HistoryError(f"run {run_id} of {name!r} has status {run['status']}, not succeeded; "
                            "only a succeeded run can be made current")
+    if not run["committed"]:
+        raise HistoryError(f"run {run_id} of {name!r} never became current (its refresh was "
+                           "interrupted before its commit record); choose a run that was current")
     return run
 
 

@@ -23,9 +23,7 @@ def current_run_id(con: Engine, name: str) -> int | None:
 
 
 def commit_run(con: Engine, name: str, run_id: int, action: str) -> None:
-    """Make ``run_id`` the current run of ``name`` (``action``: 'refresh' or 'rollback'), then
-    update the mirror column segdb.segmentations.current_run_id (read by nothing in segdb; on Spark
-    a kill between the two leaves the mirror one run behind)."""
+    """Make ``run_id`` the current run of ``name`` (``action``: 'refresh' or 'rollback').
+    segdb.segmentations.current_run_id is no longer written (NULL since migration 0005)."""
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     con.execute(load_sql("insert_run_commit"), [name, int(run_id), action, now, name])
-    con.execute(load_sql("set_current_run"), [int(run_id), name])
