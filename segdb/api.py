@@ -25,8 +25,8 @@ from .define import definitions, importer
 from .store import migrations
 from .refresh import pipeline as refresh_mod
 from .present import results
-from .engines.duckdb import DEFAULT_LOCK_TIMEOUT, new_cursor
-from .store.database import translate
+from .engines.duckdb import DEFAULT_LOCK_TIMEOUT, new_cursor, remove_unfinished, unfinished_file
+from .store.database import read_only_reads, translate
 from .engines import dialect_of, kind_of_target, open_connection
 from .errors import DatabaseError, NotFoundError, SegdbError
 from .engines.base import ENGINE_ERRORS, Engine
@@ -65,13 +65,20 @@ def open_without_schema(path: str | os.PathLike | None = None, *, read_only: boo
     """Open a database without touching or requiring segdb's schema (import, sql, migrate --list)."""
     target = _target(path)
     new_file = _new_duckdb_file(target)
-    con, path = open_connection(target, read_only=read_only, lock_timeout=lock_timeout, create=create)
+    try:
+        con, path = open_connection(target, read_only=read_only, lock_timeout=lock_timeout, create=create)
+    except BaseException:
+        if new_file and create and not read_only:  # a full disk: DuckDB leaves a 0-byte file
+            remove_unfinished(target)
+        raise
     return Database(con, path, read_only=read_only, created_file=target if new_file else None)
 
 
 def _new_duckdb_file(target) -> bool:
+    """Whether opening ``target`` creates its DuckDB file: it does not exist, or it is an unfinished
+    file holding nothing, which a writer starts afresh (segdb.engines.duckdb.unfinished_file)."""
     return (isinstance(target, str) and kind_of_target(target) == "duckdb" and target != ":memory:"
-            and not os.path.lexists(target))
+            and (not os.path.lexists(target) or unfinished_file(target)))
 
 
 def _target(path):
@@ -88,6 +95,9 @@ class Database:
         self.path = path
         self.read_only = read_only
         self.created_file = created_file  # the DuckDB file this Database created, if it did
+        # called once with one line when a command waits for another session's lock on a
+        # segmentation (PostgreSQL; segdb.store.locks); None: logged on the "segdb" logger
+        self.on_wait = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -114,7 +124,15 @@ class Database:
     def cursor(self) -> "Database":
         """Another connection to the same database, for another thread."""
         cursor = new_cursor(self.con) if dialect_of(self.con) == "duckdb" else self.con.cursor()
-        return Database(cursor, self.path, read_only=self.read_only)
+        db = Database(cursor, self.path, read_only=self.read_only)
+        db.on_wait = self.on_wait
+        return db
+
+    def _locked(self, name: str, command: str):
+        """Segmentation ``name``'s writer lock (segdb.store.locks) for ``command``: held from before
+        the command reads the current run until after its COMMIT."""
+        from .store.locks import segmentation_lock
+        return segmentation_lock(self.con, name, command, on_wait=self.on_wait)
 
     # -- schema ------------------------------------------------------------------------------
     def init(self) -> list[migrations.Migration]:
@@ -125,15 +143,24 @@ class Database:
         return migrations.status(self.con)
 
     # -- data --------------------------------------------------------------------------------
-    def import_file(self, path, table: str, *, replace: bool = False) -> int:
-        return importer.import_file(self.con, path, table, replace=replace)
+    def import_file(self, path, table: str, *, replace: bool = False, encoding: str = "utf-8") -> int:
+        return importer.import_file(self.con, path, table, replace=replace, encoding=encoding)
 
     def sql(self, query: str, params=None) -> pa.Table:
-        """Run any SQL, in the engine's own dialect; returns its result as an Arrow table (empty for
-        statements)."""
+        """Run any SQL, in the engine's own dialect; returns its result (of the last statement) as an
+        Arrow table (empty for statements).
+
+        A script of several statements is all or nothing, as ``psql -c`` runs it on PostgreSQL
+        (one implicit transaction): on DuckDB it runs in one transaction, so a failing statement
+        leaves none of the others' changes behind and the error names it. A script with its own
+        BEGIN/COMMIT runs as written. Spark has no transactions."""
         try:
             if dialect_of(self.con) != "duckdb":
                 return self.con.native(query, params).to_arrow_table()
+            statements = self.con.extract_statements(query) if not params else []
+            if len(statements) > 1 and not any(
+                    st.type == duckdb.StatementType.TRANSACTION for st in statements):
+                return self._script(statements)
             rel = self.con.sql(query, params=params) if params else self.con.sql(query)
         except ENGINE_ERRORS as exc:
             raise translate(exc, "the query") from exc
@@ -141,23 +168,47 @@ class Database:
             return pa.table({})
         return rel.to_arrow_table()
 
+    def _script(self, statements) -> pa.Table:
+        result = pa.table({})
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for number, statement in enumerate(statements, 1):
+                try:
+                    rel = self.con.sql(statement.query)
+                    result = rel.to_arrow_table() if rel is not None else pa.table({})
+                except ENGINE_ERRORS as exc:
+                    raise DatabaseError(
+                        f"statement {number} of {len(statements)} of the script failed: "
+                        f"{translate(exc, 'it').message.removeprefix('it failed: ')}; nothing was "
+                        "changed (the script runs as one transaction)") from exc
+            self.con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(*ENGINE_ERRORS):
+                self.con.execute("ROLLBACK")
+            raise
+        return result
+
     # -- segmentations -----------------------------------------------------------------------
     def create(self, name: str, *, source: str, key: str, features, k: int | str = 3,
                scale: str = "zscore", nulls: str = "skip", seed: int = definitions.DEFAULT_SEED,
                n_init: int = definitions.DEFAULT_N_INIT, max_fit_rows: int | None = None,
                replace: bool = False, weight: str | None = None,
-               k_range=None) -> definitions.Definition:
+               k_range=None, external_access: bool = False) -> definitions.Definition:
         """Define (or with ``replace=True`` redefine as a new version) a segmentation.
 
         ``features`` are column names, :class:`segdb.define.features.Feature` objects or dicts of their
         fields (``expr``, ``kind`` likert/category, ``scale_min``/``scale_max``, ``codes``,
         ``reverse``, ``weight``; see docs/features.md); ``weight`` names a survey-weight column.
         ``k="auto"`` lets each refresh choose k in ``k_range`` (default
-        :data:`segdb.define.definitions.DEFAULT_K_RANGE`, 2..10); see segdb.quality.kselect."""
+        :data:`segdb.define.definitions.DEFAULT_K_RANGE`, 2..10); see segdb.quality.kselect.
+        On DuckDB a source or expression may not read files or URLs or load extensions unless
+        ``external_access=True`` (stored with the definition; segdb.define.access)."""
         self._require_writable(f"define {name!r}")
-        d = definitions.validate(self.con, name=name, source=source, key=key, features=features, k=k,
-                                 scale=scale, nulls=nulls, seed=seed, n_init=n_init,
-                                 max_fit_rows=max_fit_rows, weight=weight, k_range=k_range)
+        with read_only_reads(self.con, name):  # PostgreSQL: the checks read the source without side effects
+            d = definitions.validate(self.con, name=name, source=source, key=key, features=features, k=k,
+                                     scale=scale, nulls=nulls, seed=seed, n_init=n_init,
+                                     max_fit_rows=max_fit_rows, weight=weight, k_range=k_range,
+                                     external_access=external_access)
         return definitions.store(self.con, d, replace=replace)
 
     def apply(self, path) -> list:
@@ -165,7 +216,10 @@ class Database:
         returns one ``Applied(name, action, version)`` per segmentation, in file order."""
         from .define import config
         self._require_writable(f"apply {path}")
-        return config.apply(self.con, path)
+        with contextlib.ExitStack() as locks:
+            for name in sorted({decl.name for decl in config.parse(path)}):  # one order: no deadlock
+                locks.enter_context(self._locked(name, "apply"))
+            return config.apply(self.con, path)
 
     def category_shares(self, name: str, run_id: int | None = None) -> duckdb.DuckDBPyRelation:
         """Per segment, each category level's share (and weighted share) in a run (default: current)."""
@@ -187,7 +241,7 @@ class Database:
         """Re-segment ``name``; ``scan=True`` also stores the k scan for a fixed k."""
         self._require_writable(f"refresh {name!r}")
         from .refresh.scalable import duckdb_memory_bound
-        with duckdb_memory_bound(self.con):  # bounded memory at any table size (segdb.refresh.scalable)
+        with self._locked(name, "refresh"), duckdb_memory_bound(self.con):  # bounded memory at any table size
             return refresh_mod.refresh(self.con, name, triggered_by=triggered_by, progress=progress,
                                        scan=scan)
 
@@ -239,7 +293,8 @@ class Database:
         """Name segment ``segment_id`` (``label=None`` removes the name); names follow the id."""
         from .living import ledger
         self._require_writable(f"name segment {segment_id} of {name!r}")
-        ledger.set_name(self.con, name, int(segment_id), label)
+        with self._locked(name, "name"):
+            ledger.set_name(self.con, name, int(segment_id), label)
 
     def segment_ids(self, name: str) -> list[dict]:
         """Every segment id ``name`` ever used, with its name, first and retiring run."""
@@ -256,7 +311,8 @@ class Database:
         """Label the source's customers the current run has not labelled (SQL, no refit)."""
         from .living import assign
         self._require_writable(f"assign new customers of {name!r}")
-        return assign.assign_new(self.con, name)
+        with self._locked(name, "assign"):
+            return assign.assign_new(self.con, name)
 
     def drift(self, name: str, *, limits: dict | None = None, record: bool = True,
               triggered_by: str | None = None):
@@ -270,13 +326,15 @@ class Database:
         """Make an earlier succeeded run current again (views and macros follow)."""
         from .living import history
         self._require_writable(f"roll back {name!r}")
-        return history.rollback(self.con, name, run_id, triggered_by=triggered_by)
+        with self._locked(name, "rollback"):
+            return history.rollback(self.con, name, run_id, triggered_by=triggered_by)
 
     def prune(self, name: str, keep: int):
         """Delete the rows of all but the ``keep`` newest runs; the current run always stays."""
         from .living import history
         self._require_writable(f"prune {name!r}")
-        return history.prune(self.con, name, keep)
+        with self._locked(name, "prune"):
+            return history.prune(self.con, name, keep)
 
     # -- quality, profiles, pictures (segdb.quality.store, segdb.profiles, segdb.present.plots, segdb.present.report)
     def quality(self, name: str, run_id: int | None = None):

@@ -36,8 +36,11 @@ def test_expression_features_match_numpy(toy):
                r"grouped source SELECT\)$"),
     ("x) FROM t; DROP TABLE t; SELECT (x", r"^feature 'f': expr must be one SQL expression, not "
                                            r"'x\) FROM t; DROP TABLE t; SELECT \(x'$"),
-    ("x) AS a, (y", r"^feature 'f': expr must give one value, not 2 columns \('x\) AS a, \(y'\)$"),
-    ("x, y", r"^feature 'f' expr 'x, y' has type TUPLE\(.*\), not a number; "),
+    # parsed as one expression (DuckDB's parser, segdb.define.access) before anything runs
+    ("x) AS a, (y", r"^feature 'f': expr must be one SQL expression, not 'x\) AS a, \(y'$"),
+    ("x, y", r"^feature 'f': expr must be one SQL expression, not 'x, y'$"),
+    ("x) AS v FROM t UNION ALL SELECT 999, (1",
+     r"^feature 'f': expr must be one SQL expression, not 'x\) AS v FROM t UNION ALL SELECT 999, \(1'$"),
     ("upper(label)", r"^feature 'f' expr 'upper\(label\)' has type VARCHAR, not a number; cast it "
                      r"\(e.g. CAST\(upper\(label\) AS DOUBLE\)\), declare it a category \(kind='category'\), or drop it$"),
     ("nosuch + 1", r"^feature 'f': expr 'nosuch \+ 1' is not a row-wise expression over table t: Binder Error"),

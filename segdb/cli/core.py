@@ -15,7 +15,7 @@ import click
 from ..define import demo as demo_mod
 from ..define.definitions import DEFAULT_K_RANGE
 from ..engines import kind_of_target
-from ..errors import DefinitionError, NotFoundError
+from ..errors import DefinitionError, NotFoundError, SegdbError
 from ..present.textformat import cell, table, to_csv, to_json
 from ..store.runs import run_label
 from . import features as cli_features  # print_feature_extras, after `segdb show`
@@ -62,15 +62,17 @@ def migrate(settings: Settings, list_only: bool):
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--table", "table_name", required=True, help="Table to create.")
 @click.option("--replace", is_flag=True, help="Overwrite the table if it exists.")
+@click.option("--encoding", type=click.Choice(["utf-8", "latin-1", "utf-16"]), default="utf-8",
+              show_default=True, help="The encoding of a delimited text file.")
 @pass_settings
-def import_(settings: Settings, file: str, table_name: str, replace: bool):
+def import_(settings: Settings, file: str, table_name: str, replace: bool, encoding: str):
     """Load a CSV, TSV, Parquet or JSON file into a table.
 
     The format follows the file name: .csv, .csv.gz or .txt (delimiter: the first of , ; tab |
     in the header line), .tsv (tab), .parquet or .pq, .json, .jsonl or .ndjson. DuckDB's own
     readers; delimited text is checked strictly (a malformed line is an error that names it)."""
     with settings.open_without_schema() as db:
-        rows = db.import_file(file, table_name, replace=replace)
+        rows = db.import_file(file, table_name, replace=replace, encoding=encoding)
     click.echo(f"imported {rows} rows into {table_name}")
 
 
@@ -135,9 +137,11 @@ def sql(settings: Settings, query: str, fmt: str):
               help="Fit on a seeded sample of at most N rows (>= 2) and label every row in SQL; auto: "
                    "640 MiB of matrix, 10,485,760 rows at 8 features [default: auto].")
 @click.option("--replace", is_flag=True, help="Store a new version of an existing definition.")
+@click.option("--external-access", is_flag=True,
+              help="Let the source read files, URLs and DuckDB extensions (refused by default).")
 @pass_settings
 def create(settings: Settings, name, source, key, features, category_features, weight, k, scale,
-           nulls, seed, n_init, max_fit_rows, replace, k_range):
+           nulls, seed, n_init, max_fit_rows, replace, k_range, external_access):
     """Define a segmentation, checked against the source now.
 
     The definition is stored in the database; `segdb refresh NAME` segments it."""
@@ -145,7 +149,8 @@ def create(settings: Settings, name, source, key, features, category_features, w
     with settings.connect(create=True) as db:
         d = db.create(name, source=source, key=key, features=features, k=k, scale=scale,
                       nulls=nulls, seed=seed, n_init=n_init, max_fit_rows=max_fit_rows,
-                      replace=replace, weight=weight, k_range=k_range)
+                      replace=replace, weight=weight, k_range=k_range,
+                      external_access=external_access)
     n = len(d.features)
     k_text = d.k if d.k is not None else f"auto ({d.k_min}..{d.k_max})"
     click.echo(f"defined {d.name} (version {d.version}): {n} feature{'s' if n != 1 else ''}, k={k_text}, "
@@ -176,15 +181,29 @@ def refresh(settings: Settings, names, all_, scan):
         targets = db.names() if all_ else list(names)
         if all_ and not targets:
             raise NotFoundError("there is no segmentation to refresh; define one with `segdb create`")
+        failed: list[tuple[str, SegdbError]] = []
         for name in targets:
-            result = db.refresh(name, triggered_by=api_trigger(), progress=_progress_reporter(settings),
-                                scan=scan)
+            # Each refresh is atomic and independent of the others: one that fails does not keep
+            # the rest stale (like `make -k`); every failure is named at the end, and the exit is 1.
+            try:
+                result = db.refresh(name, triggered_by=api_trigger(),
+                                    progress=_progress_reporter(settings), scan=scan)
+            except SegdbError as exc:
+                if len(targets) == 1:
+                    raise
+                failed.append((name, exc))
+                continue
             seconds = sum(result.stage_seconds.values())
             click.echo(f"{name}: {run_label(result.run_id, result.ordinal)}, k={result.k}, "
                        f"{result.rows_used} rows used, {result.rows_skipped} skipped, inertia "
                        f"{cell(result.inertia)} ({seconds:.2f}s)")
             if result.k_edge:
                 click.echo(f"{name}: {result.k_edge}")
+        if failed:
+            done = len(targets) - len(failed)
+            reasons = "; ".join(f"{name!r}: {exc.message}" for name, exc in failed)
+            raise SegdbError(f"{len(failed)} of {len(targets)} segmentations failed to refresh "
+                             f"({done} refreshed, nothing written for the failed ones): {reasons}")
 
 
 def print_summary(summary) -> None:

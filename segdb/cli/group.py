@@ -21,7 +21,7 @@ import click
 from .. import api
 from .._version import __version__
 from ..engines.duckdb import DEFAULT_LOCK_TIMEOUT
-from ..errors import SegdbError
+from ..store.failures import explain
 
 
 def examples(*lines: str) -> str:
@@ -55,16 +55,19 @@ class SegdbGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except SegdbError as exc:
-            _discard_new_files(ctx)
-            if ctx.params.get("debug"):
-                raise
-            click.echo(f"Error: {cli_terms(exc.message)}", err=True)
-            ctx.exit(1)
         except click.exceptions.Exit as exc:
             if exc.exit_code not in (0, None):
                 _discard_new_files(ctx)
             raise
+        except Exception as exc:
+            _discard_new_files(ctx)
+            # segdb's own errors, and the database's or the disk's that no command expected (a
+            # damaged file, a dropped segdb table, a full disk), as one line; a bug stays a traceback
+            error = explain(exc, ctx.obj.db if isinstance(ctx.obj, Settings) else "the database")
+            if error is None or ctx.params.get("debug"):
+                raise
+            click.echo(f"Error: {cli_terms(error.message)}", err=True)
+            ctx.exit(1)
         except BaseException:
             _discard_new_files(ctx)
             raise
@@ -94,6 +97,8 @@ CLI_TERMS: list[tuple[re.Pattern, str | Callable[[re.Match], str]]] = [(re.compi
     (r"\blabel=None\b", "--clear"),
     (r"\braise max_fit_rows\b", "raise --max-fit-rows"),
     (r"\braise lock_timeout\b", "raise --lock-timeout"),
+    (r"\bencoding='latin-1' \(or 'utf-16'\)", "--encoding latin-1 (or utf-16)"),
+    (r"\bset external_access=True\b", "use --external-access (external_access = true in TOML)"),
     (r"\bcheck the path or \$SEGDB_DATABASE\b", "check --db or $SEGDB_DATABASE"),
     (r"^keep(?==| must)", "--keep"),
     (r"^(?:out|out_dir)=", "--out "),
@@ -140,6 +145,10 @@ class Settings:
                                                    lock_timeout=self.lock_timeout, create=create))
 
     def _track(self, db: api.Database) -> api.Database:
+        # a command that waits for another session's lock on a segmentation says so once, on
+        # stderr like the progress bars (--quiet: not at all); its failure is the usual Error line
+        db.on_wait = (lambda message: None) if self.quiet else (
+            lambda message: click.echo(cli_terms(message[:1].upper() + message[1:]), err=True))
         if db.created_file is not None:
             self.opened.append(db)
         return db

@@ -56,6 +56,15 @@ def discover_levels(con, f, relation: str, used: str, nulls: str, where: str) ->
     if n_null and nulls == "error":
         raise DataError(f"category feature {f.name!r} is NULL on {n_null} rows of {where} and "
                         "nulls=error; fill them, or use nulls='skip' or nulls='mean'")
+    with_nul = [(r[0], r[1]) for r in rows if r[0] is not None and "\x00" in r[0]]
+    if with_nul:
+        # each level becomes a SQL literal in the scoring macro, and no engine's text can hold NUL
+        level, n = with_nul[0]
+        shown = level.encode("unicode_escape").decode("ascii")
+        more = f" (and {len(with_nul) - 1} more such levels)" if len(with_nul) > 1 else ""
+        raise DataError(f"category feature {f.name!r} has a level holding a NUL character (\\x00): "
+                        f"'{shown}' on {n} rows of {where}{more}; remove the NUL in the feature's "
+                        "expr, e.g. replace(column, chr(0), '')")
     if not levels:
         raise DataError(f"category feature {f.name!r} is NULL on every row used of {where}; "
                         "drop it from the definition or fill it")
@@ -110,13 +119,32 @@ def shares_sql(d, f, relation: str, weight_expr: str | None) -> str:
     )
 
 
-def check_unique_names(names: list[str], where: str) -> None:
+# PostgreSQL keeps the first 63 bytes of a name (NAMEDATALEN - 1) and drops the rest without an
+# error, so two longer column names of _centroids and segdb's statements may become one
+NAME_BYTES = {"postgresql": 63}
+_ENGINE_NAMES = {"postgresql": "PostgreSQL"}
+
+
+def check_unique_names(names: list[str], where: str, dialect: str = "duckdb") -> None:
     seen = set()
     for n in names:
         if n in seen:
             raise DefinitionError(f"two matrix columns of {where} are both named {n!r} (a category level "
                                   "clashes with a feature name); rename the feature")
         seen.add(n)
+    limit = NAME_BYTES.get(dialect)
+    if limit is None:
+        return
+    kept: dict[bytes, str] = {}
+    for n in names:
+        short = n.encode("utf-8")[:limit]
+        if short in kept:
+            raise DefinitionError(
+                f"the columns {kept[short]!r} and {n!r} of {where} are the same name to {_ENGINE_NAMES[dialect]}, which "
+                f"keeps only the first {limit} bytes of a name; shorten the feature names or category "
+                "levels (e.g. map long levels to short codes in the feature's expr) so that they differ "
+                f"within {limit} bytes")
+        kept[short] = n
 
 
 def rescaled(stat, center: float, scale: float):

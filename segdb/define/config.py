@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from . import definitions
+from ..store.database import read_only_reads
 from .features import Feature
 from ..engines.result import first_line
 from ..errors import DefinitionError, EngineError, NotFoundError, SegdbError
@@ -35,7 +36,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 SEGMENTATION_KEYS = {"source": str, "key": str, "k": (int, str), "k_range": list, "scale": str,
                      "nulls": str, "seed": int, "n_init": int, "max_fit_rows": int, "weight": str,
-                     "features": list}
+                     "external_access": bool, "features": list}
 REQUIRED_KEYS = ("source", "key", "features")
 FEATURE_KEYS = {"name": str, "label": str, "expr": str, "type": str, "scale": list, "codes": list,
                 "reverse": bool, "weight": (int, float)}
@@ -251,12 +252,13 @@ def _key_of(message: str) -> str | None:
 def _validate(con, path, loc, decl: Declared) -> definitions.Definition:
     kwargs = decl.kwargs if decl.k_auto is None else dict(decl.kwargs, k_range=decl.k_auto)
     try:
-        return definitions.validate(con, **kwargs)
+        with read_only_reads(con, decl.name):  # PostgreSQL: the checks read the source without side effects
+            return definitions.validate(con, **kwargs)
     except EngineError:  # the database failed, not the file's declaration (as duckdb.Error on DuckDB)
         raise
     except SegdbError as exc:
         i, fname = _feature_index(decl, exc.message)
-        key = "name" if i is not None else _key_of(exc.message)
+        key = ("expr" if "expr" in exc.message else "name") if i is not None else _key_of(exc.message)
         _fail(path, loc, exc.message, decl.name, key, i, fname)
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import datetime, timezone
 
 
 from ..store import commits
 from ..store.database import transaction
-from . import categories
+from . import access, categories
 from ..engines import catalog, dialect_of
 from ..errors import DefinitionError, NotFoundError
 from ..engines.quoting import check_segmentation_name, quote_identifier
@@ -108,6 +109,35 @@ def parse_k_range(text) -> tuple[int, int]:
     return lo, hi
 
 
+# Types of values that hold several values: a key of such a type cannot be joined and compared
+# as one value on every engine (PostgreSQL int[], DuckDB INTEGER[] and INTEGER[3], STRUCT, MAP)
+_COMPOSITE_TYPE = re.compile(r"\]\s*$|^(STRUCT|MAP|UNION|LIST|ARRAY)\b", re.IGNORECASE)
+
+
+def check_key_type(key: str, key_type: str) -> None:
+    if _COMPOSITE_TYPE.search(key_type):
+        raise DefinitionError(
+            f"key {key!r} is of type {key_type}, which holds several values; a key must be one scalar "
+            "column (an integer, text, UUID, date or timestamp type): select one in a source "
+            f"SELECT, e.g. {quote_identifier(key)}[1] AS customer_id for an array")
+
+
+def check_name_lengths(con, feats, src, where: str) -> None:
+    """On an engine that cuts names short (PostgreSQL: 63 bytes), the matrix's column names, with
+    the category levels in the source now, must stay distinct (each refresh checks its own levels)."""
+    if dialect_of(con) not in categories.NAME_BYTES:
+        return
+    names = []
+    for f in feats:
+        if f.kind != "category":
+            names.append(f.name)
+            continue
+        rows = con.execute(f"SELECT segdb_level FROM ({categories.levels_query(f, src.relation, 'TRUE')}) "
+                           f"AS segdb_levels ORDER BY segdb_level LIMIT {categories.MAX_LEVELS + 1}").fetchall()
+        names += [categories.column_name(f, r[0]) for r in rows if r[0] is not None]
+    categories.check_unique_names(names, where, dialect_of(con))
+
+
 def check_k(k, k_range) -> tuple[int | None, int | None, int | None]:
     """(k, k_min, k_max): a fixed k >= 2 without a range, or "auto" with a range."""
     if isinstance(k, str) and k.strip().lower() == "auto":
@@ -147,11 +177,12 @@ def _features(features) -> tuple[Feature, ...]:
 def validate(con: Engine, *, name: str, source: str, key: str, features,
              k, scale: str = "zscore", nulls: str = "skip", seed=DEFAULT_SEED,
              n_init=DEFAULT_N_INIT, max_fit_rows=None, options: dict | None = None,
-             weight: str | None = None, k_range=None) -> Definition:
+             weight: str | None = None, k_range=None, external_access: bool = False) -> Definition:
     """Check a definition against the database; return it (version 0: not stored yet).
 
     ``k="auto"`` stores k as NULL with ``k_range`` (default DEFAULT_K_RANGE, 2..10) as k_min/k_max: each refresh
-    then scans the range and chooses k (segdb.quality.kselect)."""
+    then scans the range and chooses k (segdb.quality.kselect). ``external_access=True`` lets the
+    source and expressions read files, URLs and extensions on DuckDB (segdb.define.access)."""
     check_segmentation_name(name)
     feats = _features(features)
     if scale not in SCALES:
@@ -166,9 +197,21 @@ def validate(con: Engine, *, name: str, source: str, key: str, features,
     n_init = _check_int(n_init, "n_init", 1)
     if max_fit_rows is not None:
         max_fit_rows = _check_int(max_fit_rows, "max_fit_rows", 2)
+    if not isinstance(external_access, bool):
+        raise DefinitionError(f"external_access must be true or false, not {external_access!r}")
     src = resolve_source(con, source)
+    if not external_access:  # before anything reads the source (DESCRIBE sniffs a file)
+        check_source_access(con, name, src, feats)
+    with access.guarded(con, name, external_access):  # no extension installed meanwhile
+        return _validate_against_source(con, name, src, key, feats, k, k_min, k_max, scale, nulls, seed,
+                                        n_init, max_fit_rows, options, weight, external_access)
+
+
+def _validate_against_source(con, name, src, key, feats, k, k_min, k_max, scale, nulls, seed, n_init,
+                             max_fit_rows, options, weight, external_access) -> Definition:
     columns = source_columns(con, src)
     key = find_column(columns, key, src, "key")
+    check_key_type(key, columns[key])
     for f in feats:
         check_against_source(con, f, src, columns, key)  # column or expr, type fits its kind
         if f.name in RESERVED_OUTPUT_COLUMNS:
@@ -180,10 +223,13 @@ def validate(con: Engine, *, name: str, source: str, key: str, features,
         raise DefinitionError(f"key {key!r} would clash with a column of {name}_segments; "
                               f"rename it in a source SELECT (e.g. {quote_identifier(key)} AS customer_key)")
     check_k_against_rows(con, src, k, k_min, k_max)
+    check_name_lengths(con, feats, src, f"the source of {name}")
     options = dict(options or {})
+    if external_access:  # stored only when allowed: definitions without it compare equal as before
+        options[access.OPTION] = True
     if weight is not None:
         options["weight"] = check_weight_column(columns, weight, src, key)
-    return Definition(name=name, version=0, source=source, source_kind=src.kind, key=key,
+    return Definition(name=name, version=0, source=src.text, source_kind=src.kind, key=key,
                       key_type=columns[key], features=feats, k=k, k_min=k_min, k_max=k_max,
                       scale=scale, nulls=nulls, seed=seed, n_init=n_init, max_fit_rows=max_fit_rows,
                       options=options)
@@ -339,9 +385,20 @@ def names(con: Engine) -> list[str]:
     return [r[0] for r in con.execute("SELECT name FROM segdb.segmentations ORDER BY name").fetchall()]
 
 
+def check_source_access(con: Engine, name: str, src: Source, features) -> None:
+    """On DuckDB, a source SELECT or feature expression that reads files, URLs or extensions is
+    refused (segdb.define.access); a definition with external_access skips this."""
+    if dialect_of(con) != "duckdb":
+        return
+    access.check_external_access(con, name, src.text if src.kind == "select" else None,
+                                 [(f.name, f.expr) for f in features if f.expr])
+
+
 def check_source_unchanged(con: Engine, d: Definition):
     """The source must still have the key and features, with compatible types."""
     src = d.resolve(con)
+    if not access.allowed(d.options):  # again at every refresh: the tables and functions may differ now
+        check_source_access(con, d.name, src, d.features)
     columns = source_columns(con, src)
     where = f"the source of {d.name} ({src.describe()})"
     try:

@@ -167,6 +167,8 @@ def expression_type(con, f: Feature, src, key: str) -> str:
     row-wise expression (a second statement, several columns, or an aggregate over all rows)."""
     import duckdb
 
+    from .access import check_expression
+    check_expression(f.name, f.expr)  # parsed as one expression: no FROM/UNION smuggled in
     query = f"SELECT {q(key)}, {base_sql(f)} AS segdb_value FROM {src.relation} AS segdb_source"
     try:
         statements = con.extract_statements(query)

@@ -57,8 +57,8 @@ def open_connection(target, *, read_only: bool = False, lock_timeout: float = DE
         con = open_duckdb(target, read_only=read_only, lock_timeout=lock_timeout, create=create)
         return con, redact_secrets(str(target))  # md:db?motherduck_token=...
     if kind == "postgresql":
-        return _open_postgres(target, read_only=read_only)
-    return _open_spark(target, read_only=read_only)
+        return _open_postgres(target, read_only=read_only, lock_timeout=lock_timeout)
+    return _open_spark(target, read_only=read_only, lock_timeout=lock_timeout)
 
 
 def _missing(package: str, extra: str) -> DatabaseError:
@@ -66,7 +66,7 @@ def _missing(package: str, extra: str) -> DatabaseError:
                          f"`pip install 'segdb[{extra}]'`")
 
 
-def _open_postgres(target, *, read_only: bool):
+def _open_postgres(target, *, read_only: bool, lock_timeout: float):
     from .postgres import PostgresConnection
     try:
         import psycopg  # noqa: F401
@@ -81,34 +81,45 @@ def _open_postgres(target, *, read_only: bool):
         url = _quote_password(url)
         try:
             engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-            con = PostgresConnection(engine, read_only=read_only, owns_engine=True)
+            con = PostgresConnection(engine, read_only=read_only, owns_engine=True,
+                                     lock_timeout=lock_timeout)
         except DatabaseError:
             raise
         except Exception as exc:
             raise DatabaseError(f"cannot connect to {redact_secrets(url)}: {first_line(exc)}; check the URL, "
                                 "the server and its credentials") from None
         return con, redact_secrets(url)
-    con = PostgresConnection(target, read_only=read_only, owns_engine=False)
+    con = PostgresConnection(target, read_only=read_only, owns_engine=False, lock_timeout=lock_timeout)
     return con, con.url
 
 
-def _open_spark(target, *, read_only: bool):
+def _open_spark(target, *, read_only: bool, lock_timeout: float):
     try:
         import pyspark  # noqa: F401
     except ImportError:
         raise _missing("pyspark", "spark") from None
-    from .spark import SparkConnection, database_of, session_for
+    from .spark import SparkConnection, database_of, lock_local_warehouse, session_for
 
     if isinstance(target, (str, os.PathLike)):
         url = str(target)
+        # a local metastore admits one JVM: wait for the warehouse before starting one
+        lock = lock_local_warehouse(url, lock_timeout)
         try:
-            session, created = session_for(url)
-        except Exception as exc:
-            raise DatabaseError(f"cannot start Spark for {redact_secrets(url)}: {first_line(exc)}; check the "
-                                "master URL and that Java 17+ is installed") from None
-        name = redact_secrets(url)  # sc://host:15002/;token=...
-        return SparkConnection(session, url=name, database=database_of(url), read_only=read_only,
-                               owns_session=created), name
+            try:
+                session, created = session_for(url)
+            except Exception as exc:
+                raise DatabaseError(f"cannot start Spark for {redact_secrets(url)}: {first_line(exc)}; check "
+                                    "the master URL and that Java 17+ is installed") from None
+            name = redact_secrets(url)  # sc://host:15002/;token=...
+            if lock is not None and not created:  # another thread's session: not segdb's to guard
+                lock.release()
+                lock = None
+            return SparkConnection(session, url=name, database=database_of(url), read_only=read_only,
+                                   owns_session=created, warehouse_lock=lock), name
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
     # the user's own session: their current database holds their tables
     database = target.catalog.currentDatabase()
     return SparkConnection(target, url="spark", database=database, read_only=read_only), f"spark ({database})"

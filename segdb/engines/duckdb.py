@@ -43,6 +43,60 @@ def missing_database_message(path: str) -> str:
             "or create it by loading data: `segdb import FILE --table NAME`")
 
 
+# DuckDB writes a new file's three 4 KB headers before anything else; a file shorter than that
+# never finished its creation
+_HEADERS_SIZE = 3 * 4096
+
+
+def unfinished_file(path: str) -> bool:
+    """Whether ``path`` is a DuckDB file whose creation never finished (the first open was killed
+    or ran out of disk space): 0 bytes, or DuckDB's magic in a file shorter than its three headers,
+    with no WAL holding anything. Such a file holds no data; a DuckDB file that merely has no tables
+    is complete and opens as usual."""
+    try:
+        size = os.path.getsize(path)
+        wal = os.path.getsize(path + ".wal") if os.path.exists(path + ".wal") else 0
+        if size >= _HEADERS_SIZE or wal > 0:
+            return False
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return False
+    return size == 0 or head[8:12] == b"DUCK"
+
+
+def remove_unfinished(path: str) -> bool:
+    """Remove ``path`` (and its empty WAL) if it is unfinished and no process holds it (DuckDB locks
+    its file with fcntl; a file being created right now is locked). True when removed."""
+    try:
+        import fcntl
+    except ImportError:  # no fcntl (Windows): cannot tell whether another process is creating it
+        return False
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        if not unfinished_file(path):
+            return False
+        os.remove(path)
+        if os.path.exists(path + ".wal"):
+            os.remove(path + ".wal")
+        return True
+    finally:
+        os.close(fd)
+
+
+def unfinished_message(path: str) -> str:
+    return (f"database {path} is an unfinished file with no data in it ({os.path.getsize(path)} bytes: "
+            "a first `segdb init` was killed or ran out of disk space?); run `segdb init` to start it "
+            "afresh (or remove the file)")
+
+
 def open_duckdb(path: str | os.PathLike, *, read_only: bool = False,
                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT, create: bool = True) -> duckdb.DuckDBPyConnection:
     """Open ``path``; wait up to ``lock_timeout`` seconds while another process holds it.
@@ -55,6 +109,9 @@ def open_duckdb(path: str | os.PathLike, *, read_only: bool = False,
         p = Path(path)
         if (read_only or not create) and not p.exists():
             raise NotFoundError(missing_database_message(path))
+        if unfinished_file(path):  # holds nothing: a writer that may create the file starts afresh
+            if read_only or not create or not remove_unfinished(path):
+                raise DatabaseError(unfinished_message(path))
         if not read_only and p.exists() and not os.access(p, os.W_OK):
             raise DatabaseError(f"database {path} is read-only for this user; "
                                 "fix its permissions or copy it somewhere writable")

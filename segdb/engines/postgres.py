@@ -16,6 +16,7 @@ import pyarrow.csv as pacsv
 from ..errors import redact_secrets
 from .adapter import Adapter
 from .result import EngineError, LazyRelation, Result, first_line, plain
+from .duckdb import DEFAULT_LOCK_TIMEOUT
 from .translate import translate
 
 # PostgreSQL type names -> the DuckDB names segdb's checks and stored definitions use.
@@ -27,6 +28,20 @@ _TYPE_NAMES = {
 }
 _ARROW_TYPES = {"SMALLINT": pa.int16(), "INTEGER": pa.int32(), "BIGINT": pa.int64(), "FLOAT": pa.float32(),
                 "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_(), "DECIMAL": pa.float64()}
+
+
+def lock_timeout_setting(seconds: float) -> str:
+    """PostgreSQL's lock_timeout for ``seconds`` (at least 1 ms: 0 would disable the timeout)."""
+    return f"{max(1, round(seconds * 1000))}ms"
+
+
+def _engine_error(exc, statement: str) -> EngineError:
+    """The driver's error as segdb's, with its SQLSTATE and statement for handlers that explain it
+    (a lock timeout, 55P03, is explained by segdb.store.locks with the session holding the lock)."""
+    error = EngineError(first_line(exc))
+    error.sqlstate = getattr(exc, "sqlstate", None)
+    error.statement = statement
+    return error
 
 
 class PostgresRelation(LazyRelation):
@@ -46,23 +61,28 @@ class PostgresConnection(Adapter):
     dialect = "postgresql"
     relation = PostgresRelation
 
-    def __init__(self, engine, *, read_only: bool = False, owns_engine: bool = True):
+    def __init__(self, engine, *, read_only: bool = False, owns_engine: bool = True,
+                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT):
         import psycopg
         from psycopg.types.numeric import FloatLoader
 
         self.engine = engine
         self.read_only = read_only
+        self.lock_timeout = lock_timeout  # seconds any lock of a transaction may wait (SET LOCAL)
         self._owns_engine = owns_engine
         self._psycopg = psycopg
+        self.url = redact_secrets(engine.url.render_as_string(hide_password=True))  # and ?password=
         self._fairy = engine.raw_connection()          # SQLAlchemy's pooled DBAPI connection
         self.raw = self._fairy.driver_connection         # the psycopg.Connection underneath
-        self.raw.autocommit = True                       # segdb's own BEGIN/COMMIT delimit transactions
+        self._ensure_alive()                             # and autocommit: segdb's BEGIN/COMMIT delimit transactions
         # avg() over integers and sum() of bigints are numeric in PostgreSQL: read them as floats,
         # as DuckDB returns doubles (the only numerics segdb reads are such aggregates)
         self.raw.adapters.register_loader("numeric", FloatLoader)
         if read_only:
             self.raw.execute("SET default_transaction_read_only = on")
-        self.url = redact_secrets(engine.url.render_as_string(hide_password=True))  # and ?password=
+        if owns_engine:
+            # other sessions see who holds a lock (segdb.store.locks names it in its messages)
+            self.label("segdb")
 
     # -- DuckDB's connection methods (the rest: segdb.engines.adapter.Adapter) -------------------
     def executemany(self, query, parameters, /) -> None:
@@ -74,7 +94,7 @@ class PostgresConnection(Adapter):
             with self.raw.cursor() as cur:
                 cur.executemany(statement, rows)  # psycopg pipelines the rows: one round trip
         except self._psycopg.Error as exc:
-            raise EngineError(first_line(exc)) from exc
+            raise self._error(exc, statement) from exc
 
     def describe(self, query: str, params=None) -> Result:
         (statement,) = translate(f"SELECT * FROM ({query}) AS segdb_described LIMIT 0", self.dialect,
@@ -86,13 +106,22 @@ class PostgresConnection(Adapter):
                 for column in cur.description:
                     info = self.raw.adapters.types.get(column.type_code)
                     name = info.name if info is not None else str(column.type_code)
-                    rows.append((column.name, _TYPE_NAMES.get(name, name.upper())))
+                    array = info is not None and column.type_code == info.array_oid  # int4[]: int4's info
+                    rows.append((column.name, _TYPE_NAMES.get(name, name.upper()) + ("[]" if array else "")))
         except self._psycopg.Error as exc:
-            raise EngineError(first_line(exc)) from exc
+            raise self._error(exc, statement) from exc
         return Result(["column_name", "column_type"], rows)
 
     def cursor(self) -> "PostgresConnection":
-        return PostgresConnection(self.engine, read_only=self.read_only, owns_engine=False)
+        return PostgresConnection(self.engine, read_only=self.read_only, owns_engine=False,
+                                  lock_timeout=self.lock_timeout)
+
+    def label(self, application_name: str) -> None:
+        """Name this session in pg_stat_activity (e.g. "segdb refresh shop"), so that a session
+        waiting for one of its locks can say who holds it. Only on segdb's own connections: a
+        connection from the user's Engine goes back to their pool with their own name."""
+        if self._owns_engine:
+            self._run("SELECT set_config('application_name', %s, false)", [application_name[:63]])
 
     def close(self) -> None:
         try:
@@ -102,8 +131,39 @@ class PostgresConnection(Adapter):
                 self.engine.dispose()
 
     # -- internals -----------------------------------------------------------------------------
+    def _ensure_alive(self) -> None:
+        """A pooled connection may have outlived its server process (a restart, a crash, an
+        administrator's pg_terminate_backend): test it before use, and replace it once. Safe, since
+        nothing has run on it yet."""
+        try:
+            self.raw.autocommit = True
+            self.raw.execute("SELECT 1")
+        except self._psycopg.OperationalError:
+            self._fairy.invalidate()
+            try:
+                self._fairy = self.engine.raw_connection()
+            except Exception as exc:
+                raise EngineError(f"lost the connection to {self.url} and cannot reconnect "
+                                  f"({first_line(exc)}); check the server and run again") from exc
+            self.raw = self._fairy.driver_connection
+            self.raw.autocommit = True
+
+    def _error(self, exc: BaseException, statement: str) -> EngineError:
+        """The driver's error as one line (with its SQLSTATE and statement: see _engine_error); a
+        connection lost in the middle of a command says so."""
+        if isinstance(exc, self._psycopg.OperationalError) and (
+                self.raw.closed or getattr(exc, "sqlstate", None) in ("57P01", "57P02", "57P03")):
+            return EngineError(f"lost the connection to {self.url} ({first_line(exc)}; the server "
+                               "restarted?); nothing more was written; run the command again")
+        return _engine_error(exc, statement)
+
     def _transaction(self, statement: str) -> Result:
-        return self._run(statement, None)
+        result = self._run(statement, None)
+        if statement.upper().startswith("BEGIN"):
+            # every lock the transaction takes (a view's DDL behind a reader's open transaction,
+            # rows, an advisory lock) waits at most lock_timeout; 0 would mean "forever" here
+            self._run("SELECT set_config('lock_timeout', %s, true)", [lock_timeout_setting(self.lock_timeout)])
+        return result
 
     def _statement(self, statement: str, params) -> Result:
         return self._run(statement, params)
@@ -115,12 +175,14 @@ class PostgresConnection(Adapter):
         try:
             with self.raw.cursor() as cur:
                 cur.execute(statement, params)
+                while cur.nextset():  # a script (`segdb sql`): its last statement's result, as DuckDB
+                    pass
                 if cur.description is None:
                     # DuckDB returns the number of rows an INSERT/UPDATE/DELETE changed; so do we
                     return Result(["Count"], [(cur.rowcount,)]) if cur.rowcount >= 0 else Result()
                 return Result([c.name for c in cur.description], cur.fetchall())
         except self._psycopg.Error as exc:
-            raise EngineError(first_line(exc)) from exc
+            raise self._error(exc, statement) from exc
 
     def copy_csv(self, statement: str, params) -> pa.Table:
         """``statement``'s result through COPY ... TO STDOUT (CSV), as Arrow; values rendered by
@@ -136,7 +198,7 @@ class PostgresConnection(Adapter):
                     for block in copy:
                         buf.write(block)
         except self._psycopg.Error as exc:
-            raise EngineError(first_line(exc)) from exc
+            raise self._error(exc, statement) from exc
         buf.seek(0)
         types = {name: _ARROW_TYPES.get(kind, pa.string()) for name, kind in self._column_types(statement, params)}
         return pacsv.read_csv(buf, convert_options=pacsv.ConvertOptions(
@@ -154,5 +216,5 @@ class PostgresConnection(Adapter):
                     name = info.name if info is not None else ""
                     out.append((column.name, _TYPE_NAMES.get(name, "VARCHAR")))
         except self._psycopg.Error as exc:
-            raise EngineError(first_line(exc)) from exc
+            raise self._error(exc, statement) from exc
         return out

@@ -31,10 +31,22 @@ def plain(value):
     return value
 
 
+_QUERY_POINTER = re.compile(r"\n\s*LINE \d+:")
+
+
 def first_line(exc: BaseException) -> str:
-    """An engine's error as one line (pyspark and psycopg messages run over many), without secrets."""
+    """An engine's error as one line, without secrets. pyspark's and psycopg's messages run over
+    many lines (a plan, a stack, a query excerpt): their first line is the cause. A DuckDB first
+    line that ends in ':' announces a cause on the next lines (an extension's failed autoinstall:
+    "... extension 'httpfs:" then why), so then every line before DuckDB's query excerpt
+    (``LINE n:``) is kept, joined by spaces."""
     text = str(exc).strip()
-    return redact_secrets(text.splitlines()[0]) if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    first = text.splitlines()[0]
+    if first.rstrip().endswith(":") and type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb"):
+        return redact_secrets(" ".join(_QUERY_POINTER.split(text, 1)[0].split()))
+    return redact_secrets(first)
 
 
 class Result:

@@ -17,13 +17,19 @@ Spark's file tables have no transactions, UPDATE, DELETE or sequences, so this c
   small tables and for ``prune``;
 * keeps a sequence as a one-column table of the values handed out.
 
-One writer at a time (Spark has no locks): a second concurrent refresh may interleave its writes.
+One process at a time on a local master: the local metastore (Derby, in the warehouse folder) admits
+one JVM, so segdb locks the warehouse (:func:`lock_local_warehouse`) before it starts a session; a
+second process waits up to ``lock_timeout`` seconds, then stops in one line naming the first. On a
+cluster or Spark Connect (a shared metastore) segdb takes no lock: schedule refreshes of one
+database one after another (docs/engines.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import sys
 from urllib.parse import parse_qs, urlsplit
 
 import sqlglot
@@ -82,9 +88,76 @@ def session_for(url: str):
                .config("spark.ui.showConsoleProgress", "false")  # segdb draws its own progress
                .config("spark.sql.shuffle.partitions", os.environ.get("SEGDB_SPARK_SHUFFLE_PARTITIONS", "8"))
                .enableHiveSupport())
-    session = builder.getOrCreate()
+    with _jvm_output_to(os.path.join(warehouse, "spark-driver.log")):
+        session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
+    try:
+        from pyspark.logger import PySparkLogger
+    except ImportError:  # pyspark before 4
+        pass
+    else:
+        # pyspark logs every failed query to stderr as a JSON record with the JVM's stack (its
+        # "query context" loggers); segdb's own error says it in one line. Only in a session segdb
+        # started: a notebook's own session keeps its logging.
+        for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+            PySparkLogger.getLogger(name).disabled = True
     return session, True
+
+
+@contextlib.contextmanager
+def _jvm_output_to(log_path: str):
+    """While the JVM starts, this process's stdout and stderr point at ``log_path``. The JVM inherits
+    them and keeps them: its own warnings, log4j's and py4j's lines (about 10 on every command,
+    more on an error) go to that log, and the terminal shows segdb's one `Error:` line only. A JVM
+    already running (a notebook's session) is left as it is."""
+    import warnings
+    from pyspark import SparkContext
+
+    if SparkContext._gateway is not None:
+        yield
+        return
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        with warnings.catch_warnings():  # pyspark's own FutureWarnings (pandas versions) at start-up
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, log):
+            os.close(fd)
+LOCK_FILE = ".segdb.lock"
+
+
+def local_warehouse(url: str) -> str | None:
+    """The warehouse folder of the local session segdb would start for ``url``; None when it would
+    not start one (Spark Connect, a cluster master, or a session already active in this process)."""
+    from pyspark.sql import SparkSession
+    master = url.split("?")[0]
+    if not re.match(r"spark://local(\[|\Z)", master) or SparkSession.getActiveSession() is not None:
+        return None
+    return os.path.abspath(os.environ.get("SEGDB_SPARK_WAREHOUSE", DEFAULT_WAREHOUSE))
+
+
+def lock_local_warehouse(url: str, lock_timeout: float, on_wait=None):
+    """The warehouse's lock (segdb.engines.filelock) for a local master, or None (no local session)."""
+    from .filelock import acquire
+    warehouse = local_warehouse(url)
+    if warehouse is None:
+        return None
+    try:
+        os.makedirs(warehouse, exist_ok=True)
+    except OSError as exc:
+        raise EngineError(f"cannot create the Spark warehouse {warehouse}: {exc.strerror}; set "
+                          "$SEGDB_SPARK_WAREHOUSE to a writable folder") from None
+    return acquire(os.path.join(warehouse, LOCK_FILE), lock_timeout,
+                   f"the Spark warehouse {warehouse} (its local metastore admits one process)", on_wait)
 
 
 def database_of(url: str) -> str:
@@ -96,8 +169,9 @@ class SparkConnection(Adapter):
     dialect = "spark"
 
     def __init__(self, session, *, url: str = "spark", database: str = "default", read_only: bool = False,
-                 owns_session: bool = False):
+                 owns_session: bool = False, warehouse_lock=None):
         self.session = session
+        self._warehouse_lock = warehouse_lock  # released when the session it guards has stopped
         self.url = url
         self.database = database
         self.read_only = read_only
@@ -133,8 +207,13 @@ class SparkConnection(Adapter):
         return SparkConnection(self.session, url=self.url, database=self.database, read_only=self.read_only)
 
     def close(self) -> None:
-        if self._owns_session:
-            self.session.stop()
+        try:
+            if self._owns_session:
+                self.session.stop()
+        finally:
+            if self._warehouse_lock is not None:
+                self._warehouse_lock.release()
+                self._warehouse_lock = None
 
     # -- internals -----------------------------------------------------------------------------
     def _transaction(self, statement: str) -> Result:

@@ -39,8 +39,23 @@ def squared_distances(terms: Sequence[str], centroids: Sequence[Sequence[float]]
         for t, c in zip(terms, centroid):
             diff = f"({t} - {sql_literal(float(c))})"
             parts.append(f"{diff} * {diff}")
-        out.append("(" + " + ".join(parts) + ")")
+        out.append(balanced_sum(parts))
     return out
+
+
+# Up to this many terms a sum is written a + b + c ..., which engines parse as a chain as deep as it
+# is long; DuckDB refuses expressions deeper than 1000 (max_expression_depth), so a longer sum is
+# written as a tree of such chains, whose depth grows with the log of the number of terms.
+CHAIN = 64
+
+
+def balanced_sum(parts: Sequence[str]) -> str:
+    """``(a + b + ...)``, nested in chunks of at most CHAIN terms when there are more (the same
+    additions, grouped: a definition of up to CHAIN features sums exactly as before)."""
+    if len(parts) <= CHAIN:
+        return "(" + " + ".join(parts) + ")"
+    size = -(-len(parts) // CHAIN)  # terms per chunk, so that there are at most CHAIN chunks
+    return balanced_sum([balanced_sum(parts[i:i + size]) for i in range(0, len(parts), size)])
 
 
 def _first_smallest(values: Sequence[str], results: Sequence[str]) -> str:

@@ -9,6 +9,8 @@ The customer scatter uses at most ``SCATTER_MAX_POINTS`` customers, chosen by a 
 
 from __future__ import annotations
 
+import contextlib
+
 import dataclasses
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from ..errors import NotFoundError  # noqa: E402
 from ..define.features import keyed_values_relation  # noqa: E402
 from ..refresh.prepare import column_labels  # noqa: E402
 from ..define.definitions import definition_for_run
+from .outfile import write_whole
 
 SCATTER_MAX_POINTS = 5_000
 
@@ -241,9 +244,10 @@ def sizes_plot(segments: list[dict], title: str, path: Path) -> Path:
 
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    try:
+        return write_whole(path, lambda fh: fig.savefig(fh, dpi=110, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def write_plots(con, name: str, out_dir, run_id: int | None = None) -> dict[str, Path | None]:
@@ -259,7 +263,18 @@ def write_plots_with_axes(con, name: str, out_dir, run_id: int | None = None):
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise NotFoundError(f"out_dir={out} is a file, not a folder; give a folder for the PNGs")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _write_all(con, name, run, out)
+    except BaseException:
+        if created:  # a failed command leaves no new (empty) folder behind
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+
+
+def _write_all(con, name: str, run, out: Path):
     rid, k = run.run_id, run.k
     stem = f"{name}_run{rid}"
     paths: dict[str, Path | None] = {}

@@ -17,6 +17,7 @@ from ..errors import NotFoundError
 from .insights import RunView, join_sql, load_run
 from ..store.runs import run_label
 from .textformat import cell, displayed, segment_label
+from .outfile import write_whole
 
 CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
@@ -194,5 +195,4 @@ Features are ranked by |d|.</p>
 segdb.segment_quality, segdb.profiles, segdb.transitions (all keyed by run_id).</p>
 </body></html>
 """
-    out.write_text(body, encoding="utf-8")
-    return out
+    return write_whole(out, lambda fh: fh.write(body.encode("utf-8")))

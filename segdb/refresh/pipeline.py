@@ -13,6 +13,8 @@ import dataclasses
 
 from ..engines.base import Engine
 from ..cluster.threads import one_blas_thread
+from ..define import access, definitions
+from ..store.database import read_only_reads
 from ..store.runs import run_ordinal, utcnow
 from .check import check, statistics
 from .fetch import fetch, fit_plan
@@ -43,10 +45,12 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
     ``progress(stage, event)`` is called at every stage boundary (segdb.refresh.stages)."""
     started_at = utcnow()
     stages = Stages(progress)
-    checked = stages.run("check", check, con, name)
-    st = stages.run("stats", statistics, con, checked)
-    plan = fit_plan(con, checked, st)
-    fetched = stages.run("fetch", fetch, con, checked, st, plan)
+    guard = access.guarded(con, name, access.allowed(definitions.get(con, name).options))
+    with read_only_reads(con, name), guard:  # reads without side effects on PostgreSQL and DuckDB
+        checked = stages.run("check", check, con, name)
+        st = stages.run("stats", statistics, con, checked)
+        plan = fit_plan(con, checked, st)
+        fetched = stages.run("fetch", fetch, con, checked, st, plan)
     if checked.definition.k is None or scan:
         chosen = stages.run("scan", choose_k, checked, fetched, scan=True)
     else:
@@ -57,7 +61,8 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
         running.enter_context(one_blas_thread())
         fitted = stages.run("fit", fit, checked, st, fetched, chosen)
         if plan.mode == "bounded":  # every row is labelled in SQL; inertia is then over all of them
-            fitted = stages.run("score", score, con, checked, st, fitted)
+            with read_only_reads(con, name), access.guarded(con, name, access.allowed(checked.definition.options)):
+                fitted = stages.run("score", score, con, checked, st, fitted)
         identified = identify(con, checked, st, fitted)  # keep the current run's segment ids
         quality_job = stages.run("quality", start_quality, fetched, identified)
         running.callback(quality_job.close)  # also when the write fails: no thread outlives it

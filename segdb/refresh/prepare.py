@@ -22,6 +22,7 @@ from ..errors import DataError
 from ..define.features import expression_type, feature_sql, out_of_scale_message, scale_check_query
 from ..store.sqlfiles import load_sql
 from ..define.sqlgen import used_condition
+from ..engines import dialect_of
 from ..engines.base import ENGINE_ERRORS, Engine
 
 
@@ -103,7 +104,7 @@ def prepare(con: Engine, d: Definition, src, where: str) -> Prepared:
                                             feature_sql(feat)))
     except ENGINE_ERRORS as exc:
         raise translate(exc, f"checking the features of {where}") from exc
-    categories.check_unique_names([c.name for c in columns], where)
+    categories.check_unique_names([c.name for c in columns], where, dialect_of(con))
     return Prepared(d, dataclasses.replace(d, features=tuple(expanded)), tuple(columns))
 
 

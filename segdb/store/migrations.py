@@ -110,8 +110,9 @@ def check(con: Engine, migrations: list[Migration] | None = None) -> list[Migrat
     newer = [v for v in applied if v not in known]
     if newer:
         raise SchemaError(
-            f"the database's segdb schema is at version {max(applied)}, newer than this segdb "
-            f"(which knows up to version {newest_known}); upgrade segdb to use this database"
+            f"the database was made by a newer segdb: its segdb schema is at version {max(applied)}, "
+            f"and this segdb knows versions up to {newest_known}; upgrade segdb "
+            "(`pip install -U segdb`) to use this database"
         )
     for version, (name, checksum, _) in applied.items():
         if known[version].checksum != checksum:
@@ -181,5 +182,10 @@ def require_current(con: Engine, path: str) -> None:
     todo = check(con)
     if todo:
         have = max(applied_rows(con), default=0)
+        names = ", ".join(f"{m.version:04d}_{m.name}" for m in todo)
+        if todo[-1].version < have:  # a gap below the newest applied one: said as such, not as "old"
+            raise SchemaError(f"database {path} has segdb schema version {have} but lacks migration "
+                              f"{names}; run `segdb init` to apply it")
         raise SchemaError(f"database {path} has segdb schema version {have} but this segdb needs "
                           f"{todo[-1].version}; run `segdb init` to upgrade it")
+
