@@ -5,10 +5,11 @@ SELECT s.name,
        d.key_column,
        json_array_length(d.features) AS n_features,
        coalesce(CAST(d.k AS VARCHAR), 'auto') AS k,
-       s.current_run_id,
+       c.run_id                     AS current_run_id,
        r.finished_at                AS refreshed_at,
        r.rows_used
 FROM segdb.segmentations AS s
 JOIN segdb.definitions AS d ON d.segmentation = s.name AND d.version = s.current_version
-LEFT JOIN segdb.runs AS r ON r.run_id = s.current_run_id
+LEFT JOIN segdb.current_runs AS c ON c.segmentation = s.name
+LEFT JOIN segdb.runs AS r ON r.run_id = c.run_id
 ORDER BY s.name;

@@ -3,7 +3,7 @@
 -- Parameters: 1 segmentation name.
 SELECT r.run_id,
        row_number() OVER (ORDER BY r.run_id) AS ordinal,
-       r.run_id = s.current_run_id AS is_current,
+       r.run_id IS NOT DISTINCT FROM c.run_id AS is_current,
        r.status,
        r.definition_version,
        r.started_at,
@@ -16,6 +16,6 @@ SELECT r.run_id,
        r.error,
        r.pruned_at
 FROM segdb.runs AS r
-JOIN segdb.segmentations AS s ON s.name = r.segmentation
+LEFT JOIN segdb.current_runs AS c ON c.segmentation = r.segmentation
 WHERE r.segmentation = ?
 ORDER BY r.run_id DESC;

@@ -8,7 +8,8 @@ by the environment:
 SEGDB_TEST_PAUSE_AT       the point: a stage ("check", "stats", "fetch", "scan", "fit", "score",
                           "quality", "write") before its work, "<stage>_done" after it, or a point
                           inside the write transaction: "write_labels", "labels_written", "views",
-                          "commit" (just before COMMIT), "committed" (just after)
+                          "commit_record" (before the commit record), "commit" (just
+                          before COMMIT; on Spark after the commit record), "committed"
 SEGDB_TEST_PAUSE_MARKER   a file the point's name is written to when the refresh gets there
 SEGDB_TEST_PAUSE_SECONDS  how long to wait there (default 30)
 SEGDB_TEST_PAUSE_RELEASE  a file: go on as soon as it exists

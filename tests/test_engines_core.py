@@ -37,9 +37,9 @@ def test_core_end_to_end(engine_url):
     db = engine_url
     out = run_cli(["init"], db)
     assert out.exit_code == 0, out.output
-    assert "segdb schema at version 4" in out.output
+    assert "segdb schema at version 5" in out.output
     listed = run_cli(["migrate", "--list"], db)
-    assert [line.split()[2] for line in listed.output.splitlines()[2:]] == ["applied"] * 4
+    assert [line.split()[2] for line in listed.output.splitlines()[2:]] == ["applied"] * 5
 
     features = sum((["--feature", c] for c in WHOLESALE_COLUMNS), [])
     out = run_cli(["create", "ws", "--source", "wholesale", "--key", "customer_id", *features, "--k", "3"], db)

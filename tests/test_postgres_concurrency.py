@@ -117,11 +117,16 @@ def test_second_refresh_fails_in_one_line_naming_the_first_session(live_pg, tmp_
 
 
 def test_lock_timeout_bounds_the_view_switch_behind_an_idle_reader(live_pg):
-    """An analyst's transaction has read live_segments and stays open: the refresh's view DDL waits
-    at most --lock-timeout, then fails in one line naming the view and the analyst's session;
+    """An analyst's transaction has read live_segments and stays open, and the definition changed
+    (the one case where a refresh rewrites PostgreSQL's views, which otherwise read the current run
+    from its commit record: tests/test_postgres_idle_reader.py): the refresh's view DDL waits at
+    most --lock-timeout, then fails in one line naming the view and the analyst's session;
     nothing of the run is written."""
     import psycopg
     from engines import postgres_conninfo
+    with segdb.connect(live_pg) as db:  # a new definition version: its views must be rewritten
+        db.create("live", source="customers", key="customer_id", features=["spend", "visits"], k=4,
+                  replace=True)
     analyst = psycopg.connect(**postgres_conninfo(live_pg), application_name="analyst notebook")
     analyst_pid = analyst.info.backend_pid
     try:

@@ -61,7 +61,7 @@ def test_an_error_on_the_quality_thread_rolls_the_run_back(db, monkeypatch):
     with pytest.raises(MemoryError, match="bootstrap refits"):
         db.refresh("w")
     assert db.con.execute("SELECT count(*) FROM segdb.runs").fetchall() == before
-    assert db.con.execute("SELECT current_run_id FROM segdb.segmentations WHERE name = 'w'").fetchall() == [(first.run_id,)]
+    assert db.con.execute("SELECT run_id FROM segdb.current_runs WHERE segmentation = 'w'").fetchall() == [(first.run_id,)]
     assert not [t for t in threading.enumerate() if t.name == "segdb-quality"]
 
 

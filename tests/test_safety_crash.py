@@ -125,7 +125,7 @@ def test_kill_before_commit_leaves_previous_run(template_db, killed, stage):
     assert view_checksum(crash_db, "crash_segments") == segments_before
     con = duckdb.connect(crash_db, read_only=True)
     try:
-        assert con.execute("SELECT current_run_id FROM segdb.segmentations").fetchall() == [(1,)]
+        assert con.execute("SELECT run_id FROM segdb.current_runs").fetchall() == [(1,)]
         assert con.execute("SELECT DISTINCT run_id FROM segdb.crash_labels").fetchall() == [(1,)]
     finally:
         con.close()

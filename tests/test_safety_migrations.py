@@ -82,6 +82,9 @@ def first_schema_db(tmp_path):
             con.execute(f"CREATE TABLE segdb.{q(name + '_labels')} AS "
                         f"SELECT run_id, segdb_key, segment_id, distance, fitted "
                         f"FROM made.segdb.{q(name + '_labels')}")
+        # The current run as the old segdb kept it (this segdb keeps it in segdb.run_commits).
+        con.execute("UPDATE segdb.segmentations AS s SET current_run_id = (SELECT c.run_id "
+                    "FROM made.segdb.current_runs AS c WHERE c.segmentation = s.name)")
         # The run id sequence stands where the old segdb left it.
         last_run = con.execute("SELECT max(run_id) FROM segdb.runs").fetchall()[0][0]
         con.execute("SELECT nextval('segdb.run_id_seq') FROM range(?)", [last_run]).fetchall()
@@ -89,6 +92,12 @@ def first_schema_db(tmp_path):
     finally:
         con.close()
     return path, tables
+
+
+def snapshot_without(snap: dict, tables: dict[str, list[str]], column: str) -> dict:
+    """``snap`` with ``column`` of segmentations left out."""
+    i = tables["segmentations"].index(column)
+    return {**snap, "segmentations": sorted(r[:i] + r[i + 1:] for r in snap["segmentations"])}
 
 
 EXTRA_TABLES = ["wholesale", 'segdb."ws_labels"', 'segdb."milk_labels"']
@@ -115,7 +124,13 @@ def test_first_schema_upgrades_with_every_row_intact(first_schema_db):
     assert upgraded.stdout.endswith(f"segdb schema at version {newest_version()} in {path}\n")
 
     with segdb.connect(path, migrate=False) as db:
-        assert snapshot(db.con, tables, EXTRA_TABLES) == before
+        # every row intact; segmentations.current_run_id moved to segdb.run_commits (0005)
+        at = tables["segmentations"].index("current_run_id")
+        current_before = sorted((r[0], r[at]) for r in before["segmentations"])
+        kept = {**tables, "segmentations": [c for c in tables["segmentations"] if c != "current_run_id"]}
+        assert snapshot(db.con, kept, EXTRA_TABLES) == snapshot_without(before, tables, "current_run_id")
+        assert sorted(db.con.execute("SELECT segmentation, run_id FROM segdb.current_runs").fetchall()) \
+            == current_before and all(c is not None for _, c in current_before)
         assert [s.version for s in db.migration_status() if s.applied] == \
             [m.version for m in migrations.available_migrations()]
         # The old runs read back, and the upgraded database refreshes on.
@@ -149,7 +164,9 @@ def test_a_later_migration_that_reshapes_tables_keeps_every_row(first_schema_db,
         before = snapshot(con, tables, EXTRA_TABLES)
         applied = migrations.apply(con, migrations.available_migrations(folder))
         assert applied[-1].version == 9001
-        assert snapshot(con, tables, EXTRA_TABLES) == before
+        # every row intact; segmentations.current_run_id moved to segdb.run_commits (0005)
+        kept = {**tables, "segmentations": [c for c in tables["segmentations"] if c != "current_run_id"]}
+        assert snapshot(con, kept, EXTRA_TABLES) == snapshot_without(before, tables, "current_run_id")
         assert con.execute("SELECT DISTINCT note FROM segdb.runs").fetchall() == [("migrated",)]
         region3 = int((np.genfromtxt(DATA / "wholesale_customers.csv", delimiter=",",
                                      skip_header=1)[:, 1] == 3).sum())

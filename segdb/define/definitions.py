@@ -13,6 +13,7 @@ import re
 from datetime import datetime, timezone
 
 
+from ..store import commits
 from ..store.database import transaction
 from . import access, categories
 from ..engines import catalog, dialect_of
@@ -313,20 +314,22 @@ def store(con: Engine, d: Definition, *, replace: bool = False) -> Definition:
         )
     _check_view_names_free(con, d.name, views_are_segdbs=existing is not None
                            and current_run_id(con, d.name) is not None)
-    version = 1 if existing is None else existing.version + 1
+    # one more than any stored version: on Spark (no transactions) a killed create or apply may
+    # have left a definitions row that never became current, whose version must not be reused
+    stored = con.execute("SELECT max(version) FROM segdb.definitions WHERE segmentation = ?",
+                         [d.name]).fetchall()[0][0]
+    version = 1 + max(int(stored or 0), 0 if existing is None else existing.version)
     now = datetime.now(timezone.utc).replace(tzinfo=None)
+    spark = dialect_of(con) == "spark"
     with transaction(con, f"storing the definition of {d.name!r}"):
         if existing is None:
-            con.execute("INSERT INTO segdb.segmentations (name, created_at, current_version) "
-                        "VALUES (?, ?, 1)", [d.name, now])
+            # IF NOT EXISTS on Spark: a killed create may have made it (its segmentation row,
+            # written last, is missing, so the segmentation does not exist)
             con.execute(
-                f"CREATE TABLE {d.labels_table} (run_id BIGINT NOT NULL, "
+                f"CREATE TABLE {'IF NOT EXISTS ' if spark else ''}{d.labels_table} (run_id BIGINT NOT NULL, "
                 f"segdb_key {d.key_type} NOT NULL, segment_id INTEGER NOT NULL, "
                 "distance DOUBLE NOT NULL, fitted BOOLEAN NOT NULL DEFAULT TRUE)"
             )
-        else:
-            con.execute("UPDATE segdb.segmentations SET current_version = ? WHERE name = ?",
-                        [version, d.name])
         con.execute(
             "INSERT INTO segdb.definitions (segmentation, version, created_at, source, source_kind, "
             "key_column, key_type, features, k, k_min, k_max, scale, nulls, seed, n_init, "
@@ -335,6 +338,14 @@ def store(con: Engine, d: Definition, *, replace: bool = False) -> Definition:
              json.dumps([f.to_json() for f in d.features]), d.k, d.k_min, d.k_max, d.scale,
              d.nulls, d.seed, d.n_init, d.max_fit_rows, json.dumps(d.options, sort_keys=True)],
         )
+        # last: the one write that makes the new version current (one row appended, or on Spark
+        # one UPDATE done as a copy-and-swap of this small table)
+        if existing is None:
+            con.execute("INSERT INTO segdb.segmentations (name, created_at, current_version) "
+                        "VALUES (?, ?, ?)", [d.name, now, version])
+        else:
+            con.execute("UPDATE segdb.segmentations SET current_version = ? WHERE name = ?",
+                        [version, d.name])
     return dataclasses.replace(d, version=version, created_at=now)
 
 
@@ -410,10 +421,12 @@ def check_source_unchanged(con: Engine, d: Definition):
 
 
 def current_run_id(con: Engine, name: str) -> int | None:
-    rows = con.execute("SELECT current_run_id FROM segdb.segmentations WHERE name = ?", [name]).fetchall()
-    if not rows:
-        get(con, name)  # an unknown name: raises its clear error (known names, or how to create one)
-    return rows[0][0]
+    """The current run of ``name`` (its newest commit record, segdb.store.commits), None before its
+    first run; an unknown name raises its clear error (known names, or how to create one)."""
+    run_id = commits.current_run_id(con, name)
+    if run_id is None:
+        get(con, name)
+    return run_id
 
 
 def definition_for_run(con: Engine, d: Definition, run_id: int) -> Definition:

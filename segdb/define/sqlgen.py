@@ -141,7 +141,15 @@ def matrix_query(d: Definition, relation: str, *, ordered: bool = True) -> str:
     )
 
 
-def segments_view(d: Definition, run_id: int) -> str:
+def current_run_sql(name: str) -> str:
+    """The current run of segmentation ``name`` as a scalar subquery (its newest commit record)."""
+    return f"(SELECT run_id FROM segdb.current_runs WHERE segmentation = {sql_literal(name)})"
+
+
+def segments_view(d: Definition, run_id: int | None, *, pointer: bool = False) -> str:
+    """The labels of run ``run_id``, or with ``pointer`` of whichever run is current (the view then
+    follows each commit record without being rewritten)."""
+    run = current_run_sql(d.name) if pointer else sql_literal(int(run_id))
     return (
         f"CREATE OR REPLACE VIEW {d.segments_view} AS\n"
         f"SELECT l.segdb_key AS {q(d.key)}, l.segment_id, l.distance, l.run_id,\n"
@@ -149,11 +157,21 @@ def segments_view(d: Definition, run_id: int) -> str:
         f"FROM {d.labels_table} AS l\n"
         f"LEFT JOIN segdb.segment_ids AS n\n"
         f"  ON n.segmentation = {sql_literal(d.name)} AND n.segment_id = l.segment_id\n"
-        f"WHERE l.run_id = {sql_literal(int(run_id))}"
+        f"WHERE l.run_id = {run}"
     )
 
 
-def centroids_view(d: Definition, run_id: int) -> str:
+def centroids_view(d: Definition, run_id: int | None, *, pointer: bool = False) -> str:
+    """The centroids of run ``run_id`` (one column per feature of ``d``), or with ``pointer`` of
+    whichever run is current, as long as that run used definition version ``d.version``: its
+    columns are ``d``'s features by position, so a run of another version shows no rows rather
+    than values under the wrong names (the view is rewritten when the version changes)."""
+    if pointer:
+        current = current_run_sql(d.name)
+        run = (f"{current}\n  AND (SELECT max(r.definition_version) FROM segdb.runs AS r "
+               f"WHERE r.run_id = {current}) = {sql_literal(int(d.version))}")
+    else:
+        run = sql_literal(int(run_id))
     pivots = ",\n       ".join(
         f"max(CASE WHEN c.feature_no = {i} THEN c.value_raw END) AS {q(f.name)}"
         for i, f in enumerate(d.features, start=1)
@@ -165,7 +183,7 @@ def centroids_view(d: Definition, run_id: int) -> str:
         f"  ON c.run_id = s.run_id AND c.segment_id = s.segment_id\n"
         f"LEFT JOIN segdb.segment_ids AS n\n"
         f"  ON n.segmentation = {sql_literal(d.name)} AND n.segment_id = s.segment_id\n"
-        f"WHERE s.run_id = {sql_literal(int(run_id))}\n"
+        f"WHERE s.run_id = {run}\n"
         f"GROUP BY s.segment_id, s.size, s.share, n.name\n"
         f"ORDER BY s.segment_id"
     )

@@ -13,7 +13,6 @@ import numpy as np
 
 from ..errors import DataError, DefinitionError
 from ..engines.quoting import quote_identifier as q
-from ..store.sqlfiles import load_sql
 
 
 def weight_column(d) -> str | None:
@@ -69,4 +68,9 @@ def weighted_sizes(labels: np.ndarray, weights: np.ndarray, k: int) -> tuple[np.
 
 def write_weighted_sizes(con, run_id: int, labels: np.ndarray, weights: np.ndarray, k: int) -> None:
     sizes, shares = weighted_sizes(labels, weights, k)
-    con.executemany(load_sql("update_weighted_size"), [[float(sizes[j]), float(shares[j]), run_id, j + 1] for j in range(k)])
+    # one UPDATE for every segment: on Spark each UPDATE is a copy of segdb.segments
+    whens = " ".join("WHEN ? THEN ?" for _ in range(k))
+    con.execute(f"UPDATE segdb.segments SET weighted_size = CASE segment_id {whens} END, "
+                f"weighted_share = CASE segment_id {whens} END WHERE run_id = ?",
+                [v for j in range(k) for v in (j + 1, float(sizes[j]))]
+                + [v for j in range(k) for v in (j + 1, float(shares[j]))] + [run_id])

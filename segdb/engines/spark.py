@@ -4,10 +4,17 @@ segdb's statements are translated to Spark SQL (segdb.engines.translate) and run
 labels are written with ``INSERT INTO ... SELECT`` by Spark itself, never collected to the driver.
 Spark's file tables have no transactions, UPDATE, DELETE or sequences, so this connection:
 
-* ignores BEGIN/COMMIT/ROLLBACK -- a run becomes visible when its views are replaced (one catalog
-  operation each), and a failed run's rows stay behind under its run id, marked failed;
-* rewrites UPDATE and DELETE on segdb's tables as a rewrite of the table: the new contents are
-  computed by Spark, checkpointed (so Spark does not read the files it overwrites) and written back;
+* ignores BEGIN/COMMIT/ROLLBACK. segdb does not rely on them here: a run becomes current by
+  appending one row to segdb.run_commits (one INSERT writes one file, renamed into place when
+  the job commits), and everything that shows the current run reads it through that record
+  (segdb.store.commits); a failed run's rows stay behind under a run id that is never reused and
+  that no commit record names;
+* runs UPDATE and DELETE as a copy-and-swap (:meth:`SparkConnection._rewrite_table`): the new
+  contents go to a new table, which then takes the old one's name by two renames. A kill leaves
+  either the old table or the new one under the name, or both under their temporary names, which
+  :func:`recover` (called when a connection opens) puts back. An UPDATE or DELETE that matches no
+  row writes nothing. The copy costs a pass over the table: segdb uses these statements only on
+  small tables and for ``prune``;
 * keeps a sequence as a one-column table of the values handed out.
 
 One process at a time on a local master: the local metastore (Derby, in the warehouse folder) admits
@@ -172,6 +179,7 @@ class SparkConnection(Adapter):
         if database != "default":
             self._sql(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database, 'spark')}", None)
         self._sql(f"USE {quote_identifier(database, 'spark')}", None)
+        recover(self)  # also for reading: a table may be under its temporary name after a kill
 
     # -- DuckDB's connection methods (the rest: segdb.engines.adapter.Adapter) -------------------
     def executemany(self, query, parameters, /) -> None:
@@ -248,33 +256,45 @@ class SparkConnection(Adapter):
         return self._collect(self._sql(statement, params))
 
     def _rewrite_table(self, tree, params) -> Result:
-        """UPDATE / DELETE as: compute the new contents, checkpoint them, overwrite the table."""
-        table = tree.this.sql(dialect="spark")
+        """UPDATE / DELETE as a copy-and-swap (see the module's docstring): the table is never
+        overwritten in place, so a kill at any moment leaves its old or its new contents."""
+        table = tree.this
+        db = table.db or self.database
+        name = table.name
+        full = f"{quote_identifier(db, 'spark')}.{quote_identifier(name, 'spark')}"
         condition = tree.args.get("where")
         cond = condition.this.sql(dialect="spark") if condition is not None else "TRUE"
         try:
-            columns = self.session.table(table).columns
+            columns = self.session.table(full).columns
         except Exception as exc:
             raise EngineError(first_line(exc)) from exc
+
+        def q(column):
+            return quote_identifier(column, "spark")
         if isinstance(tree, exp.Update):
-            def q(name):
-                return quote_identifier(name, "spark")
             sets = {e.this.name: e.expression.sql(dialect="spark") for e in tree.expressions}
             select = ", ".join(
                 f"CASE WHEN coalesce({cond}, FALSE) THEN {sets[c]} ELSE {q(c)} END AS {q(c)}"
                 if c in sets else q(c) for c in columns)
-            query = f"SELECT {select} FROM {table}"
+            query = f"SELECT {select} FROM {full}"
         else:
-            query = f"SELECT * FROM {table} WHERE NOT coalesce({cond}, FALSE)"
-        before = self._collect(self._sql(f"SELECT count(*) AS n FROM {table} WHERE coalesce({cond}, FALSE)",
+            query = f"SELECT * FROM {full} WHERE NOT coalesce({cond}, FALSE)"
+        before = self._collect(self._sql(f"SELECT count(*) AS n FROM {full} WHERE coalesce({cond}, FALSE)",
                                          params)).fetchall()[0][0]
-        try:
-            new = self._sql(query, params).localCheckpoint(eager=True)
-            new.write.insertInto(table, overwrite=True)
-        except EngineError:
-            raise
-        except Exception as exc:
-            raise EngineError(first_line(exc)) from exc
+        if not before:
+            return Result(["count"], [(0,)])
+        new, old = (f"{quote_identifier(db, 'spark')}.{quote_identifier(name + suffix, 'spark')}"
+                    for suffix in (SWAP_NEW, SWAP_OLD))
+        recover(self, db)  # leftovers of an earlier kill, before their names are reused
+        # LIKE keeps the columns' DEFAULTs, the format and the partitioning; the copy is complete
+        # before the first rename, so whichever name holds it after a kill holds all of it
+        self._collect(self._sql(f"DROP TABLE IF EXISTS {new}", None))
+        self._collect(self._sql(f"CREATE TABLE {new} LIKE {full}", None))
+        self._collect(self._sql(f"INSERT INTO {new} SELECT {', '.join(q(c) for c in columns)} "
+                                f"FROM ({query}) AS segdb_rewritten", params))
+        self._collect(self._sql(f"ALTER TABLE {full} RENAME TO {old}", None))
+        self._collect(self._sql(f"ALTER TABLE {new} RENAME TO {full}", None))
+        self._collect(self._sql(f"DROP TABLE IF EXISTS {old}", None))
         return Result(["count"], [(int(before),)])
 
     def _create_sequence(self, name: str) -> Result:
@@ -286,6 +306,43 @@ class SparkConnection(Adapter):
         value = int(current) + 1
         self._sql(f"INSERT INTO {name} VALUES (?)", [value]).collect()
         return Result(["nextval"], [(value,)])
+
+
+SWAP_NEW = "__segdb_new"  # a table's next contents, complete once it is renamed (see _rewrite_table)
+SWAP_OLD = "__segdb_old"  # a table's previous contents, between the two renames
+
+
+def recover(con: SparkConnection, database: str = "segdb") -> None:
+    """Finish or undo a copy-and-swap that a kill interrupted (see ``_rewrite_table``).
+
+    ``t__segdb_old`` exists only between the two renames, when ``t__segdb_new`` is already
+    complete: without ``t`` the new contents take the name, and with it the old ones are dropped.
+    ``t__segdb_new`` beside ``t`` (no old) is an unfinished copy: dropped."""
+    catalog = con.session.catalog
+    if not catalog.databaseExists(database):
+        return
+    names = {t.name.lower() for t in catalog.listTables(dbName=database) if not t.isTemporary}
+    if not any(n.endswith((SWAP_NEW, SWAP_OLD)) for n in names):
+        return
+
+    def full(n):
+        return f"{quote_identifier(database, 'spark')}.{quote_identifier(n, 'spark')}"
+    for n in sorted(names):
+        if not n.endswith(SWAP_OLD):
+            continue
+        base = n[:-len(SWAP_OLD)]
+        if base not in names and base + SWAP_NEW in names:
+            con._collect(con._sql(f"ALTER TABLE {full(base + SWAP_NEW)} RENAME TO {full(base)}", None))
+            names |= {base}
+            names.discard(base + SWAP_NEW)
+        if base in names:
+            con._collect(con._sql(f"DROP TABLE IF EXISTS {full(n)}", None))
+        else:  # the copy never finished and the original was renamed: cannot happen, but keep the data
+            con._collect(con._sql(f"ALTER TABLE {full(n)} RENAME TO {full(base)}", None))
+            names |= {base}
+    for n in sorted(names):
+        if n.endswith(SWAP_NEW) and n[:-len(SWAP_NEW)] in names:
+            con._collect(con._sql(f"DROP TABLE IF EXISTS {full(n)}", None))
 
 
 def _named(statement: str, params: list):

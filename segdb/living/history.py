@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 
 
 from ..engines import catalog, dialect_of
-from ..define import definitions, sqlgen
-from . import ledger, macros, runmodel
+from ..define import definitions
+from . import ledger, runmodel, switch
 from ..store.database import dict_rows, transaction
 from ..errors import NotFoundError, SegdbError
 from ..engines.quoting import quote_identifier as q
@@ -23,7 +23,7 @@ from ..store.sqlfiles import load_sql
 from ..engines.base import Engine
 
 # Tables in schema segdb with a run_id column that prune keeps: the audit trail (small).
-AUDIT_TABLES = ("runs", "segment_matches", "transitions", "drift_checks", "rollbacks")
+AUDIT_TABLES = ("runs", "segment_matches", "transitions", "drift_checks", "rollbacks", "run_commits")
 
 # Functions f(con, definition, run_id) that must follow the current run on a rollback, besides the
 # views and macros (e.g. a feature's own per-run view); they run inside the rollback's transaction.
@@ -39,8 +39,13 @@ def _now() -> datetime:
 
 
 def _runs(con: Engine, name: str) -> list[dict]:
-    return dict_rows(con, "SELECT run_id, status, definition_version, pruned_at FROM segdb.runs "
-                          "WHERE segmentation = ? ORDER BY run_id", [name])
+    """Every run of ``name``; ``committed``: it has been current (a commit record names it). On
+    Spark a refresh killed between its run row and its commit record leaves a succeeded run that
+    never became current, and rollback does not make it current either."""
+    return dict_rows(con, "SELECT r.run_id, r.status, r.definition_version, r.pruned_at, "
+                          "r.run_id IN (SELECT c.run_id FROM segdb.run_commits AS c "
+                          "WHERE c.segmentation = ?) AS committed "
+                          "FROM segdb.runs AS r WHERE r.segmentation = ? ORDER BY r.run_id", [name, name])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +56,7 @@ class RollbackResult:
 
 
 def _target(name: str, runs: list[dict], current: int, run_id: int | None) -> dict:
-    usable = [r for r in runs if r["status"] == "succeeded" and r["pruned_at"] is None]
+    usable = [r for r in runs if r["status"] == "succeeded" and r["pruned_at"] is None and r["committed"]]
     if run_id is None:
         earlier = [r for r in usable if r["run_id"] < current]
         if not earlier:
@@ -71,18 +76,21 @@ def _target(name: str, runs: list[dict], current: int, run_id: int | None) -> di
     if run["status"] != "succeeded":
         raise HistoryError(f"run {run_id} of {name!r} has status {run['status']}, not succeeded; "
                            "only a succeeded run can be made current")
+    if not run["committed"]:
+        raise HistoryError(f"run {run_id} of {name!r} never became current (its refresh was "
+                           "interrupted before its commit record); choose a run that was current")
     return run
 
 
 def make_current(con: Engine, d: definitions.Definition, run_id: int) -> None:
-    """Views, macros, segment-id ledger and the current-run pointer follow ``run_id`` (in a transaction)."""
-    con.execute(sqlgen.segments_view(d, run_id))
-    con.execute(sqlgen.centroids_view(d, run_id))
-    macros.create_macros(con, d.name, run_id, d)
+    """Views, macros, segment-id ledger and the commit record follow ``run_id`` (in a transaction;
+    on Spark in the order of segdb.living.switch). Returns after the commit record; the caller
+    finishes with ``switch.after_commit``."""
+    switch.before_commit(con, d, run_id, current_run_id(con, d.name))
     ledger.make_current(con, d.name, run_id)
     for hook in CURRENT_RUN_HOOKS:
         hook(con, d, run_id)
-    con.execute(load_sql("set_current_run"), [run_id, d.name])
+    switch.commit(con, d, run_id, "rollback")
 
 
 def rollback(con: Engine, name: str, run_id: int | None = None, *,
@@ -95,9 +103,11 @@ def rollback(con: Engine, name: str, run_id: int | None = None, *,
     d = definitions.get(con, name, target["definition_version"])
     runmodel.load(con, name, target["run_id"], d)  # its statistics and centroids must be there
     with transaction(con, f"rolling {name!r} back to run {target['run_id']}"):
-        make_current(con, d, target["run_id"])
+        # the audit row first: on Spark the commit record is the last essential write
         con.execute(load_sql("insert_rollback"), [name, _now(), current, target["run_id"],
                                                   trigger_of(triggered_by)])
+        make_current(con, d, target["run_id"])
+        switch.after_commit(con, d, target["run_id"])
     return RollbackResult(name, int(current), int(target["run_id"]))
 
 
@@ -127,15 +137,20 @@ def prune(con: Engine, name: str, keep: int) -> PruneResult:
     newest = [r["run_id"] for r in runs][-keep:]
     kept = sorted(set(newest) | ({current} if current is not None else set()))
     doomed = [r["run_id"] for r in runs if r["run_id"] not in kept]
+    # runs marked by an earlier prune whose rows may still be there: on Spark (no transactions) a
+    # killed prune has marked them and deleted only some tables' rows; this one finishes the job
+    unfinished = [r["run_id"] for r in _runs(con, name) if r["pruned_at"] is not None]
     deleted = 0
-    if doomed:
+    if doomed or unfinished:
         with transaction(con, f"pruning {len(doomed)} runs of {name!r}"):
+            if doomed:  # marked first: rollback and prune's own keep list leave a marked run alone
+                con.execute("UPDATE segdb.runs SET pruned_at = ? WHERE list_contains(?, run_id)",
+                            [_now(), doomed])
+            gone = doomed + unfinished
             deleted = con.execute(f"DELETE FROM {d.labels_table} WHERE list_contains(?, run_id)",
-                                  [doomed]).fetchall()[0][0]
+                                  [gone]).fetchall()[0][0]
             for table in per_run_tables(con):
-                con.execute(f"DELETE FROM segdb.{q(table)} WHERE list_contains(?, run_id)", [doomed])
-            con.execute("UPDATE segdb.runs SET pruned_at = ? WHERE list_contains(?, run_id)",
-                        [_now(), doomed])
-        if dialect_of(con) == "duckdb":  # PostgreSQL's CHECKPOINT is for superusers; Spark has none
+                con.execute(f"DELETE FROM segdb.{q(table)} WHERE list_contains(?, run_id)", [gone])
+        if doomed and dialect_of(con) == "duckdb":  # PostgreSQL's CHECKPOINT is for superusers; Spark has none
             con.execute("CHECKPOINT")  # lets DuckDB reuse the freed blocks
     return PruneResult(name, tuple(kept), tuple(doomed), int(deleted))

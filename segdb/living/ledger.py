@@ -58,8 +58,7 @@ def make_current(con: Engine, name: str, run_id: int) -> None:
 def set_name(con: Engine, name: str, segment_id: int, label: str | None) -> None:
     """Name (or with ``label=None`` unname) segment ``segment_id`` of segmentation ``name``."""
     definitions.get(con, name)  # a clear error for an unknown segmentation
-    current = con.execute("SELECT current_run_id FROM segdb.segmentations WHERE name = ?",
-                          [name]).fetchall()[0][0]
+    current = definitions.current_run_id(con, name)
     if current is None:
         raise NotFoundError(f"segmentation {name!r} has no run yet, so no segment to name; "
                             f"run `segdb refresh {name}` first")
@@ -74,8 +73,8 @@ def set_name(con: Engine, name: str, segment_id: int, label: str | None) -> None
 
 def _set_name(con, name: str, current: int, segment_id: int, label: str | None) -> None:
     backfill(con, name, current)
-    rows = con.execute("SELECT segment_id, name, retired_run_id FROM segdb.segment_ids "
-                       "WHERE segmentation = ? ORDER BY segment_id", [name]).fetchall()
+    rows = con.execute(load_sql("segment_ids"), [name]).fetchall()
+    rows = [(r[0], r[1], r[3]) for r in rows]  # segment_id, name, retired_run_id
     known = {r[0]: r for r in rows}
     if segment_id not in known:
         in_use = ", ".join(str(r[0]) for r in rows if r[2] is None)

@@ -9,7 +9,11 @@ are x1, x2, ...: a macro's parameters must be plain identifiers, feature names n
 ``_assign`` returns the id of the nearest centroid of the current run, ``_distance`` the Euclidean
 distance to it in the run's scaled units (as the ``distance`` column of ``<name>_segments``).
 On a tie the lowest segment id wins. A NULL argument gives NULL, whatever the null policy.
-Every refresh and rollback re-creates both, in the transaction that switches the current run.
+Every refresh and rollback re-creates both, in the transaction that switches the current run. Spark
+has no transactions: there, before the commit record, both are replaced by functions that score with
+whichever of the current and the new run is current (:func:`stage_macros`, a CASE on the commit
+record), and after it by the new run's alone; a kill at any moment leaves functions that score with
+the run that is current.
 DuckDB's ``_assign`` calls the shared helper ``segdb.nearest_of_<k>`` (created with it), so its
 body lists each distance once.
 """
@@ -70,3 +74,41 @@ def create_macros(con: Engine, name: str, run_id: int, definition=None) -> None:
             con.execute(statement)
         else:
             con.native(statement)
+
+
+def _functions(model: runmodel.RunModel, dialect: str) -> tuple[list[tuple[str, str]], str, str]:
+    """(typed parameters, assign body, distance body) of the run ``model``, in DuckDB SQL."""
+    params = list(model.macro_parameters)
+    kinds = [f.kind for f in model.declared_features] if model.declared_features else ["number"] * len(params)
+    typed = [(p, "text" if kind == "category" else "double") for p, kind in zip(params, kinds)]
+    assign, distance = scoring.macro_bodies(
+        list(model.macro_columns), centers=model.centers, scales=model.scales, centroids=model.centroids,
+        segment_ids=model.segment_ids)
+    return typed, assign, distance
+
+
+def stage_macros(con: Engine, name: str, run_id: int, definition, current_run_id: int | None) -> None:
+    """Spark, before the commit record that makes ``run_id`` current: functions scoring with the run
+    that is current when they are called, ``current_run_id`` or ``run_id`` (a CASE on the commit
+    record; NULL while neither is). When the two runs take different arguments, no function can
+    serve both: both are dropped until :func:`create_macros` writes the new run's after the commit."""
+    from ..engines.dialects import scalar_function
+    from ..define.sqlgen import current_run_sql
+    dialect = "spark"
+    models = [runmodel.load(con, name, run_id, definition)]
+    if current_run_id is not None:
+        models.insert(0, runmodel.load(con, name, current_run_id))
+    shapes = [_functions(m, dialect) for m in models]
+    assign, distance = macro_names(name)
+    if any(typed != shapes[-1][0] for typed, _, _ in shapes):
+        for function in (assign, distance):
+            con.native(f"DROP FUNCTION IF EXISTS {q(function, dialect)}")
+        return
+    pointer = current_run_sql(name)
+
+    def by_run(i: int) -> str:
+        return f"CASE {pointer} " + " ".join(
+            f"WHEN {int(m.run_id)} THEN {shape[i]}" for m, shape in zip(models, shapes)) + " END"
+    typed = shapes[-1][0]
+    con.native(scalar_function(dialect, assign, typed, "integer", by_run(1)))
+    con.native(scalar_function(dialect, distance, typed, "double", by_run(2)))

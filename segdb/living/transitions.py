@@ -1,5 +1,5 @@
-"""Living segments inside a refresh: keep the ids, record the matching and the transitions, and
-re-create the scoring macros, all in the run's own write-back transaction.
+"""Living segments inside a refresh: keep the ids, record the matching and the transitions, in the
+run's own write-back transaction (the scoring macros follow the run in segdb.living.switch).
 
 The refresh calls :func:`prepare` between the fit and the write: it renumbers the fit with the ids
 of the current run's segments (see :mod:`segdb.cluster.identity`) and returns a writer for ``write_run``'s
@@ -14,7 +14,8 @@ import dataclasses
 import numpy as np
 
 from ..cluster import identity
-from . import ledger, macros
+from . import ledger
+from ..store import commits
 from ..store.runs import run_label, run_ordinal
 from ..store.database import dict_rows
 from ..define.definitions import Definition
@@ -32,10 +33,9 @@ class PreviousRun:
 
 def previous_run(con: Engine, name: str) -> PreviousRun | None:
     """The current run of ``name`` (the one a refresh replaces), or None before the first run."""
-    row = con.execute("SELECT current_run_id FROM segdb.segmentations WHERE name = ?", [name]).fetchall()
-    if not row or row[0][0] is None:
+    run_id = commits.current_run_id(con, name)
+    if run_id is None:
         return None
-    run_id = int(row[0][0])
     rows = con.execute(load_sql("run_centroids"), [run_id]).fetchall()
     features: dict[int, str] = {}
     values: dict[int, dict[int, float]] = {}
@@ -89,7 +89,6 @@ def prepare(con: Engine, d: Definition, stats, fit):
     def writer(con_: Engine, run_id: int) -> None:
         ledger.record_run(con_, d.name, run_id, previous_id, matching)
         con_.execute(transitions_sql(d), [run_id, previous_id, previous_id, run_id])
-        macros.create_macros(con_, d.name, run_id, d)
 
     return identity.apply_ids(fit, matching.ids), writer
 

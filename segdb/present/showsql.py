@@ -72,8 +72,11 @@ def statements(con: Engine, name: str) -> list[Statement]:
                   "segdb.profiles before running this by hand)",
                   profiles.profile_query(run_d, src.relation),
                   tuple(profiles.profile_params(run_d, stats, run_id)), "segdb_profiles"),
-        Statement(f"view of the labels of run {run_id}", sqlgen.segments_view(run_d, run_id)),
-        Statement(f"view of the centroids of run {run_id}", sqlgen.centroids_view(run_d, run_id)),
+        # DuckDB's views name the run; the other engines' read the current run's commit record
+        Statement(f"view of the labels of run {run_id}",
+                  sqlgen.segments_view(run_d, run_id, pointer=dialect_of(con) != "duckdb")),
+        Statement(f"view of the centroids of run {run_id}",
+                  sqlgen.centroids_view(run_d, run_id, pointer=dialect_of(con) != "duckdb")),
     ]
     *helper, assign, distance = macros.macro_statements(model, dialect_of(con))
     out += [Statement(f"macro: the helper the assign macro calls (shared by every {len(model.segment_ids)}-segment "

@@ -111,8 +111,13 @@ def write_profiles(con: Engine, d: Definition, relation: str, stats, run_id: int
     run's category shares, written before in the same transaction)."""
     con.execute(profile_query(d, relation, labelled), profile_params(d, stats, run_id, labelled is not None))
     text_of = descriptions(read_profiles(con, run_id), category_levels(con, run_id), level_shares(con, run_id))
-    for segment_id, text in text_of.items():
-        con.execute(load_sql("update_segment_description"), [text, run_id, segment_id])
+    if text_of:
+        # one UPDATE for every segment: on Spark each UPDATE is a copy of segdb.segments
+        ids = sorted(text_of)
+        whens = " ".join("WHEN ? THEN ?" for _ in ids)
+        con.execute(f"UPDATE segdb.segments SET description = CASE segment_id {whens} END "
+                    f"WHERE run_id = ? AND segment_id IN ({', '.join('?' for _ in ids)})",
+                    [v for i in ids for v in (i, text_of[i])] + [run_id, *ids])
 
 
 def read_profiles(con: Engine, run_id: int) -> list[dict]:

@@ -8,8 +8,10 @@ in the run's ``stage_seconds``. Every boundary is reported as ``(stage, event)``
 * ``(stage, "done")``: after it (its seconds recorded, its result not yet used);
 * ``("write", point)``: inside the write-back transaction (segdb.refresh.writeback), ``point`` one
   of :data:`WRITE_POINTS`: "write_labels" (the run id drawn, no label written yet),
-  "labels_written", "views" (every row written, the views not yet switched), "commit" (everything
-  written, COMMIT next) and "committed" (just after COMMIT).
+  "labels_written", "views" (every row written, the views not yet switched), "commit_record" (the
+  run row written, the commit record next), "commit" (everything written, COMMIT next; on Spark
+  the commit record is written, its views and scoring functions not yet) and "committed" (just
+  after COMMIT).
 
 Two kinds of observers get them, in this order: the ``progress`` callback of one refresh
 (segdb.refresh.progress draws a bar per "start"/"done" and ignores the points), and the listeners
@@ -26,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 Listener = Callable[[str, str], None]
 
-WRITE_POINTS = ("write_labels", "labels_written", "views", "commit", "committed")
+WRITE_POINTS = ("write_labels", "labels_written", "views", "commit_record", "commit", "committed")
 
 _listeners: tuple[Listener, ...] = ()
 

@@ -4,6 +4,8 @@ the current run.
 
 Readers on other connections see the previous run until COMMIT and the new one after it; a crash
 before COMMIT leaves nothing of the new run behind (DuckDB rolls the transaction back on reopen).
+On Spark, which has no transactions, the run becomes current when its commit record is appended
+(segdb.living.switch): a kill before it leaves rows under a run id no reader shows.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from ..cluster.identity import fit_segment_ids
 from ..engines import dialect_of
 from ..quality import store as quality_store
 from ..quality.job import QualityJob, RunQuality
+from ..store import commits
 from ..store.runs import trigger_of
+from ..living import switch
 from ..store.sqlfiles import load_sql
 from ..store.versions import package_versions
-from ..define import sqlgen
 from . import scalable
 from .check import Checked
 from .fit import Identified
@@ -137,6 +140,7 @@ def write_run(con: Engine, d: Definition, *, run_row: RunRow, stats, keys: pa.Ar
         })
     started = time.perf_counter()
     inertia = run_row.inertia
+    previous_run_id = commits.current_run_id(con, d.name)
     with transaction(con, f"writing the new run of {d.name!r}"):
         run_id = con.execute(load_sql("next_run_id")).fetchall()[0][0]
         report("write", "write_labels")
@@ -166,8 +170,7 @@ def write_run(con: Engine, d: Definition, *, run_row: RunRow, stats, keys: pa.Ar
         q = quality.result() if isinstance(quality, QualityJob) else quality
         quality_store.quality_writer(q)(con, run_id)
         report("write", "views")
-        con.execute(sqlgen.segments_view(d, run_id))
-        con.execute(sqlgen.centroids_view(d, run_id))
+        switch.before_commit(con, d, run_id, previous_run_id)
         r = dataclasses.replace(
             run_row, inertia=inertia, finished_at=datetime.now(timezone.utc).replace(tzinfo=None),
             stage_seconds={**run_row.stage_seconds, "quality": q.seconds,
@@ -178,7 +181,9 @@ def write_run(con: Engine, d: Definition, *, run_row: RunRow, stats, keys: pa.Ar
             r.k, r.inertia, r.seed, r.n_init, r.n_iter,
             json.dumps(r.package_versions, sort_keys=True), r.input_fingerprint,
             json.dumps(r.stage_seconds), None])
-        con.execute(load_sql("set_current_run"), [run_id, d.name])
+        report("write", "commit_record")
+        switch.commit(con, d, run_id, "refresh")
         report("write", "commit")
+        switch.after_commit(con, d, run_id)
     report("write", "committed")
     return Written(int(run_id), r)

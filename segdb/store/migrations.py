@@ -1,8 +1,9 @@
 """segdb's own schema: numbered migrations in ``migrations/``, applied in order, recorded in a ledger.
 
 Each migration runs in its own transaction together with its ledger row, so a crash leaves the
-database at the previous version, never between two. The ledger keeps each file's SHA-256: a
-migration edited after it was applied is refused, and so is a database whose schema is newer than
+database at the previous version, never between two. Spark has no transactions: there a killed
+migration is run again by the next ``init``, its statements made re-runnable (:func:`_rerunnable`).
+The ledger keeps each file's SHA-256: a migration edited after it was applied is refused, and so is a database whose schema is newer than
 this segdb.
 """
 
@@ -14,8 +15,11 @@ import re
 from pathlib import Path
 
 
+import sqlglot
+from sqlglot import exp
+
 from .database import transaction
-from ..engines import catalog
+from ..engines import catalog, dialect_of
 from ..errors import SchemaError
 from .sqlfiles import migrations_dir
 from ..engines.base import Engine
@@ -130,15 +134,44 @@ def apply(con: Engine, migrations: list[Migration] | None = None,
         with transaction(con, "creating segdb's migration ledger"):
             con.execute("CREATE SCHEMA IF NOT EXISTS segdb")
             con.execute(LEDGER_DDL)
+    spark = dialect_of(con) == "spark"
     for m in todo:
         with transaction(con, f"migration {m.version:04d}_{m.name}"):
             for statement in con.extract_statements(m.sql):
+                if spark:
+                    statement = _rerunnable(con, str(statement))
+                    if statement is None:
+                        continue
                 con.execute(statement)
             con.execute(
                 "INSERT INTO segdb.schema_migrations (version, name, checksum) VALUES (?, ?, ?)",
                 [m.version, m.name, m.checksum],
             )
     return todo
+
+
+def _rerunnable(con: Engine, statement: str) -> str | None:
+    """Spark has no transactions: a migration killed half-way has run some of its statements but
+    has no ledger row, so the next ``init`` runs it again. Its statements are made to finish the
+    job instead of failing on what exists: CREATE TABLE ... IF NOT EXISTS, CREATE OR REPLACE VIEW,
+    an ADD COLUMN that is there already skipped (None). A migration's INSERTs must themselves skip
+    the rows they already wrote (see 0005)."""
+    tree = sqlglot.parse_one(statement, read="duckdb")
+    if isinstance(tree, exp.Create):
+        kind = str(tree.args.get("kind", "")).upper()
+        if kind == "TABLE":
+            tree.set("exists", True)
+        elif kind == "VIEW":
+            tree.set("replace", True)
+        return tree.sql(dialect="duckdb")
+    if isinstance(tree, exp.Alter):
+        added = [a for a in tree.args.get("actions") or [] if isinstance(a, exp.ColumnDef)]
+        if added and len(added) == len(tree.args["actions"]):
+            have = {c[0].lower() for c in con.execute(
+                f"DESCRIBE SELECT * FROM {tree.this.sql(dialect='duckdb')}").fetchall()}
+            if all(a.name.lower() in have for a in added):
+                return None
+    return statement
 
 
 def require_current(con: Engine, path: str) -> None:

@@ -1,0 +1,74 @@
+"""Making a run current (refresh and rollback): the views, the scoring functions and the commit
+record, in the order each engine needs so that a kill at any moment shows one committed run.
+
+* DuckDB: everything inside the run's transaction; the views name the run (``run_id = N``), which
+  DuckDB plans as a constant (see docs/performance.md for the pointer view's cost there).
+* PostgreSQL: inside the run's transaction too, but the views read the current run from the commit
+  record (segdb.current_runs) and are written only when the definition version they were written
+  for changes, so a refresh takes no lock on them: an analyst's open transaction that has read a
+  view does not block it, nor does the refresh block the readers queued behind it.
+* Spark (no transactions): before the commit record the scoring functions score with whichever of
+  the current and the new run is current (segdb.living.macros.stage_macros); the commit record is
+  one appended row; after it the views (which read the commit record) and the new run's functions
+  are written. Every step before the record leaves the current run shown; every step after it
+  shows the new run.
+"""
+
+from __future__ import annotations
+
+from ..define import sqlgen
+from ..define.definitions import Definition
+from ..engines import dialect_of
+from ..engines.base import Engine
+from ..engines.quoting import sql_literal
+from ..store import commits
+from . import macros
+
+
+def _marker(d: Definition) -> str:
+    return f"segdb: views of {d.name}, definition version {d.version}, current run from segdb.current_runs"
+
+
+def _postgres_views_current(con: Engine, d: Definition) -> bool:
+    """The two views were written by segdb for this definition version, as pointer views."""
+    for view in (d.segments_view, d.centroids_view):
+        row = con.execute("SELECT obj_description(to_regclass(?), 'pg_class')", [view]).fetchall()
+        if not row or row[0][0] != _marker(d):
+            return False
+    return True
+
+
+def _pointer_views(con: Engine, d: Definition) -> None:
+    con.execute(sqlgen.segments_view(d, None, pointer=True))
+    con.execute(sqlgen.centroids_view(d, None, pointer=True))
+
+
+def before_commit(con: Engine, d: Definition, run_id: int, current_run_id: int | None) -> None:
+    """Inside the run's transaction, before :func:`commit`."""
+    dialect = dialect_of(con)
+    if dialect == "spark":
+        macros.stage_macros(con, d.name, run_id, d, current_run_id)
+        return
+    if dialect == "duckdb":
+        con.execute(sqlgen.segments_view(d, run_id))
+        con.execute(sqlgen.centroids_view(d, run_id))
+    elif not _postgres_views_current(con, d):
+        _pointer_views(con, d)
+        for view in (d.segments_view, d.centroids_view):
+            con.native(f"COMMENT ON VIEW {view} IS {sql_literal(_marker(d))}")
+    macros.create_macros(con, d.name, run_id, d)
+
+
+def commit(con: Engine, d: Definition, run_id: int, action: str) -> None:
+    """The one write that makes ``run_id`` current (segdb.store.commits)."""
+    commits.commit_run(con, d.name, run_id, action)
+
+
+def after_commit(con: Engine, d: Definition, run_id: int) -> None:
+    """After :func:`commit` (Spark only: elsewhere all is done inside the transaction). The views
+    are rewritten every time: a catalog operation each, and a kill before it may have left them
+    for another definition version."""
+    if dialect_of(con) != "spark":
+        return
+    _pointer_views(con, d)
+    macros.create_macros(con, d.name, run_id, d)
