@@ -22,11 +22,18 @@ CREATE TABLE segdb.run_commits (
     PRIMARY KEY (segmentation, seq)
 );
 
+-- Backfill: every succeeded run written before this migration was current once, so each gets a
+-- record (rollback goes only to runs that were current once); the current run's comes last.
 INSERT INTO segdb.run_commits (segmentation, seq, run_id, action, committed_at)
-SELECT s.name, 1, s.current_run_id, 'backfill', CAST(current_timestamp AS TIMESTAMP)
-FROM segdb.segmentations AS s
+SELECT r.segmentation,
+       row_number() OVER (PARTITION BY r.segmentation
+                          ORDER BY CASE WHEN r.run_id = s.current_run_id THEN 1 ELSE 0 END, r.run_id),
+       r.run_id, 'backfill', CAST(coalesce(r.finished_at, current_timestamp) AS TIMESTAMP)
+FROM segdb.runs AS r
+JOIN segdb.segmentations AS s ON s.name = r.segmentation
 WHERE s.current_run_id IS NOT NULL
-  AND s.name NOT IN (SELECT c.segmentation FROM segdb.run_commits AS c);
+  AND (r.status = 'succeeded' OR r.run_id = s.current_run_id)
+  AND r.segmentation NOT IN (SELECT c.segmentation FROM segdb.run_commits AS c);
 
 UPDATE segdb.segmentations SET current_run_id = NULL WHERE current_run_id IS NOT NULL;
 

@@ -1,10 +1,12 @@
 -- run_history: every run of one segmentation, newest first, with its ordinal (1 = the segmentation's
 -- first run; every recorded run counts, pruned ones included, as in run_row).
--- Parameters: 1 segmentation name.
+-- status: a succeeded run that no commit record names never became current (on Spark, a refresh
+-- killed between its run row and its commit record): shown as abandoned.
+-- Parameters: 1 segmentation name, 2 the same name.
 SELECT r.run_id,
        row_number() OVER (ORDER BY r.run_id) AS ordinal,
        r.run_id IS NOT DISTINCT FROM c.run_id AS is_current,
-       r.status,
+       CASE WHEN r.status = 'succeeded' AND k.run_id IS NULL THEN 'abandoned' ELSE r.status END AS status,
        r.definition_version,
        r.started_at,
        r.finished_at,
@@ -17,5 +19,6 @@ SELECT r.run_id,
        r.pruned_at
 FROM segdb.runs AS r
 LEFT JOIN segdb.current_runs AS c ON c.segmentation = r.segmentation
+LEFT JOIN (SELECT DISTINCT run_id FROM segdb.run_commits WHERE segmentation = ?) AS k ON k.run_id = r.run_id
 WHERE r.segmentation = ?
 ORDER BY r.run_id DESC;

@@ -36,6 +36,7 @@ def check(db, name: str = "ws") -> dict:
     if out["current"] is None:
         return out
     run = int(out["current"])
+    out["statuses"] = {str(r["run_id"]): r["status"] for r in db.runs(name)}  # as `segdb runs` lists them
     committed = [r[0] for r in rows(db, f"SELECT DISTINCT c.run_id FROM segdb.run_commits AS c "
                                         f"JOIN segdb.runs AS r ON r.run_id = c.run_id "
                                         f"WHERE c.segmentation = '{name}' AND r.pruned_at IS NULL")]

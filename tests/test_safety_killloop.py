@@ -11,8 +11,11 @@ A longer soak: benchmarks/kill_soak.py.
 On PostgreSQL the loop also runs against a private server (initdb'd and started by the test, never
 the shared one) crashed with `pg_ctl -m immediate stop` at each kill moment.
 
-Sizes are kept for CI on 2 cores: DuckDB 25 kills, PostgreSQL 12 (+ 6 server crashes), Spark (a JVM
-per kill) 3, and `init` killed on 5, 3 and 1 fresh databases.
+Sizes are kept for CI on 2 cores: DuckDB 25 kills, PostgreSQL 12 (+ 6 server crashes), and `init`
+killed on 5 and 3 fresh databases. Spark needs a JVM and a refresh of 40 s or more per kill on this
+machine, so its kills in CI are the aimed ones of tests/test_spark_kill.py (before and after the
+commit record, rollback, name and prune at seeded delays, a first init); the random loop on Spark is
+`python benchmarks/kill_soak.py --engine spark --kills N`.
 """
 
 from __future__ import annotations
@@ -25,21 +28,14 @@ import duckdb
 import pytest
 
 import segdb
-from engines import _drop_postgres_database, require_spark, with_postgres_database
+from engines import _drop_postgres_database, with_postgres_database
 from killcheck import check
 from killloop import NAME, KillLoop, step_problems
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 SEED = int(os.environ.get("SEGDB_KILL_SEED", "15"))
-SPARK_XFAIL = pytest.mark.xfail(strict=False, reason="issue 15: Spark redesign on branch spark-atomic")
 
-
-def spark_target(folder) -> tuple[str, dict]:
-    """A Spark database in a warehouse of its own (a local Derby metastore is single-process: the
-    children use it one at a time, this test process never opens it)."""
-    require_spark()
-    return "spark://local[2]?database=killloop", {"SEGDB_SPARK_WAREHOUSE": str(folder)}
 
 
 # -- the checker itself: it finds each broken invariant -------------------------------------------
@@ -144,12 +140,6 @@ def test_kill_loop_postgresql(tmp_path, postgres_url):
     assert len(_loop(postgres_url, tmp_path).run(12)) == 12
 
 
-@SPARK_XFAIL
-def test_kill_loop_spark(tmp_path):
-    url, env = spark_target(tmp_path / "warehouse")
-    _loop(url, tmp_path, env).run(3)
-
-
 # -- `segdb init` killed on a fresh database ----------------------------------------------------------
 
 def test_init_kills_duckdb(tmp_path):
@@ -172,12 +162,6 @@ def test_init_kills_postgresql(tmp_path, postgres_admin):
     finally:
         for name in names:
             _drop_postgres_database(admin, name)
-
-
-@SPARK_XFAIL
-def test_init_kills_spark(tmp_path):
-    targets = [spark_target(tmp_path / f"warehouse{i}") for i in range(2)]
-    _loop(targets[0][0], tmp_path).init_kills(targets)
 
 
 def test_kill_soak_smoke(tmp_path):

@@ -136,6 +136,13 @@ def test_first_schema_upgrades_with_every_row_intact(first_schema_db):
         # The old runs read back, and the upgraded database refreshes on.
         assert db.show("ws").run["run_id"] == 2
         assert db.segments("ws", run_id=1).fetchall() and len(db.segments("ws", run_id=1).fetchall()) == 440
+        # every run the old segdb wrote was current once: each has a commit record, none reads as
+        # abandoned, and an older one can be made current again
+        assert sorted(db.con.execute("SELECT segmentation, run_id FROM segdb.run_commits").fetchall()) \
+            == sorted((r[tables["runs"].index("segmentation")], r[tables["runs"].index("run_id")])
+                      for r in before["runs"])
+        assert {r["status"] for r in db.runs("ws")} == {"succeeded"}
+        assert db.rollback("ws", 1).to_run_id == 1 and db.show("ws").run["run_id"] == 1
         run = db.refresh("ws")
         assert run.run_id == 4 and run.rows_used == 440
         assert [r["run_id"] for r in db.runs("ws")] == [4, 2, 1]

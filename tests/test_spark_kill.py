@@ -11,7 +11,7 @@ one process at a time), which first checks what the previous, killed step left:
 
 and the next command works. Kills land at pause points of tests/paused_segdb.py where the write
 has them (just before the commit record, just after it), else after a seeded random delay
-counted from the moment the command starts. A longer randomized soak: scripts/spark_kill_soak.py.
+counted from the moment the command starts. A longer randomized soak: `python benchmarks/kill_soak.py --engine spark --kills N`.
 """
 
 from __future__ import annotations
@@ -97,6 +97,8 @@ def test_spark_kills_lose_no_committed_run_and_show_no_uncommitted_one(tmp_path)
     # killed just after it (views and scoring functions not rewritten yet): the new run is current
     after = consistent(steps.kill_at("commit", "refresh", "ws"))
     assert after["current"] == 2  # what the first kill left
+    # its run row was written, its commit record not: `segdb runs` says it was abandoned
+    assert after["statuses"] == {"1": "succeeded", "2": "succeeded", "3": "abandoned"}
     found = consistent(steps.kill_after(rng.uniform(0.5, 4.0), "rollback", "ws"))
     assert found["current"] == 4 and found["committed"] == [1, 2, 4]  # run 3 never committed
     found = consistent(steps.kill_after(rng.uniform(0.5, 4.0), "name", "ws", "1", "Big spenders"))

@@ -65,7 +65,7 @@ def run_summary(con: Engine, name: str, run_id: int | None = None) -> RunSummary
 
 def run_history(con: Engine, name: str) -> list[dict]:
     definitions.get(con, name)
-    return _rows(con, load_sql("run_history"), [name])
+    return _rows(con, load_sql("run_history"), [name, name])
 
 
 def list_segmentations(con: Engine) -> list[dict]:
