@@ -74,6 +74,7 @@ class PostgresConnection(Adapter):
         self.url = redact_secrets(engine.url.render_as_string(hide_password=True))  # and ?password=
         self._fairy = engine.raw_connection()          # SQLAlchemy's pooled DBAPI connection
         self.raw = self._fairy.driver_connection         # the psycopg.Connection underneath
+        self._autocommit_before = self.raw.autocommit     # a user's pool gets its connection back as it was
         self._ensure_alive()                             # and autocommit: segdb's BEGIN/COMMIT delimit transactions
         # avg() over integers and sum() of bigints are numeric in PostgreSQL: read them as floats,
         # as DuckDB returns doubles (the only numerics segdb reads are such aggregates)
@@ -125,12 +126,25 @@ class PostgresConnection(Adapter):
 
     def close(self) -> None:
         try:
+            if not self._owns_engine:
+                self._restore_for_pool()
             self._fairy.close()
         finally:
             if self._owns_engine:
                 self.engine.dispose()
 
     # -- internals -----------------------------------------------------------------------------
+    def _restore_for_pool(self) -> None:
+        """A connection of the user's own Engine goes back to their pool as segdb found it: a later
+        checkout (their own code's) must not be read-only or in autocommit because segdb was."""
+        try:
+            if self.read_only and not self.raw.closed:
+                self.raw.execute("RESET default_transaction_read_only")
+            if not self.raw.closed:
+                self.raw.autocommit = self._autocommit_before
+        except self._psycopg.Error:
+            self._fairy.invalidate()  # it cannot be put back as it was: the pool opens a new one
+
     def _ensure_alive(self) -> None:
         """A pooled connection may have outlived its server process (a restart, a crash, an
         administrator's pg_terminate_backend): test it before use, and replace it once. Safe, since
