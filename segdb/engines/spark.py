@@ -12,7 +12,8 @@ Spark's file tables have no transactions, UPDATE, DELETE or sequences, so this c
 * runs UPDATE and DELETE as a copy-and-swap (:meth:`SparkConnection._rewrite_table`): the new
   contents go to a new table, which then takes the old one's name by two renames. A kill leaves
   either the old table or the new one under the name, or both under their temporary names, which
-  :func:`recover` (called when a connection opens) puts back. An UPDATE or DELETE that matches no
+  :func:`recover` (called when a connection opens) puts back; a local metastore renames a table's
+  directory before its name, and a directory a kill left under the other name is put back too. An UPDATE or DELETE that matches no
   row writes nothing. The copy costs a pass over the table: segdb uses these statements only on
   small tables and for ``prune``;
 * keeps a sequence as a one-column table of the values handed out.
@@ -321,7 +322,9 @@ def recover(con: SparkConnection, database: str = "segdb") -> None:
     catalog = con.session.catalog
     if not catalog.databaseExists(database):
         return
-    names = {t.name.lower() for t in catalog.listTables(dbName=database) if not t.isTemporary}
+    tables = [t for t in catalog.listTables(dbName=database) if not t.isTemporary]
+    _put_back_directories(catalog, database, tables)
+    names = {t.name.lower() for t in tables}
     if not any(n.endswith((SWAP_NEW, SWAP_OLD)) for n in names):
         return
 
@@ -343,6 +346,49 @@ def recover(con: SparkConnection, database: str = "segdb") -> None:
     for n in sorted(names):
         if n.endswith(SWAP_NEW) and n[:-len(SWAP_NEW)] in names:
             con._collect(con._sql(f"DROP TABLE IF EXISTS {full(n)}", None))
+
+
+def _swap_base(name: str) -> str:
+    for suffix in (SWAP_NEW, SWAP_OLD):
+        if name.endswith(suffix):
+            return name[:-len(suffix)]
+    return name
+
+
+def _put_back_directories(catalog, database: str, tables) -> None:
+    """A local metastore renames a managed table in two steps, its directory first and then its
+    name in the catalog, so a kill between them leaves the table named as before but with its rows
+    in the directory of the new name, which the catalog does not know. Such a directory goes back
+    where the catalog looks; one left over after the catalog let go of its table (a DROP killed
+    midway) is moved aside (``<name>_stray_<time>_<pid>``, never deleted) when the table it was a
+    copy of is whole, so that the next rename to that name does not fail. Local warehouses only (a path segdb can list); a cluster's storage is
+    left alone (docs/safety.md)."""
+    import time
+    from urllib.parse import unquote, urlsplit
+    try:
+        location = urlsplit(catalog.getDatabase(database).locationUri)
+        if location.scheme not in ("", "file"):
+            return
+        folder = unquote(location.path)
+        on_disk = {d.lower(): d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d))}
+    except (OSError, ValueError, AttributeError):
+        return
+    managed = {t.name.lower() for t in tables if (t.tableType or "").upper() == "MANAGED"}
+    in_catalog = {t.name.lower() for t in tables}
+    for name in sorted(managed - set(on_disk)):
+        base = _swap_base(name)
+        strays = [d for d in (base, base + SWAP_NEW, base + SWAP_OLD)
+                  if d in on_disk and d not in in_catalog]
+        if len(strays) == 1:
+            os.rename(os.path.join(folder, on_disk[strays[0]]), os.path.join(folder, name))
+            on_disk[name] = name
+            del on_disk[strays[0]]
+    for d in sorted(on_disk):
+        base = _swap_base(d)
+        if d != base and d not in in_catalog and base in managed and base in on_disk:
+            # moved aside, never deleted: segdb cannot tell a finished DROP's leftover from rows
+            aside = f"{on_disk[d]}_stray_{time.strftime('%Y%m%dT%H%M%S')}_{os.getpid()}"
+            os.rename(os.path.join(folder, on_disk[d]), os.path.join(folder, aside))
 
 
 def _named(statement: str, params: list):
