@@ -104,7 +104,9 @@ def _old_run_functions(db):
     ("a name lost", ["UPDATE segdb.segment_ids SET name = NULL WHERE segment_id = 1"], None,
      "segment 1 is named None, expected one of ['first']"),
     ("the pointer on a run the views do not show",
-     ["UPDATE segdb.segmentations SET current_run_id = 3"], None, "shop_segments shows runs [4]"),
+     ["INSERT INTO segdb.run_commits (segmentation, seq, run_id, action, committed_at) "
+      "SELECT 'shop', max(seq) + 1, 3, 'rollback', current_timestamp::TIMESTAMP "
+      "FROM segdb.run_commits WHERE segmentation = 'shop'"], None, "shop_segments shows runs [4]"),
     ("the current run row gone", ["DELETE FROM segdb.runs WHERE run_id = 4"], None,
      "no current run, but committed runs [3]"),
 ])
