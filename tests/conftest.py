@@ -161,6 +161,27 @@ def pause_env(stage: str, marker, seconds: float = 60.0) -> dict:
             "SEGDB_TEST_PAUSE_SECONDS": str(seconds)}
 
 
+def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of a started process; killed if it outlives ``timeout``."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, out, err
+
+
+def paused_refresh(db_path, tmp_path, stage="fit"):
+    """A `segdb refresh live` process on ``db_path`` paused at ``stage`` (holding whatever it holds
+    there) until the returned release() is called."""
+    marker, release_file = tmp_path / "marker", tmp_path / "release"
+    env = {**pause_env(stage, marker, seconds=150), "SEGDB_TEST_PAUSE_RELEASE": str(release_file)}
+    proc = start_segdb_process(["refresh", "live"], db_path, env)
+    wait_for_file(marker, proc)
+    return proc, lambda: release_file.write_text("go")
+
+
 def view_checksum(path: str, view: str) -> tuple:
     """(row count, order-independent checksum, distinct run ids) of a view, read-only."""
     con = duckdb.connect(path, read_only=True)

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import segdb
-from conftest import pause_env, start_segdb_process, wait_for_file
+from conftest import finish, paused_refresh, start_segdb_process
 
 ROWS = 600
 
@@ -31,23 +31,8 @@ def live_pg(postgres_url):
     return postgres_url
 
 
-def finish(proc: subprocess.Popen, timeout: float = 180) -> tuple[int, str, str]:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    return proc.returncode, out, err
 
 
-def paused_refresh(url, tmp_path, stage="fit"):
-    """A `segdb refresh live` process paused at ``stage`` (it holds the lock) until release()."""
-    marker, release_file = tmp_path / "marker", tmp_path / "release"
-    env = {**pause_env(stage, marker, seconds=150), "SEGDB_TEST_PAUSE_RELEASE": str(release_file)}
-    proc = start_segdb_process(["refresh", "live"], url, env)
-    wait_for_file(marker, proc)
-    return proc, lambda: release_file.write_text("go")
 
 
 def runs_and_state(url) -> tuple[list, list, list]:

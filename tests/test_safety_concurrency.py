@@ -12,8 +12,8 @@ import time
 import pytest
 
 import segdb
-from conftest import (pause_env, run_segdb_process, segdb_env, start_segdb_process,
-                      table_checksums, view_checksum, wait_for_file)
+from conftest import (finish, paused_refresh, run_segdb_process, segdb_env,
+                      start_segdb_process, table_checksums, view_checksum, wait_for_file)
 
 ROWS = 2000
 
@@ -38,23 +38,8 @@ def lock_message(path: str, pid: int) -> str:
             "for it to finish, or raise --lock-timeout\n")
 
 
-def finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    return proc.returncode, out, err
 
 
-def paused_refresh(path, tmp_path, stage="fit"):
-    """A `segdb refresh live` process paused at ``stage`` until the returned release() is called."""
-    marker, release_file = tmp_path / "marker", tmp_path / "release"
-    env = {**pause_env(stage, marker, seconds=120), "SEGDB_TEST_PAUSE_RELEASE": str(release_file)}
-    proc = start_segdb_process(["refresh", "live"], path, env)
-    wait_for_file(marker, proc)
-    return proc, lambda: release_file.write_text("go")
 
 
 def test_second_refresh_gives_up_after_lock_timeout(live_db, tmp_path):

@@ -5,12 +5,11 @@ process on the same warehouse waits up to --lock-timeout, then stops in one line
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import pytest
 
-from conftest import pause_env, run_segdb_process, start_segdb_process, wait_for_file
+from conftest import finish, pause_env, run_segdb_process, start_segdb_process, wait_for_file
 
 URL = "spark://local[2]"
 
@@ -31,14 +30,6 @@ def warehouse(tmp_path):
     return folder, env
 
 
-def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    return proc.returncode, out, err
 
 
 def test_second_process_fails_in_one_line_then_another_waits_and_runs(warehouse, tmp_path):

@@ -148,7 +148,12 @@ class PostgresConnection(Adapter):
     def _ensure_alive(self) -> None:
         """A pooled connection may have outlived its server process (a restart, a crash, an
         administrator's pg_terminate_backend): test it before use, and replace it once. Safe, since
-        nothing has run on it yet."""
+        nothing has run on it yet. A connection that does not come from a pool (segdb's own URLs
+        use NullPool) was just opened: no round trip for it."""
+        from sqlalchemy.pool import NullPool
+        if isinstance(self.engine.pool, NullPool):
+            self.raw.autocommit = True
+            return
         try:
             self.raw.autocommit = True
             self.raw.execute("SELECT 1")
