@@ -57,15 +57,22 @@ def profile(settings: Settings, name, run_id, top, fmt):
 @click.option("--run", "run_id", type=int, default=None, help="Plot this run instead of the current one.")
 @pass_settings
 def plot(settings: Settings, name, out_dir, run_id):
-    """PNGs: elbow, customers, profile heatmap, segment sizes."""
+    """PNGs: elbow, customers, profile heatmap, segment sizes, moves since the previous run, sizes
+    across runs."""
     with settings.connect(read_only=True) as db:
         paths = db.plot(name, out_dir, run_id)
     for kind, path in paths.items():
         if path is None:
-            click.echo(f"{kind}: skipped (no k scan stored for this run; refresh with --scan)"
-                       if kind == "elbow" else f"{kind}: skipped (nothing stored to draw)")
+            click.echo(f"{kind}: skipped ({SKIPPED.get(kind, 'nothing stored to draw')})")
         else:
             click.echo(f"{kind}: {path}")
+
+
+SKIPPED = {  # why `segdb plot` drew no picture of a kind
+    "elbow": "no k scan stored for this run; refresh with --scan",
+    "flows": "the segmentation's first run: no previous run to compare with",
+    "history": "one run so far: sizes across runs need two",
+}
 
 
 @cli.command("report", epilog=examples(

@@ -1,5 +1,6 @@
 """Pictures of a run (matplotlib, Agg backend, PNG): elbow, customers by segment, profile heatmap,
-segment sizes.
+segment sizes, and (segdb.present.history_plots) customers' moves since the previous run and
+segment sizes across runs.
 
 Everything is read back from the database (the run's k scan, profiles, segments, centroids, and a
 seeded sample of its labelled customers joined with the source), so any stored run can be drawn.
@@ -126,10 +127,12 @@ def standardised(sample: CustomerSample, stats: list[dict]) -> np.ndarray:
 def scatter_axes(sample: CustomerSample, feature_labels: list[str], stats: list[dict]) -> list[str]:
     """The scatter plot's two axis labels (principal components with their loadings from three
     features on; the features themselves, in source units, with two)."""
-    if sample.raw.shape[1] == 2:
+    if sample.raw.shape[1] <= 2:
         _, jittered = _jitter_discrete(sample.raw)
-        return [label + (" (jittered: few distinct values)" if j else "")
-                for label, j in zip(feature_labels, jittered)]
+        labels = [label + (" (jittered: few distinct values)" if j else "")
+                  for label, j in zip(feature_labels, jittered)]
+        # one feature: a strip per segment, its customers spread vertically within it
+        return labels if len(labels) == 2 else [*labels, "segment"]
     return principal_axes(standardised(sample, stats)).labels(feature_labels)
 
 
@@ -137,13 +140,22 @@ def scatter_plot(sample: CustomerSample, feature_labels: list[str], stats: list[
                  centroids: dict, title: str, path: Path, segment_titles: dict | None = None) -> Path:
     """Customers coloured by segment, centroids as black-edged crosses.
 
-    Two features: the features themselves, in source units. More: the first two principal
+    One feature: the feature (x) against the segment (a strip each). Two features: the features
+    themselves, in source units. More: the first two principal
     components of the standardised features (computed on the plotted customers), each axis
     labelled with its three largest loadings (:func:`principal_axes`)."""
     colors = segment_colors(centroids)
     fig, ax = plt.subplots(figsize=(8, 6.5))
     xlabel, ylabel = scatter_axes(sample, feature_labels, stats)
-    if sample.raw.shape[1] == 2:
+    if sample.raw.shape[1] == 1:
+        row = {s: i for i, s in enumerate(sorted(centroids))}
+        spread = np.random.default_rng(0).uniform(-0.3, 0.3, len(sample.segment_ids))
+        x, _ = _jitter_discrete(sample.raw)
+        pts = np.column_stack([x[:, 0], [row.get(int(s), 0) for s in sample.segment_ids] + spread])
+        cents = {s: np.array([c["raw"][0], row[s]]) for s, c in centroids.items()}
+        ax.set_yticks(range(len(row)))
+        ax.set_yticklabels([(segment_titles or {}).get(s, f"segment {s}") for s in sorted(row)])
+    elif sample.raw.shape[1] == 2:
         pts, _ = _jitter_discrete(sample.raw)
         cents = {s: np.asarray(c["raw"]) for s, c in centroids.items()}
     else:
@@ -305,4 +317,17 @@ def _write_all(con, name: str, run, out: Path):
         paths["profile_heatmap"] = None
     paths["sizes"] = sizes_plot(run.summary.segments, f"{name}, run {rid}: segment sizes",
                                 out / f"{stem}_sizes.png")
+    from .history_plots import write_history_plots  # late: it draws with this module's _save
+    paths.update(write_history_plots(con, name, rid, history_colors(con, name, run.summary.segments),
+                                     out, stem, _save))
     return paths, axes
+
+
+def history_colors(con, name: str, segments: list[dict]) -> dict:
+    """This run's segments in their colours of every other picture; ids retired before it in
+    further colours, so that a segment has one colour across the history pictures."""
+    from ..living import ledger
+    colors = segment_colors([s["segment_id"] for s in segments])
+    others = sorted(r["segment_id"] for r in ledger.segment_ids(con, name) if r["segment_id"] not in colors)
+    cmap = plt.get_cmap("tab20b")
+    return {**colors, **{sid: cmap(i % cmap.N) for i, sid in enumerate(others)}}

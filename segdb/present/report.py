@@ -169,6 +169,9 @@ def write_report(con, name: str, out, run_id: int | None = None) -> Path:
                         + f'<p class="note">Axes: {html.escape(axes[0])}<br>{html.escape(axes[1])}</p>',
             "profile_heatmap": _img(pngs["profile_heatmap"], "profile heatmap", "No profiles stored."),
             "sizes": _img(pngs["sizes"], "segment sizes", ""),
+            "flows": _img(pngs["flows"], "customers moving between segments since the previous run", ""),
+            "history": _img(pngs["history"], "segment sizes across runs",
+                            '<p class="note">One run so far: sizes across runs need two.</p>'),
         }
     verdict, k_html, quality_html = _quality(view)
     d = view.definition
@@ -185,7 +188,8 @@ def write_report(con, name: str, out, run_id: int | None = None) -> Path:
 Cohen's d: segment mean minus the mean of all other customers, over the pooled sample standard deviation.
 Features are ranked by |d|.</p>
 {images["profile_heatmap"]}{_profiles(view)}
-<h2>What changed since the previous run</h2>{_transitions(con, view)}
+<h2>What changed since the previous run</h2>{_transitions(con, view)}{images["flows"]}
+<h2>Segment sizes across runs</h2>{images["history"]}
 <h2>Pictures</h2>{images["segments"]}{images["sizes"]}
 <h2>Use the segments</h2>
 <p>Attach each customer's segment to a customer table:</p>
