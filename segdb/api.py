@@ -163,7 +163,7 @@ class Database:
                 return self._script(statements)
             rel = self.con.sql(query, params=params) if params else self.con.sql(query)
         except ENGINE_ERRORS as exc:
-            raise translate(exc, "the query") from exc
+            raise translate(exc, "the query", self.con) from exc
         if rel is None:
             return pa.table({})
         return rel.to_arrow_table()
@@ -204,12 +204,14 @@ class Database:
         On DuckDB a source or expression may not read files or URLs or load extensions unless
         ``external_access=True`` (stored with the definition; segdb.define.access)."""
         self._require_writable(f"define {name!r}")
-        with read_only_reads(self.con, name):  # PostgreSQL: the checks read the source without side effects
-            d = definitions.validate(self.con, name=name, source=source, key=key, features=features, k=k,
-                                     scale=scale, nulls=nulls, seed=seed, n_init=n_init,
-                                     max_fit_rows=max_fit_rows, weight=weight, k_range=k_range,
-                                     external_access=external_access)
-        return definitions.store(self.con, d, replace=replace)
+        # a redefinition must not land in the middle of another session's refresh of the same name
+        with self._locked(name, "create"):
+            with read_only_reads(self.con, name):  # PostgreSQL: the checks read the source without side effects
+                d = definitions.validate(self.con, name=name, source=source, key=key, features=features,
+                                         k=k, scale=scale, nulls=nulls, seed=seed, n_init=n_init,
+                                         max_fit_rows=max_fit_rows, weight=weight, k_range=k_range,
+                                         external_access=external_access)
+            return definitions.store(self.con, d, replace=replace)
 
     def apply(self, path) -> list:
         """Create or update the segmentations declared in a TOML file (see :mod:`segdb.define.config`);
@@ -318,9 +320,11 @@ class Database:
               triggered_by: str | None = None):
         """Compare the source now with the current run; ``.refresh_advised`` applies the rule."""
         from .living import drift
-        if record:
-            self._require_writable(f"record a drift check of {name!r} (record=False reads only)")
-        return drift.check(self.con, name, limits=limits, record=record, triggered_by=triggered_by)
+        if not record:
+            return drift.check(self.con, name, limits=limits, record=False, triggered_by=triggered_by)
+        self._require_writable(f"record a drift check of {name!r} (record=False reads only)")
+        with self._locked(name, "drift"):  # the recorded check names the current run: not one mid-switch
+            return drift.check(self.con, name, limits=limits, record=True, triggered_by=triggered_by)
 
     def rollback(self, name: str, run_id: int | None = None, *, triggered_by: str | None = None):
         """Make an earlier succeeded run current again (views and macros follow)."""
@@ -328,6 +332,16 @@ class Database:
         self._require_writable(f"roll back {name!r}")
         with self._locked(name, "rollback"):
             return history.rollback(self.con, name, run_id, triggered_by=triggered_by)
+
+    def unlock(self, name: str) -> str | None:
+        """Remove segmentation ``name``'s writer lock left by a killed segdb process, on Spark
+        without a local warehouse (segdb.store.catalog_lock); returns what the lock said of its
+        holder, or None when there was none. Elsewhere a lock dies with its process: always None."""
+        from .store.catalog_lock import unlock
+        self._require_writable(f"unlock {name!r}")
+        if dialect_of(self.con) != "spark" or getattr(self.con, "local_metastore", False):
+            return None
+        return unlock(self.con, name)
 
     def prune(self, name: str, keep: int):
         """Delete the rows of all but the ``keep`` newest runs; the current run always stays."""

@@ -41,6 +41,9 @@ def check(db, name: str = "ws") -> dict:
                                         f"JOIN segdb.runs AS r ON r.run_id = c.run_id "
                                         f"WHERE c.segmentation = '{name}' AND r.pruned_at IS NULL")]
     out["committed"] = sorted(committed)
+    # which runs have rows at all: a killed refresh's leftovers stay until a prune removes them
+    out["label_runs"] = sorted(r[0] for r in rows(db, f"SELECT DISTINCT run_id FROM segdb.{name}_labels"))
+    out["segment_runs"] = sorted(r[0] for r in rows(db, "SELECT DISTINCT run_id FROM segdb.segments"))
     for r in committed:
         stored = rows(db, f"SELECT status, rows_used FROM segdb.runs WHERE run_id = {int(r)}")
         labels = rows(db, f"SELECT count(*) FROM segdb.{name}_labels WHERE run_id = {int(r)} AND fitted")

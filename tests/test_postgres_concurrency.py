@@ -168,3 +168,69 @@ def test_lock_is_released_after_a_failed_refresh_and_a_killed_process(live_pg, t
         db.sql("ALTER TABLE customers RENAME COLUMN visits_gone TO visits")
         assert db.refresh("live").run_id == 2  # neither the killed nor the failed run drew an id
         assert waits == []
+
+
+def test_redefinition_waits_for_a_refresh_then_fails_in_one_line(live_pg, tmp_path):
+    """`create --replace` takes the segmentation's lock too: a new definition version never lands
+    between a running refresh's reads and its commit."""
+    first, release = paused_refresh(live_pg, tmp_path, stage="write_labels")
+    try:
+        second = start_segdb_process(["--lock-timeout", "1", "create", "live", "--source", "customers",
+                                      "--key", "customer_id", "--feature", "spend", "--k", "2",
+                                      "--replace"], live_pg)
+        code2, out2, err2 = finish(second)
+    finally:
+        release()
+        code, out, err = finish(first)
+    assert (code2, out2) == (1, "")
+    waiting, error = err2.splitlines()
+    assert waiting.startswith("Waiting up to 1 s for segmentation 'live'")
+    assert re.fullmatch(rf"Error: segmentation 'live' is being changed by another session "
+                        rf"{holder_pattern(f'segdb refresh live (pid {first.pid})')}; segdb waited 1 s; wait "
+                        r"for it to finish or end that session, or raise --lock-timeout", error), error
+    assert code == 0, err
+    with segdb.connect(live_pg, read_only=True) as db:
+        assert db.definition("live").version == 1 and db.definition("live").k == 3
+
+
+def test_lock_timeout_bounds_a_statement_outside_a_transaction(live_pg):
+    """`segdb sql` runs in autocommit: its lock waits are bounded by --lock-timeout too."""
+    import psycopg
+    from engines import postgres_conninfo
+    other = psycopg.connect(**postgres_conninfo(live_pg), application_name="analyst notebook")
+    try:
+        other.execute("LOCK TABLE customers IN ACCESS EXCLUSIVE MODE")  # and keeps its transaction open
+        started = time.monotonic()
+        result = subprocess.run([*start_args(), "--db", live_pg, "--lock-timeout", "1", "sql",
+                                 "SELECT count(*) FROM customers"],
+                                env=env(), capture_output=True, text=True, timeout=180)
+        waited = time.monotonic() - started
+    finally:
+        other.rollback()
+        other.close()
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert re.fullmatch(r"Error: the query failed: waited 1 s for relation (public\.)?customers, held by another "
+                        rf"session {holder_pattern('analyst notebook')}; end that session's transaction, or "
+                        r"raise --lock-timeout\n", result.stderr), result.stderr
+    assert waited < 100  # the server's default lock_timeout (0) would wait for ever
+
+
+def test_recorded_drift_check_waits_for_a_refresh_and_a_read_only_one_does_not(live_pg, tmp_path):
+    """A recorded drift check names the current run: it takes the lock, so it never records against a
+    run being replaced; `--no-record` only reads and goes straight through."""
+    first, release = paused_refresh(live_pg, tmp_path, stage="write_labels")
+    try:
+        recorded = start_segdb_process(["--lock-timeout", "1", "drift", "live"], live_pg)
+        code_r, out_r, err_r = finish(recorded)
+        reading = start_segdb_process(["--lock-timeout", "1", "drift", "live", "--no-record"], live_pg)
+        code_n, out_n, err_n = finish(reading)
+    finally:
+        release()
+        code, out, err = finish(first)
+    assert (code_r, out_r) == (1, "")
+    assert err_r.splitlines()[-1].startswith("Error: segmentation 'live' is being changed by another session ")
+    assert code_n in (0, 3) and "Error" not in err_n, err_n
+    assert code == 0, err
+    with segdb.connect(live_pg, read_only=True) as db:
+        assert db.sql("SELECT count(*) AS n FROM segdb.drift_checks").to_pylist() == [{"n": 0}]

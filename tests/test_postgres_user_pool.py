@@ -25,3 +25,20 @@ def test_a_read_only_segdb_leaves_the_users_pool_writable(postgres_url):
                 "SELECT to_regclass('written_after_segdb') IS NULL").scalar() is True
     finally:
         engine.dispose()
+
+
+def test_segdb_gives_the_users_connection_back_with_its_own_lock_timeout(postgres_url):
+    """segdb bounds every lock wait of its session by --lock-timeout (autocommit statements too,
+    segdb.engines.postgres); a connection of the user's pool gets the user's setting back."""
+    engine = sqlalchemy.create_engine(postgres_url, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as con:
+            con.exec_driver_sql("SET lock_timeout = '42s'")  # the user's own session setting
+            con.commit()
+        with segdb.connect(engine, lock_timeout=7) as db:
+            db.init()
+            assert db.sql("SELECT current_setting('lock_timeout') AS t").to_pylist() == [{"t": "7s"}]
+        with engine.connect() as con:
+            assert con.exec_driver_sql("SHOW lock_timeout").scalar() == "42s"
+    finally:
+        engine.dispose()

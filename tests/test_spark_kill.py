@@ -99,14 +99,22 @@ def test_spark_kills_lose_no_committed_run_and_show_no_uncommitted_one(tmp_path)
     assert after["current"] == 2  # what the first kill left
     # its run row was written, its commit record not: `segdb runs` says it was abandoned
     assert after["statuses"] == {"1": "succeeded", "2": "succeeded", "3": "abandoned"}
+    # killed with every row of run 5 written but no run row: rows no reader shows
+    orphaned = consistent(steps.kill_at("views", "refresh", "ws"))
+    assert orphaned["current"] == 4 and orphaned["label_runs"] == [1, 2, 3, 4]
     found = consistent(steps.kill_after(rng.uniform(0.5, 4.0), "rollback", "ws"))
-    assert found["current"] == 4 and found["committed"] == [1, 2, 4]  # run 3 never committed
+    assert found["current"] == 4 and found["committed"] == [1, 2, 4]  # runs 3 and 5 never committed
+    assert found["label_runs"] == [1, 2, 3, 4, 5]
     found = consistent(steps.kill_after(rng.uniform(0.5, 4.0), "name", "ws", "1", "Big spenders"))
     assert found["current"] in (2, 4)  # the rollback went to run 2, or was killed before its record
     found = consistent(steps.kill_after(rng.uniform(1.0, 8.0), "prune", "ws", "--keep", "1"))
     found = consistent(steps.run("prune", "ws", "--keep", "1"))  # the killed prune's result
     found = consistent(steps.run("refresh", "ws"))  # the re-run prune finished the job
     assert found["current"] in found["committed"] and set(found["committed"]) <= {2, 4}
+    # and removed the abandoned run 3's rows and the orphaned run 5's (this process held the
+    # warehouse: no other writer's rows in progress)
+    assert found["label_runs"] == found["segment_runs"] == found["committed"], found
+    assert found["statuses"]["3"] == "abandoned" and "5" not in found["statuses"]
     found = consistent(steps.run())  # after the refresh: its run is the one current run
     assert found["current"] >= 5
 

@@ -177,5 +177,22 @@ def prune_cmd(settings: Settings, name, keep):
                f"{kept}")
 
 
+@cli.command("unlock", epilog=examples("segdb --db 'sc://spark.example.com:15002' unlock insurance"))
+@click.argument("name")
+@pass_settings
+def unlock_cmd(settings: Settings, name):
+    """Remove a killed process's lock on a segmentation (Spark clusters).
+
+    On Spark without a local warehouse (a cluster, Spark Connect) a command that changes NAME holds
+    a lock table that outlives a killed process; run this only when that process is gone. DuckDB,
+    PostgreSQL and a local Spark warehouse release their locks when a process dies."""
+    with settings.connect() as db:
+        holder = db.unlock(name)
+    if holder is None:
+        click.echo(f"{name}: no lock to remove")
+    else:
+        click.echo(f"{name}: removed the lock" + (f" of {holder}" if holder else ""))
+
+
 def _run_list(run_ids) -> str:
     return ("run " if len(run_ids) == 1 else "runs ") + ", ".join(map(str, run_ids))

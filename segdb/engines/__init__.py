@@ -115,14 +115,15 @@ def _open_spark(target, *, read_only: bool, lock_timeout: float):
                 lock.release()
                 lock = None
             return SparkConnection(session, url=name, database=database_of(url), read_only=read_only,
-                                   owns_session=created, warehouse_lock=lock), name
+                                   owns_session=created, warehouse_lock=lock, lock_timeout=lock_timeout), name
         except BaseException:
             if lock is not None:
                 lock.release()
             raise
     # the user's own session: their current database holds their tables
     database = target.catalog.currentDatabase()
-    return SparkConnection(target, url="spark", database=database, read_only=read_only), f"spark ({database})"
+    return SparkConnection(target, url="spark", database=database, read_only=read_only,
+                           lock_timeout=lock_timeout), f"spark ({database})"
 
 
 def _quote_password(url: str) -> str:

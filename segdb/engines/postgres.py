@@ -81,9 +81,17 @@ class PostgresConnection(Adapter):
         self.raw.adapters.register_loader("numeric", FloatLoader)
         if read_only:
             self.raw.execute("SET default_transaction_read_only = on")
+        # A statement segdb runs outside BEGIN (autocommit: a read, `segdb sql`, DDL of init) waits
+        # for a lock at most lock_timeout too; BEGIN sets it again per transaction (SET LOCAL). A
+        # user's pooled connection gets its own value back at close (_restore_for_pool).
+        self._lock_timeout_before = None if owns_engine else self._run(
+            "SELECT current_setting('lock_timeout')", None).fetchall()[0][0]
         if owns_engine:
             # other sessions see who holds a lock (segdb.store.locks names it in its messages)
-            self.label("segdb")
+            self._run("SELECT set_config('application_name', 'segdb', false), "
+                      "set_config('lock_timeout', %s, false)", [lock_timeout_setting(lock_timeout)])
+        else:
+            self._run("SELECT set_config('lock_timeout', %s, false)", [lock_timeout_setting(lock_timeout)])
 
     # -- DuckDB's connection methods (the rest: segdb.engines.adapter.Adapter) -------------------
     def executemany(self, query, parameters, /) -> None:
@@ -140,6 +148,8 @@ class PostgresConnection(Adapter):
         try:
             if self.read_only and not self.raw.closed:
                 self.raw.execute("RESET default_transaction_read_only")
+            if self._lock_timeout_before is not None and not self.raw.closed:
+                self.raw.execute("SELECT set_config('lock_timeout', %s, false)", [self._lock_timeout_before])
             if not self.raw.closed:
                 self.raw.autocommit = self._autocommit_before
         except self._psycopg.Error:

@@ -72,7 +72,7 @@ def session_for(url: str):
         # unclosed Connect client calls the server at exit and retries for minutes if it has gone.
         from pyspark.sql.connect.session import SparkSession as ConnectSession
         return ConnectSession.builder.remote(url.split("?")[0]).getOrCreate(), True
-    active = SparkSession.getActiveSession()
+    active = existing_session()
     if active is not None:
         return active, False
     master = url.split("?")[0]
@@ -139,11 +139,18 @@ LOCK_FILE = ".segdb.lock"
 def local_warehouse(url: str) -> str | None:
     """The warehouse folder of the local session segdb would start for ``url``; None when it would
     not start one (Spark Connect, a cluster master, or a session already active in this process)."""
-    from pyspark.sql import SparkSession
     master = url.split("?")[0]
-    if not re.match(r"spark://local(\[|\Z)", master) or SparkSession.getActiveSession() is not None:
+    if not re.match(r"spark://local(\[|\Z)", master) or existing_session() is not None:
         return None
     return os.path.abspath(os.environ.get("SEGDB_SPARK_WAREHOUSE", DEFAULT_WAREHOUSE))
+
+
+def existing_session():
+    """The classic SparkSession this process already runs, or None. pyspark's "active" session is
+    per thread: a session started on another thread (a notebook's, or another segdb connection's)
+    is found through the default session, which is per process."""
+    from pyspark.sql import SparkSession
+    return SparkSession.getActiveSession() or getattr(SparkSession, "_instantiatedSession", None)
 
 
 def lock_local_warehouse(url: str, lock_timeout: float, on_wait=None):
@@ -170,8 +177,9 @@ class SparkConnection(Adapter):
     dialect = "spark"
 
     def __init__(self, session, *, url: str = "spark", database: str = "default", read_only: bool = False,
-                 owns_session: bool = False, warehouse_lock=None):
+                 owns_session: bool = False, warehouse_lock=None, lock_timeout: float = 60.0):
         self.session = session
+        self.lock_timeout = lock_timeout  # seconds a segmentation's catalog lock is waited for (segdb.store.locks)
         self._warehouse_lock = warehouse_lock  # released when the session it guards has stopped
         self.url = url
         self.database = database
@@ -181,6 +189,16 @@ class SparkConnection(Adapter):
             self._sql(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database, 'spark')}", None)
         self._sql(f"USE {quote_identifier(database, 'spark')}", None)
         recover(self)  # also for reading: a table may be under its temporary name after a kill
+
+    @property
+    def local_metastore(self) -> bool:
+        """True for a session on a local master: its metastore (Derby, in the warehouse) admits
+        this one JVM, so every writer is a thread of this process (segdb.store.locks locks them
+        apart in the process); False on a cluster or Spark Connect, where other processes write."""
+        try:
+            return str(self.session.sparkContext.master).startswith("local")
+        except Exception:  # Spark Connect has no SparkContext on the client
+            return False
 
     # -- DuckDB's connection methods (the rest: segdb.engines.adapter.Adapter) -------------------
     def executemany(self, query, parameters, /) -> None:
@@ -205,7 +223,8 @@ class SparkConnection(Adapter):
         return Result(["column_name", "column_type"], rows)
 
     def cursor(self) -> "SparkConnection":
-        return SparkConnection(self.session, url=self.url, database=self.database, read_only=self.read_only)
+        return SparkConnection(self.session, url=self.url, database=self.database, read_only=self.read_only,
+                               lock_timeout=self.lock_timeout)
 
     def close(self) -> None:
         try:

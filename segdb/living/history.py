@@ -128,29 +128,60 @@ def per_run_tables(con: Engine) -> list[str]:
         f"DESCRIBE SELECT * FROM segdb.{q(n)}").fetchall())]
 
 
+def _leftovers_possible(con: Engine) -> bool:
+    """Spark writes a run without a transaction: a killed refresh leaves rows no commit record
+    names. DuckDB and PostgreSQL write a run in one transaction and leave none (not scanned for)."""
+    return dialect_of(con) == "spark"
+
+
+def _pruned(runs: list[dict], run_id: int) -> bool:
+    return any(r["run_id"] == run_id and r["pruned_at"] is not None for r in runs)
+
+
+def _orphan_run_ids(con: Engine, d) -> list[int]:
+    """Run ids in ``d``'s labels with no run row: a Spark refresh of ``d`` killed before its run
+    row (it writes the labels first, so every such run has some). Run ids are never reused, and
+    prune holds the segmentation's lock, so none is a refresh still in progress."""
+    known = {r[0] for r in con.execute("SELECT run_id FROM segdb.runs").fetchall()}
+    return sorted(r[0] for r in con.execute(f"SELECT DISTINCT run_id FROM {d.labels_table}").fetchall()
+                  if r[0] is not None and r[0] not in known)
+
+
 def prune(con: Engine, name: str, keep: int) -> PruneResult:
     """Delete the rows of all but the ``keep`` newest runs of ``name``; the current run always stays."""
     keep = definitions._check_int(keep, "keep", 1)
     d = definitions.get(con, name)
     current = current_run_id(con, name)
-    runs = [r for r in _runs(con, name) if r["pruned_at"] is None]
+    every_run = _runs(con, name)
+    leftovers = _leftovers_possible(con)
+    # A succeeded run no commit record names was abandoned by a killed Spark refresh (elsewhere the
+    # commit record is in the run's transaction): never kept, and pruned. No refresh of this
+    # segmentation is between its run row and its commit record now: prune holds its lock.
+    abandoned = {r["run_id"] for r in every_run
+                 if leftovers and r["status"] == "succeeded" and not r["committed"] and r["run_id"] != current}
+    runs = [r for r in every_run if r["pruned_at"] is None and r["run_id"] not in abandoned]
     newest = [r["run_id"] for r in runs][-keep:]
     kept = sorted(set(newest) | ({current} if current is not None else set()))
-    doomed = [r["run_id"] for r in runs if r["run_id"] not in kept]
+    doomed = [r["run_id"] for r in runs if r["run_id"] not in kept] + sorted(
+        r for r in abandoned if not _pruned(every_run, r))
     # runs marked by an earlier prune whose rows may still be there: on Spark (no transactions) a
     # killed prune has marked them and deleted only some tables' rows; this one finishes the job
-    unfinished = [r["run_id"] for r in _runs(con, name) if r["pruned_at"] is not None]
+    unfinished = [r["run_id"] for r in every_run if r["pruned_at"] is not None]
+    orphans = _orphan_run_ids(con, d) if leftovers else []
     deleted = 0
-    if doomed or unfinished:
+    if doomed or unfinished or orphans:
         with transaction(con, f"pruning {len(doomed)} runs of {name!r}"):
             if doomed:  # marked first: rollback and prune's own keep list leave a marked run alone
                 con.execute("UPDATE segdb.runs SET pruned_at = ? WHERE list_contains(?, run_id)",
                             [_now(), doomed])
-            gone = doomed + unfinished
+            gone = doomed + unfinished + orphans
             deleted = con.execute(f"DELETE FROM {d.labels_table} WHERE list_contains(?, run_id)",
                                   [gone]).fetchall()[0][0]
             for table in per_run_tables(con):
                 con.execute(f"DELETE FROM segdb.{q(table)} WHERE list_contains(?, run_id)", [gone])
+            if orphans:  # the audit rows a killed refresh wrote before its run row name no run
+                for table in ("segment_matches", "transitions"):
+                    con.execute(f"DELETE FROM segdb.{q(table)} WHERE list_contains(?, run_id)", [orphans])
         if doomed and dialect_of(con) == "duckdb":  # PostgreSQL's CHECKPOINT is for superusers; Spark has none
             con.execute("CHECKPOINT")  # lets DuckDB reuse the freed blocks
     return PruneResult(name, tuple(kept), tuple(doomed), int(deleted))

@@ -23,6 +23,11 @@ def translate(exc: BaseException, what: str, con: Engine | None = None) -> Segdb
     while doing ``what`` into one line. With ``con``, an error about a missing segdb table is
     checked against the catalog and then blamed on the damaged schema, not on ``what``."""
     text = first_line(exc)
+    if con is not None:
+        from .locks import lock_timeout_message
+        waited = lock_timeout_message(con, exc)  # PostgreSQL: names the session it waited for
+        if waited is not None:
+            return LockedError(f"{what} failed: {waited}")
     table = missing_segdb_table(exc) if con is not None else None
     if table is not None and _missing(con, table):
         return missing_table_error(table, _name(con))

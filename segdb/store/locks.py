@@ -1,17 +1,20 @@
 """One writer per segmentation on PostgreSQL: a session-level advisory lock, and the one-line
 messages that name the session a lock waits for.
 
-Every command that changes a segmentation's runs or its current-run pointer (refresh, rollback,
-prune, naming a segment, apply, assign) holds :func:`segmentation_lock` from before it reads the
+Every command that changes a segmentation's definition, runs or current-run pointer (create, refresh,
+rollback, prune, naming a segment, apply, assign, a recorded drift check) holds :func:`segmentation_lock` from before it reads the
 current run until after its COMMIT, so a second refresh computes its segment matching and
 transitions against the first one's run, never a stale one. The lock is session-level: a killed
 process's session ends and PostgreSQL lets go of it. The wait is bounded by the connection's
-``lock_timeout`` (``--lock-timeout``), as is every lock a transaction takes (the PostgreSQL
-connection sets ``lock_timeout`` at each BEGIN); a timeout becomes one line naming the other
+``lock_timeout`` (``--lock-timeout``), as is every lock any statement takes (the PostgreSQL
+connection sets ``lock_timeout`` for its session and again at each BEGIN); a timeout becomes one line naming the other
 session: pid, user, application_name, client address, since when and what it runs.
 
 DuckDB needs none of this: one process at a time opens the file for writing (segdb.engines.duckdb
-waits for it), and Spark's local metastore is locked by segdb.engines.spark.
+waits for it), and Spark's local metastore is locked by segdb.engines.spark. Spark on a local master
+has one JVM per warehouse, so its other writers are threads of this process (a lock of the process
+keeps them apart); on a cluster or Spark Connect a lock table in the catalog does
+(segdb.store.catalog_lock).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 
@@ -59,11 +63,24 @@ def _unsigned(key: tuple[int, int]) -> list[int]:
 @contextlib.contextmanager
 def segmentation_lock(con, name: str, command: str, *,
                       on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
-    """Hold segmentation ``name``'s lock while the block runs (PostgreSQL; elsewhere a no-op).
+    """Hold segmentation ``name``'s lock while the block runs (PostgreSQL: an advisory lock; Spark:
+    a lock of the process on a local master, else a catalog lock; DuckDB: a no-op).
 
     ``command`` ("refresh", "rollback", ...) names this session to others. When another session
     holds the lock, ``on_wait(message)`` is called once (default: logged), then the lock is waited
     for up to the connection's lock_timeout; after that :class:`LockedError` names the holder."""
+    if dialect_of(con) == "spark":
+        if getattr(con, "local_metastore", False):
+            # one JVM: other processes are kept out by the warehouse's file lock (segdb.engines.spark),
+            # other threads of this one by a lock of the process
+            with _thread_lock(name, command, con.lock_timeout, on_wait or _log.warning):
+                yield
+            return
+        # a cluster or Spark Connect: other processes write too, through the catalog
+        from .catalog_lock import catalog_lock
+        with catalog_lock(con, name, command, on_wait=on_wait or _log.warning):
+            yield
+        return
     if dialect_of(con) != "postgresql":
         yield
         return
@@ -78,6 +95,32 @@ def segmentation_lock(con, name: str, command: str, *,
         # a broken connection has lost the lock with its session already
         with contextlib.suppress(*ENGINE_ERRORS):
             con.native(_sql("postgres_segmentation_unlock"), list(key))
+
+
+_THREAD_LOCKS: dict[str, threading.Lock] = {}
+_THREAD_HOLDERS: dict[str, str] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def _thread_lock(name: str, command: str, timeout: float, on_wait) -> Iterator[None]:
+    """Segmentation ``name``'s lock among the threads of this process (a local Spark session)."""
+    with _THREAD_LOCKS_GUARD:
+        lock = _THREAD_LOCKS.setdefault(name, threading.Lock())
+    if not lock.acquire(blocking=False):
+        holder = _THREAD_HOLDERS.get(name, "")
+        on_wait(f"waiting up to {timeout:g} s for segmentation {name!r}: another thread of this process "
+                f"is changing it{holder}")
+        if not lock.acquire(timeout=max(0.0, timeout)):
+            raise LockedError(f"segmentation {name!r} is being changed by another thread of this process"
+                              f"{_THREAD_HOLDERS.get(name, holder)}; segdb waited {timeout:g} s; wait for "
+                              "it to finish, or raise lock_timeout")
+    _THREAD_HOLDERS[name] = f" ({command}, thread {threading.current_thread().name!r})"
+    try:
+        yield
+    finally:
+        _THREAD_HOLDERS.pop(name, None)
+        lock.release()
 
 
 def _wait(con, name: str, key: tuple[int, int], on_wait) -> None:
