@@ -22,6 +22,7 @@ from bench_data import TABLE, feature_names
 
 def run_segdb(args) -> dict:
     import segdb
+    import sklearn.cluster  # noqa: F401  imported before the clock starts, as the peers' are
     with segdb.connect(args.db) as db:
         db.create("bench", source=TABLE, key="customer_id", features=feature_names(args.d), k=args.k,
                   seed=args.seed, n_init=args.n_init, max_fit_rows=args.max_fit_rows, replace=True)
