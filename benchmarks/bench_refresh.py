@@ -126,6 +126,9 @@ def run_all(args) -> dict:
     if "peer" in runs:
         peer = runs["peer"]
         res["segdb_over_peer_time"] = seg["seconds"] / peer["seconds"]
+        # CPU seconds of the timed work (every thread of the child): on shared cores they move
+        # less with the load than the wall time does
+        res["segdb_over_peer_cpu"] = seg["cpu_seconds"] / peer["cpu_seconds"]
         res["segdb_over_peer_rss"] = seg["rss_mib"] / peer["rss_mib"]
         res["segdb_inertia_vs_peer"] = seg["inertia"] / peer["inertia"] - 1
     if "bare" in runs:
@@ -167,6 +170,8 @@ def print_table(res: dict) -> None:
     print()
     if "segdb_over_peer_time" in res:
         print(f"segdb / peer wall time        {res['segdb_over_peer_time']:.3f}   (target <= 0.5)")
+        print(f"segdb / peer CPU time         {res['segdb_over_peer_cpu']:.3f}   "
+              f"({res['pipelines']['segdb']['cpu_seconds']:.2f} s against {res['pipelines']['peer']['cpu_seconds']:.2f} s)")
         print(f"segdb / peer peak RSS         {res['segdb_over_peer_rss']:.3f}")
         print(f"segdb inertia vs peer         {100 * res['segdb_inertia_vs_peer']:+.4f}%   (target <= 0)")
     if "segdb_over_bare_time" in res:
