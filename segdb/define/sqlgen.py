@@ -32,8 +32,7 @@ def used_condition(d: Definition) -> str:
     return key_ok
 
 
-def stats_query(d: Definition, relation: str, key_declared_unique: bool = False,
-                two_pass: bool = False) -> str:
+def stats_query(d: Definition, relation: str, key_declared_unique: bool = False) -> str:
     """One scan of the source: key checks, row counts, fingerprint, per-feature statistics.
 
     Per feature i the columns are n_i, nonfinite_i, mean_i, stddev_i, min_i, max_i. Mean and
@@ -48,10 +47,6 @@ def stats_query(d: Definition, relation: str, key_declared_unique: bool = False,
     enforces it; segdb.define.source.key_declared_unique), so the distinct count, a GROUP BY over every key
     (0.5-0.75 s of 2.1 s at 10M rows, most of the statistics at 100M), is not run: keys_distinct is
     keys_present.
-    ``two_pass``: the standard deviations in two passes, the means first and then the mean squared
-    deviation from them (as with a weight), instead of ``stddev_pop``. On DuckDB its per-row update
-    (Welford's, with a division per value) was 1.6 s of a 2.6 s statistics scan at 10M rows x 8
-    features; the second pass costs about 0.45 s. The two-pass sum is the more accurate of the two.
     """
     key = q(d.key)
     used = "segdb_complete" if d.nulls == "skip" else "TRUE"
@@ -87,18 +82,13 @@ def stats_query(d: Definition, relation: str, key_declared_unique: bool = False,
             cols += [f"any_value(segdb_mean_{i}) AS mean_{i}",
                      f"sqrt(sum(CASE WHEN {ok} THEN segdb_w * {dev} * {dev} END) / "
                      f"sum(CASE WHEN {ok} THEN segdb_w END)) AS stddev_{i}"]
-        elif two_pass:
-            means.append(f"avg(CASE WHEN {ok} THEN {x} END) AS segdb_mean_{i}")
-            dev = f"({x} - segdb_mean_{i})"
-            cols += [f"any_value(segdb_mean_{i}) AS mean_{i}",
-                     f"sqrt(avg(CASE WHEN {ok} THEN {dev} * {dev} END)) AS stddev_{i}"]
         else:
             cols += [f"avg(CASE WHEN {ok} THEN {x} END) AS mean_{i}",
                      f"stddev_pop(CASE WHEN {ok} THEN {x} END) AS stddev_{i}"]
         cols += [f"min(CASE WHEN {used} THEN {x} END) AS min_{i}",
                  f"max(CASE WHEN {used} THEN {x} END) AS max_{i}"]
     cast = f"(SELECT {', '.join(inner)} FROM {relation} AS segdb_source)"
-    if means:
+    if weighted:
         source = (f"(SELECT * FROM {cast} AS segdb_c CROSS JOIN "
                   f"(SELECT {', '.join(means)} FROM {cast} AS segdb_m) AS segdb_means)")
     else:

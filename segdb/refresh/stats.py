@@ -128,8 +128,7 @@ def compute(con: Engine, d: Definition, relation: str, where: str,
     """``key_declared_unique``: the database enforces the key's uniqueness (see sqlgen.stats_query)."""
     try:
         with _perfect_hash_keys(con):
-            row = con.execute(stats_query(d, relation, key_declared_unique,
-                                          two_pass=dialect_of(con) == "duckdb")).fetchall()[0]
+            row = con.execute(stats_query(d, relation, key_declared_unique)).fetchall()[0]
     except duckdb.OutOfRangeException as exc:
         raise DataError(f"the features of {where} hold values too large to sum ({first_line(exc)}); "
                         "rescale them in a source SELECT") from exc
