@@ -3,6 +3,12 @@
     python benchmarks/bench_refresh.py --rows 10000000                 # table and ratios
     python benchmarks/bench_refresh.py --rows 1000000 --json           # one JSON object
     python benchmarks/bench_refresh.py --rows 100000000 --bare-max-rows 0 --bounded-fit-rows 0
+    python benchmarks/bench_refresh.py --rows 10000000 --bare-max-rows 0 --naive-max-rows 0 \
+        --bounded-fit-rows 0 --no-scoring                              # segdb against the peer only
+
+The peer is what a scikit-learn user writes with its defaults: StandardScaler, then
+KMeans(n_clusters=k, random_state=seed) (n_init='auto', one k-means++ run), then predict, on the
+matrix already in memory; its WSSSE is computed on the same standardised data as segdb's inertia.
 
 Generates (once, cached in --data-dir) N customers x d features in a DuckDB file, then runs each
 pipeline in its own child process, so the peak RSS of each (read with os.wait4) is its own.
@@ -39,6 +45,8 @@ def parse_args(argv=None):
                    help="run the tutorial pipeline only up to this many rows (5 minutes at 10M)")
     p.add_argument("--bare-max-rows", type=int, default=20_000_000,
                    help="run bare scikit-learn only up to this many rows (it needs the matrix in memory)")
+    p.add_argument("--peer-max-rows", type=int, default=20_000_000,
+                   help="run the peer (scikit-learn with its defaults) only up to this many rows")
     p.add_argument("--max-fit-rows", type=int, default=None,
                    help="max_fit_rows of the segdb definition [default: segdb's own default]")
     p.add_argument("--bounded-fit-rows", type=int, default=1_000_000,
@@ -46,7 +54,7 @@ def parse_args(argv=None):
                         "smaller than --rows)")
     p.add_argument("--no-scoring", action="store_true", help="skip the SQL scoring benchmark")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    p.add_argument("--child", choices=["segdb", "segdb_bounded", "bare", "naive", "scoring"], help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=["segdb", "segdb_bounded", "bare", "peer", "naive", "scoring"], help=argparse.SUPPRESS)
     p.add_argument("--db", help=argparse.SUPPRESS)
     p.add_argument("--npy", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -93,6 +101,9 @@ def run_all(args) -> dict:
                                               max_fit_rows=args.bounded_fit_rows)
     finally:
         work.unlink(missing_ok=True)
+    if args.rows <= args.peer_max_rows:
+        npy = bench_data.ensure_matrix(data, args.d, args.rows, args.peer_max_rows)
+        runs["peer"] = run_child(args, "peer", npy=npy)
     if args.rows <= args.bare_max_rows:
         npy = bench_data.ensure_matrix(data, args.d, args.rows, args.bare_max_rows)
         runs["bare"] = run_child(args, "bare", npy=npy)
@@ -105,13 +116,21 @@ def run_all(args) -> dict:
     if not args.no_scoring:
         runs["scoring"] = run_child(args, "scoring", db=data)
     res["pipelines"] = runs
-    for name in ("segdb", "bare", "naive"):
+    for name in ("segdb", "peer", "bare", "naive"):
         r = runs.get(name)
         res[f"{name}_s"] = r["seconds"] if r else None
         res[f"{name}_rss_mib"] = r["rss_mib"] if r else None
         res[f"{name}_inertia"] = r["inertia"] if r else None
     seg = runs["segdb"]
     res["segdb_fit_rows"] = seg["fit_rows"]
+    if "peer" in runs:
+        peer = runs["peer"]
+        res["segdb_over_peer_time"] = seg["seconds"] / peer["seconds"]
+        # CPU seconds of the timed work (every thread of the child): on shared cores they move
+        # less with the load than the wall time does
+        res["segdb_over_peer_cpu"] = seg["cpu_seconds"] / peer["cpu_seconds"]
+        res["segdb_over_peer_rss"] = seg["rss_mib"] / peer["rss_mib"]
+        res["segdb_inertia_vs_peer"] = seg["inertia"] / peer["inertia"] - 1
     if "bare" in runs:
         res["segdb_over_bare_time"] = seg["seconds"] / runs["bare"]["seconds"]
         res["segdb_inertia_excess"] = seg["inertia"] / runs["bare"]["inertia"] - 1
@@ -149,6 +168,12 @@ def print_table(res: dict) -> None:
         print(f"{name:<15} {_fmt(r['seconds'])!s:>9} {_fmt(r['rss_mib'], 0)!s:>9} {_fmt(rate, 0)!s:>13} "
               f"{_fmt(r['fit_rows'])!s:>12} {_fmt(r['inertia'], 1)!s:>16}  {stages}")
     print()
+    if "segdb_over_peer_time" in res:
+        print(f"segdb / peer wall time        {res['segdb_over_peer_time']:.3f}   (target <= 0.5)")
+        print(f"segdb / peer CPU time         {res['segdb_over_peer_cpu']:.3f}   "
+              f"({res['pipelines']['segdb']['cpu_seconds']:.2f} s against {res['pipelines']['peer']['cpu_seconds']:.2f} s)")
+        print(f"segdb / peer peak RSS         {res['segdb_over_peer_rss']:.3f}")
+        print(f"segdb inertia vs peer         {100 * res['segdb_inertia_vs_peer']:+.4f}%   (target <= 0)")
     if "segdb_over_bare_time" in res:
         print(f"segdb / bare wall time        {res['segdb_over_bare_time']:.3f}   (target <= 0.6)")
         print(f"segdb inertia vs bare         {100 * res['segdb_inertia_excess']:+.4f}%   (target <= +0.1%)")

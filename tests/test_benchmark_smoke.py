@@ -50,7 +50,9 @@ def test_json_output_keys_and_agreement(tmp_path):
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     res = json.loads(out)
     for key in ("rows", "segdb_s", "bare_s", "naive_s", "segdb_rss_mib", "bare_rss_mib", "segdb_inertia",
-                "bare_inertia", "segdb_over_bare_time", "bounded_inertia", "scoring_rows_per_s"):
+                "bare_inertia", "segdb_over_bare_time", "bounded_inertia", "scoring_rows_per_s",
+                "peer_s", "peer_rss_mib", "peer_inertia", "segdb_over_peer_time", "segdb_over_peer_rss",
+                "segdb_inertia_vs_peer"):
         assert key in res, key
     assert res["rows"] == 4000
     assert (res["naive_s"] is None) == (not naive)
@@ -58,6 +60,12 @@ def test_json_output_keys_and_agreement(tmp_path):
     assert res["segdb_inertia"] == pytest.approx(res["bare_inertia"], rel=1e-7)
     assert res["bounded_fit_rows"] <= 1000
     assert res["pipelines"]["scoring"]["rows"] == 4000
+    # the peer: scikit-learn's defaults (one k-means++ run) on the same standardised matrix
+    from sklearn.cluster import KMeans
+    from sklearn.preprocessing import StandardScaler
+    Z = StandardScaler().fit_transform(np.load(bench_data.data_path(tmp_path, 4000, 8, 3, 0).with_suffix(".npy")))
+    assert res["peer_inertia"] == pytest.approx(KMeans(n_clusters=3, random_state=0).fit(Z).inertia_, rel=1e-7)
+    assert res["segdb_inertia_vs_peer"] == pytest.approx(res["segdb_inertia"] / res["peer_inertia"] - 1)
 
 
 def test_refresh_parts_runs_its_three_configurations(tmp_path):

@@ -146,3 +146,43 @@ def test_the_largest_seed_refreshes_with_its_stability_refits(tmp_path):
         run = db.refresh("s")
         assert run.k == 2 and run.rows_used == 60
         assert db.quality("s").run["stability_bootstraps"] == 20
+
+
+def test_bootstrap_refits_are_scikit_learns_kmeans_warm_started_on_the_resample_head():
+    """Each refit, rebuilt from public scikit-learn: KMeans(n_init=3) on the first REFIT_INIT_ROWS
+    rows of the resample, then KMeans from those centres on the whole resample, predicting the
+    sample; resamples no longer than that: KMeans(n_init=3) on the resample itself."""
+    from segdb.quality.stability import REFIT_INIT_ROWS, REFIT_N_INIT, bootstrap_refits
+    rng = np.random.default_rng(11)
+    k, seed = 4, 5
+    big = np.vstack([rng.normal(c, 1.0, (700, 3)) for c in (0.0, 3.0, 6.0, 9.0)])  # 2,800 rows
+    small = big[rng.choice(big.shape[0], 300, replace=False)]
+    for Xs in (big, small):
+        with threadpool_limits(1):
+            got = bootstrap_refits(Xs, k, seed=seed, bootstraps=4)
+            draws = np.random.default_rng(seed + 3)
+            for b, labels in enumerate(got):
+                boot = Xs[draws.integers(0, Xs.shape[0], size=Xs.shape[0])]
+                model = KMeans(n_clusters=k, n_init=REFIT_N_INIT, random_state=seed + 1000 + b)
+                if boot.shape[0] > REFIT_INIT_ROWS:
+                    start = model.fit(boot[:REFIT_INIT_ROWS]).cluster_centers_
+                    model = KMeans(n_clusters=k, init=start, n_init=1)
+                want = model.fit(boot).predict(Xs)
+                assert np.array_equal(labels, want), b
+
+
+def test_bootstrap_refit_kernels_equal_the_kmeans_estimator():
+    from segdb.quality.stability import _kmeans_refitter
+    rng = np.random.default_rng(2)
+    refit = _kmeans_refitter()
+    for _ in range(10):
+        n, k, d = int(rng.integers(50, 2000)), int(rng.integers(2, 8)), int(rng.integers(1, 6))
+        X = rng.normal(size=(n, d)) * rng.uniform(0.1, 10, size=d) + rng.normal(size=d) * 5
+        Y = rng.normal(size=(100, d)) * 3
+        state = int(rng.integers(0, 2 ** 32))
+        with threadpool_limits(1):
+            model = KMeans(n_clusters=k, n_init=3, random_state=state).fit(X)
+            assert np.array_equal(refit(X.copy(), None, k, n_init=3, random_state=state), model.cluster_centers_)
+            assert np.array_equal(refit(X.copy(), Y, k, n_init=3, random_state=state), model.predict(Y))
+            warm = KMeans(n_clusters=k, init=model.cluster_centers_[::-1], n_init=1).fit(X[::-1])
+            assert np.array_equal(refit(X[::-1].copy(), Y, k, init=model.cluster_centers_[::-1]), warm.predict(Y))

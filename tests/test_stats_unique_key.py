@@ -79,3 +79,23 @@ def test_duplicates_are_still_found_without_a_declared_key(db):
     db.create("s", source="t", key="id", features=FEATURES, k=2)
     with pytest.raises(Exception, match="not unique"):
         db.refresh("s")
+
+
+@pytest.mark.parametrize("key", [
+    "i",            # dense: DuckDB's perfect hash table (segdb.refresh.stats.PERFECT_HASH_BITS)
+    "i * 8000",     # spread over almost 2**24: still the perfect table
+    "i * 2 ** 40",  # wider than 24 bits: the ordinary hash table
+])
+def test_duplicate_keys_are_found_whichever_hash_table_groups_them(db, key):
+    """The distinct-key count runs with DuckDB's perfect hash table for integer keys of a narrow
+    range; a duplicate is refused either way, and the session's threshold is put back."""
+    import segdb
+    db.con.execute(f"CREATE TABLE k AS SELECT ({key})::BIGINT AS id, (i % 97)::DOUBLE AS x, "
+                   "(i % 13)::DOUBLE AS y FROM range(1, 2001) t(i)")
+    db.create("s", source="k", key="id", features=FEATURES, k=2)
+    threshold = db.con.execute("SELECT current_setting('perfect_ht_threshold')").fetchall()[0][0]
+    assert db.refresh("s").rows_used == 2000
+    db.con.execute("INSERT INTO k SELECT id, x + 1, y FROM k WHERE id = (SELECT max(id) FROM k)")
+    with pytest.raises(segdb.errors.DataError, match="not unique .* 1 duplicate rows"):
+        db.refresh("s")
+    assert db.con.execute("SELECT current_setting('perfect_ht_threshold')").fetchall()[0][0] == threshold
