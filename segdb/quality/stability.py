@@ -144,20 +144,21 @@ def _kmeans_refitter():
     scikit-learn's own k-means++ and Lloyd kernels: on resamples of a few thousand rows the
     estimator's validation and set-up cost more than its k-means (11.7 ms a fit, 3 ms of kernels).
     """
-    from sklearn.cluster import KMeans  # here, not at import: `segdb --help` / `list` stay light
-    try:
+    try:  # here, not at import: `segdb --help` / `list` stay light
         from sklearn.cluster._kmeans import (_is_same_clustering, _kmeans_plusplus, _kmeans_single_lloyd,
                                              _labels_inertia)
         from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
         from sklearn.utils.extmath import row_norms
     except ImportError:  # a scikit-learn without the private kernels: the public estimator
-        def estimator(X, Y, k, *, n_init=1, random_state=None, init=None):
-            model = KMeans(n_clusters=k, n_init=n_init, random_state=random_state,
-                           init="k-means++" if init is None else init).fit(X)
-            return model.cluster_centers_ if Y is None else model.predict(Y)
-        return estimator
+        return _estimator
 
     def kernels(X, Y, k, *, n_init=1, random_state=None, init=None):
+        try:
+            return _kernels(X.copy(), Y, k, n_init=n_init, random_state=random_state, init=init)
+        except TypeError:  # a scikit-learn whose private kernels take other arguments
+            return _estimator(X, Y, k, n_init=n_init, random_state=random_state, init=init)
+
+    def _kernels(X, Y, k, *, n_init=1, random_state=None, init=None):
         n_threads = _openmp_effective_n_threads()
         tol = float(np.mean(np.var(X, axis=0))) * 1e-4  # KMeans' default tol, relative to the data
         weights = np.ones(X.shape[0], dtype=X.dtype)
@@ -184,3 +185,10 @@ def _kmeans_refitter():
         return _labels_inertia(Y, np.ones(Y.shape[0], dtype=Y.dtype), best_centers, n_threads=n_threads,
                                return_inertia=False)
     return kernels
+
+
+def _estimator(X, Y, k, *, n_init=1, random_state=None, init=None):
+    from sklearn.cluster import KMeans
+    model = KMeans(n_clusters=k, n_init=n_init, random_state=random_state,
+                   init="k-means++" if init is None else init).fit(X)
+    return model.cluster_centers_ if Y is None else model.predict(Y)
