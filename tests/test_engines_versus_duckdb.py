@@ -59,7 +59,12 @@ def test_typed_weighted_and_auto_k_equal_duckdb(engine, request, tmp_path):
                              auto_labels=labels(db, "auto"),
                              scan=db.sql("SELECT k, inertia FROM segdb.k_scan ORDER BY k").to_pylist(),
                              shares=db.sql("SELECT run_id, segment_id, level, share FROM segdb.category_shares "
-                                           "ORDER BY run_id, segment_id, level").to_pylist())
+                                           "ORDER BY run_id, segment_id, level").to_pylist(),
+                             profiles=db.sql("SELECT run_id, segment_id, feature_no, n_values, mean_raw, z_diff, "
+                                             "effect_size, rank FROM segdb.profiles "
+                                             "ORDER BY run_id, segment_id, feature_no").to_pylist(),
+                             descriptions=db.sql("SELECT run_id, segment_id, description FROM segdb.segments "
+                                                 "ORDER BY run_id, segment_id").to_pylist())
     ref, pg = runs.values()
     assert pg["typed_labels"] == ref["typed_labels"]
     assert pg["typed"].inertia == pytest.approx(ref["typed"].inertia, rel=1e-7)
@@ -69,6 +74,14 @@ def test_typed_weighted_and_auto_k_equal_duckdb(engine, request, tmp_path):
     assert [r["inertia"] for r in pg["scan"]] == pytest.approx([r["inertia"] for r in ref["scan"]], rel=1e-7)
     assert [(r["segment_id"], r["level"]) for r in pg["shares"]] == [(r["segment_id"], r["level"]) for r in ref["shares"]]
     assert [r["share"] for r in pg["shares"]] == pytest.approx([r["share"] for r in ref["shares"]], rel=1e-7)
+    if engine == "postgresql":  # its profiles come from the fitted matrix (segdb.refresh.pg_write)
+        def exact(r):
+            return (r["run_id"], r["segment_id"], r["feature_no"], r["n_values"], r["rank"])
+        assert [exact(r) for r in pg["profiles"]] == [exact(r) for r in ref["profiles"]]
+        for column in ("mean_raw", "z_diff", "effect_size"):
+            assert [r[column] for r in pg["profiles"]] == pytest.approx([r[column] for r in ref["profiles"]],
+                                                                        rel=1e-7, abs=1e-12)
+        assert pg["descriptions"] == ref["descriptions"]
 
 
 @pytest.mark.parametrize("text_key", [False, True])

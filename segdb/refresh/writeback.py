@@ -90,9 +90,10 @@ class Written:
 
 def write(con: Engine, checked: Checked, st: SourceStats, identified: Identified,
           quality_job: QualityJob, *, triggered_by: str | None, started_at: datetime,
-          stage_seconds: Mapping[str, float], report=lambda stage, event: None) -> Written:
+          stage_seconds: Mapping[str, float], report=lambda stage, event: None, moments=None) -> Written:
     """The "write" stage: the run, its labels and everything the features, the living segments and
-    the quality store about it, in one transaction (:func:`write_run`)."""
+    the quality store about it, in one transaction (:func:`write_run`). ``moments``: the profiles'
+    per-segment figures when Python computed them (segdb.refresh.pg_write.profile_moments)."""
     fitted = identified.fitted
     d, relation, fit = checked.definition, checked.source.relation, fitted.fit
     labels_writer = labelled = None
@@ -104,7 +105,7 @@ def write(con: Engine, checked: Checked, st: SourceStats, identified: Identified
     extra_writers = (  # feature modules add writer(con, run_id) callables here
         checked.prepared.writer(relation, fit, fitted.weights),
         identified.writer,
-        quality_store.profiles_writer(d, relation, st.features, labelled),
+        quality_store.profiles_writer(d, relation, st.features, labelled, moments),
     )
     row = RunRow(
         triggered_by=trigger_of(triggered_by), started_at=started_at, rows_total=st.rows_total,
