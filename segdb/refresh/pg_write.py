@@ -60,3 +60,53 @@ def profile_moments(con: Engine, d: Definition, stats, X: np.ndarray | None, key
         columns.append((mean, np.bincount(inverse, weights=x, minlength=len(ids)) / n))
     return [[int(ids[j])] + [v for mean, var in columns for v in (int(n[j]), float(mean[j]), float(var[j]))]
             for j in range(len(ids))]
+
+
+def score_with_moments(con: Engine, d: Definition, relation: str, st, fit, where: str):
+    """A bounded fit's "score" pass on PostgreSQL: (the fit renumbered largest first by its sizes
+    over every row, the profiles' figures of each of its centres' rows: count, mean and population
+    variance of each feature's values centred on the population mean, or None for an empty
+    segment), from one parallel SELECT over the scored rows. The profiles then need no pass of
+    their own: an ``INSERT ... SELECT`` is never parallel in PostgreSQL, a SELECT is."""
+    from ..define.features import feature_sql
+    from ..cluster.kmeans import canonical_order
+    from ..store.database import translate
+    from ..engines.base import ENGINE_ERRORS
+    from . import scalable
+    carry = [(f"CAST({feature_sql(f)} AS DOUBLE)", f"segdb_f{i}") for i, f in enumerate(d.features, start=1)]
+    labelled = scalable._labelling(d, relation, st.features, fit.centers, carry=carry)
+    nf = len(d.features)
+    centred = ", ".join(f"segdb_f{i} - ? AS x{i}" for i in range(1, nf + 1))
+    aggregates = ", ".join(f"count(x{i}), avg(x{i}), var_pop(x{i})" for i in range(1, nf + 1))
+    query = (f"SELECT segment_id, count(*), {aggregates} FROM (SELECT segment_id, {centred} "
+             f"FROM ({labelled}) AS segdb_labelled) AS segdb_centred GROUP BY segment_id")
+    try:
+        rows = con.execute(query, [s.mean for s in st.features]).fetchall()
+    except ENGINE_ERRORS as exc:
+        raise translate(exc, f"labelling every row of {where}") from exc
+    k = fit.centers.shape[0]
+    sizes = np.zeros(k, dtype=np.int64)
+    figures: dict[int, list] = {}
+    for segment_id, size, *values in rows:
+        sizes[int(segment_id) - 1] = int(size)
+        figures[int(segment_id) - 1] = [int(v) if j % 3 == 0 else (None if v is None else float(v))
+                                        for j, v in enumerate(values)]
+    order = canonical_order(fit.centers, sizes)
+    return scalable.renumbered(fit, sizes), [figures.get(int(j)) for j in order]
+
+
+def identified_moments(moments, fit):
+    """The rows for segdb.quality.profiles' ``moments`` (segment_id first) from a scored fit's
+    figures (``(its centres, figures per centre row)``), for ``fit``, the same centres renumbered
+    with the current run's segment ids (segdb.living); None without figures."""
+    if moments is None:
+        return None
+    from ..cluster.identity import fit_segment_ids
+    centers, figures = moments
+    ids = fit_segment_ids(fit)
+    rows = []
+    for r in range(fit.centers.shape[0]):
+        (p,) = [p for p in range(centers.shape[0]) if np.array_equal(centers[p], fit.centers[r])]
+        if figures[p] is not None:
+            rows.append([int(ids[r])] + list(figures[p]))
+    return rows

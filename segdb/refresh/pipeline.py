@@ -66,8 +66,9 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
                 fitted = stages.run("score", score, con, checked, st, fitted)
         identified = identify(con, checked, st, fitted)  # keep the current run's segment ids
         quality_job = stages.run("quality", start_quality, fetched, identified)
-        moments = pg_write.profile_moments(con, checked.definition, st.features, fetched.X, fetched.keys,
-                                           identified.fitted.fit.labels)  # None but on PostgreSQL
+        moments = (pg_write.profile_moments(con, checked.definition, st.features, fetched.X, fetched.keys,
+                                            identified.fitted.fit.labels)  # None but on PostgreSQL
+                   or pg_write.identified_moments(identified.fitted.moments, identified.fitted.fit))
         running.callback(quality_job.close)  # also when the write fails: no thread outlives it
         del fetched  # the matrix: the quality job's constructor has read every row it needs
         written = stages.around("write", write, con, checked, st, identified, quality_job,

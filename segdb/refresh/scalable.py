@@ -121,7 +121,11 @@ def count_segments(con, d: Definition, relation: str, stats, centers: np.ndarray
 
 def renumber_by_all_rows(con, d: Definition, relation: str, st, fit: FitResult, where: str) -> FitResult:
     """The sample fit, its segments renumbered largest first by their size over every row."""
-    sizes = count_segments(con, d, relation, st.features, fit.centers, where)
+    return renumbered(fit, count_segments(con, d, relation, st.features, fit.centers, where))
+
+
+def renumbered(fit: FitResult, sizes: np.ndarray) -> FitResult:
+    """The sample fit renumbered largest first by ``sizes`` (rows nearest each centre, all rows)."""
     order = canonical_order(fit.centers, sizes)
     position = np.empty(len(order), dtype=np.int32)
     position[order] = np.arange(len(order), dtype=np.int32)
