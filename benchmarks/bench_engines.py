@@ -4,6 +4,8 @@
     python benchmarks/bench_engines.py --rows 100000 --engines duckdb,postgresql
     python benchmarks/bench_engines.py --rows 1000000 --json                    # one JSON object
     python benchmarks/bench_engines.py --rows 100000 --load-only                # only put the data there
+    python benchmarks/bench_engines.py --rows 1000000 --engines postgresql --peers pg-copy
+                                        # and the COPY pipeline a PostgreSQL user would write, beside it
 
 The data are benchmarks/bench_data.py's N customers x d features (default 10,000,000 x 8, k = 6),
 generated once by DuckDB and cached per engine:
