@@ -4,6 +4,8 @@
     python benchmarks/bench_engines.py --rows 100000 --engines duckdb,postgresql
     python benchmarks/bench_engines.py --rows 1000000 --json                    # one JSON object
     python benchmarks/bench_engines.py --rows 100000 --load-only                # only put the data there
+    python benchmarks/bench_engines.py --rows 1000000 --engines postgresql --peers pg-copy
+                                        # and the COPY pipeline a PostgreSQL user would write, beside it
 
 The data are benchmarks/bench_data.py's N customers x d features (default 10,000,000 x 8, k = 6),
 generated once by DuckDB and cached per engine:
@@ -50,6 +52,7 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 import bench_data  # noqa: E402
 
 ENGINES = ("duckdb", "postgresql", "spark")
+PEERS = {"pg-copy": "postgresql"}  # peer -> the engine whose data it reads (run after segdb there)
 SEGMENTATION = "bench"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:55432/postgres"
 
@@ -76,6 +79,9 @@ def parse_args(argv=None):
     p.add_argument("--load-only", action="store_true",
                    help="only generate and load the data on each engine (checked against DuckDB's)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--peers", default="",
+                   help="comma-separated peers to run beside segdb, each in its own process, in the same "
+                        f"run: {', '.join(PEERS)} (PostgreSQL's COPY pipeline, benchmarks/peer_pg_copy.py)")
     p.add_argument("--child", choices=["spark-sql"], help=argparse.SUPPRESS)
     p.add_argument("--sql", action="append", default=[], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -83,6 +89,10 @@ def parse_args(argv=None):
     unknown = [e for e in args.engines if e not in ENGINES]
     if unknown:
         p.error(f"unknown engine(s) {', '.join(unknown)}: choose from {', '.join(ENGINES)}")
+    args.peers = [x.strip() for x in args.peers.split(",") if x.strip()]
+    unknown = [x for x in args.peers if x not in PEERS]
+    if unknown:
+        p.error(f"unknown peer(s) {', '.join(unknown)}: choose from {', '.join(PEERS)}")
     return args
 
 
@@ -404,7 +414,11 @@ def bench_postgresql(args, duck_path: Path, want: dict) -> dict:
         return {"engine": "postgresql", "loaded": True, "database": cached}
     work = pg_work_database(args, cached)
     try:
-        return run_segdb(args, "postgresql", pg_url(args.postgres_url, work), child_env())
+        url = pg_url(args.postgres_url, work)
+        result = run_segdb(args, "postgresql", url, child_env())
+        if "pg-copy" in args.peers:  # after segdb, on the same copy: its cache is at least as warm
+            result["peer"] = run_peer_pg_copy(args, url)
+        return result
     finally:
         with pg_connect(args.postgres_url) as admin:
             pg_drop_database(admin, work)
@@ -427,6 +441,18 @@ def bench_spark(args, duck_path: Path, want: dict) -> dict:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def run_peer_pg_copy(args, url: str) -> dict:
+    """benchmarks/peer_pg_copy.py in its own process: its JSON line, with the wall seconds measured
+    from outside as segdb's are."""
+    cmd = [sys.executable, str(HERE / "peer_pg_copy.py"), "--url", url, "--table", bench_data.TABLE,
+           "--key", "customer_id", "--k", str(args.k), "--n-init", str(args.n_init), "--seed", str(args.seed)]
+    for f in bench_data.feature_names(args.d):
+        cmd += ["--feature", f]
+    done = checked(run_process(cmd, child_env()), "the PostgreSQL COPY peer")
+    out = json.loads(done["stdout"].strip().splitlines()[-1])
+    return {**out, "seconds": done["seconds"], "inner_seconds": out["seconds"], "rss_mib": done["rss_mib"]}
+
+
 RUNNERS = {"duckdb": bench_duckdb, "postgresql": bench_postgresql, "spark": bench_spark}
 
 
@@ -443,6 +469,9 @@ def run_all(args) -> dict:
     for r in res["engines"].values():
         if base and r.get("inertia") is not None:
             r["inertia_vs_duckdb"] = r["inertia"] / base - 1
+        if r.get("peer") and r.get("seconds"):
+            r["peer"]["segdb_over_peer"] = r["seconds"] / r["peer"]["seconds"]
+            r["peer"]["inertia_vs_peer"] = r["inertia"] / r["peer"]["inertia"] - 1
     return res
 
 
@@ -470,6 +499,14 @@ def print_table(res: dict) -> None:
         print(f"{name:<11} {_fmt(r['rows']):>12} {_fmt(r['fit_rows']):>10} {_fmt(r['seconds']):>8} "
               f"{_fmt(r['stages_total_s']):>9} {_fmt(r['rss_mib'], 0):>9} {_fmt(r['jvm_rss_mib'], 0):>8} "
               f"{_fmt(r['inertia'], 1):>16} {('-' if excess is None else f'{excess:+.1e}'):>10}  {stages}")
+        if r.get("peer"):
+            peer = r["peer"]
+            steps = ", ".join(f"{k} {v:.2f}" for k, v in peer["steps"].items())
+            print(f"{'  ' + peer['peer']:<11} {_fmt(peer['rows']):>12} {_fmt(peer['rows']):>10} "
+                  f"{_fmt(peer['seconds']):>8} {'-':>9} {_fmt(peer['rss_mib'], 0):>9} {'-':>8} "
+                  f"{_fmt(peer['inertia'], 1):>16} {'-':>10}  {steps}")
+            print(f"{'':<11} segdb / {peer['peer']}: {peer['segdb_over_peer']:.2f}x the wall time, "
+                  f"inertia {peer['inertia_vs_peer']:+.2e} relative to the peer's")
 
 
 def main(argv=None) -> None:

@@ -59,7 +59,12 @@ def test_typed_weighted_and_auto_k_equal_duckdb(engine, request, tmp_path):
                              auto_labels=labels(db, "auto"),
                              scan=db.sql("SELECT k, inertia FROM segdb.k_scan ORDER BY k").to_pylist(),
                              shares=db.sql("SELECT run_id, segment_id, level, share FROM segdb.category_shares "
-                                           "ORDER BY run_id, segment_id, level").to_pylist())
+                                           "ORDER BY run_id, segment_id, level").to_pylist(),
+                             profiles=db.sql("SELECT run_id, segment_id, feature_no, n_values, mean_raw, z_diff, "
+                                             "effect_size, rank FROM segdb.profiles "
+                                             "ORDER BY run_id, segment_id, feature_no").to_pylist(),
+                             descriptions=db.sql("SELECT run_id, segment_id, description FROM segdb.segments "
+                                                 "ORDER BY run_id, segment_id").to_pylist())
     ref, pg = runs.values()
     assert pg["typed_labels"] == ref["typed_labels"]
     assert pg["typed"].inertia == pytest.approx(ref["typed"].inertia, rel=1e-7)
@@ -69,15 +74,27 @@ def test_typed_weighted_and_auto_k_equal_duckdb(engine, request, tmp_path):
     assert [r["inertia"] for r in pg["scan"]] == pytest.approx([r["inertia"] for r in ref["scan"]], rel=1e-7)
     assert [(r["segment_id"], r["level"]) for r in pg["shares"]] == [(r["segment_id"], r["level"]) for r in ref["shares"]]
     assert [r["share"] for r in pg["shares"]] == pytest.approx([r["share"] for r in ref["shares"]], rel=1e-7)
+    if engine == "postgresql":  # its profiles come from the fitted matrix (segdb.refresh.pg_write)
+        def exact(r):
+            return (r["run_id"], r["segment_id"], r["feature_no"], r["n_values"], r["rank"])
+        assert [exact(r) for r in pg["profiles"]] == [exact(r) for r in ref["profiles"]]
+        for column in ("mean_raw", "z_diff", "effect_size"):
+            assert [r[column] for r in pg["profiles"]] == pytest.approx([r[column] for r in ref["profiles"]],
+                                                                        rel=1e-7, abs=1e-12)
+        assert pg["descriptions"] == ref["descriptions"]
 
 
-def test_fast_path_equals_duckdb(postgres_url, tmp_path):
+@pytest.mark.parametrize("text_key", [False, True])
+def test_fast_path_equals_duckdb(postgres_url, tmp_path, text_key):
     """200,000 rows: the fast fit (a sample for the restarts, one pass over every row) on PostgreSQL
-    starts from the sample DuckDB draws, so the segments are DuckDB's."""
+    starts from the sample DuckDB draws, so the segments are DuckDB's. PostgreSQL fetches the rows
+    with binary COPY (CSV for a text key) and writes their labels with COPY from memory, as DuckDB
+    writes them: every customer's label and distance, and the profiles joined from them, are DuckDB's."""
     rng = np.random.default_rng(3)
     centres = rng.normal(0, 4, (4, 5))
     X = centres[rng.integers(0, 4, 200_000)] + rng.normal(0, 1.5, (200_000, 5))
-    table = pa.table({"id": pa.array(rng.permutation(200_000) + 10**6),
+    ids = rng.permutation(200_000) + 10**6
+    table = pa.table({"id": pa.array([f"c{i:07d}" for i in ids] if text_key else ids),
                       **{f"f{i}": pa.array(X[:, i]) for i in range(5)}})
     results = {}
     for url in (str(tmp_path / "ref.duckdb"), postgres_url):
@@ -86,11 +103,22 @@ def test_fast_path_equals_duckdb(postgres_url, tmp_path):
             db.create("p", source="points", key="id", features=[f"f{i}" for i in range(5)], k=4)
             run = db.refresh("p")
             sizes = db.sql("SELECT segment_id, size FROM p_centroids ORDER BY segment_id").to_pylist()
-            results[url] = (run, sizes, db.runs("p")[0])
-    (ref, ref_sizes, _), (pg, pg_sizes, pg_row) = results.values()
+            labelled = db.sql("SELECT id, segment_id, distance FROM p_segments ORDER BY id")
+            profiles = db.sql("SELECT segment_id, feature_no, n_values, mean_raw, z_diff, effect_size, rank "
+                              "FROM segdb.profiles ORDER BY segment_id, feature_no").to_pylist()
+            results[url] = (run, sizes, db.runs("p")[0], labelled, profiles)
+    (ref, ref_sizes, _, ref_labels, ref_profiles), (pg, pg_sizes, pg_row, pg_labels, pg_profiles) = results.values()
     assert pg.inertia == pytest.approx(ref.inertia, rel=1e-7)
     assert pg_sizes == ref_sizes
     assert pg_row["rows_used"] == 200_000
+    assert pg_labels.column("id").to_pylist() == ref_labels.column("id").to_pylist()
+    assert pg_labels.column("segment_id").to_pylist() == ref_labels.column("segment_id").to_pylist()
+    assert pg_labels.column("distance").to_numpy() == pytest.approx(ref_labels.column("distance").to_numpy(),
+                                                                     rel=1e-7)
+    assert [(r["segment_id"], r["feature_no"], r["n_values"], r["rank"]) for r in pg_profiles] == \
+        [(r["segment_id"], r["feature_no"], r["n_values"], r["rank"]) for r in ref_profiles]
+    for column in ("mean_raw", "z_diff", "effect_size"):
+        assert [r[column] for r in pg_profiles] == pytest.approx([r[column] for r in ref_profiles], rel=1e-7)
 
 
 def test_show_sql_script_runs_and_outputs(postgres_url, tmp_path):

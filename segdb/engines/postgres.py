@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ..errors import redact_secrets
+from . import pg_copy
 from .adapter import Adapter
 from .result import EngineError, LazyRelation, Result, first_line, plain
 from .duckdb import DEFAULT_LOCK_TIMEOUT
@@ -53,7 +54,7 @@ class PostgresRelation(LazyRelation):
             self.con._run(statement, self._params)
         if "segdb_z_1" in last:
             # the standardised matrix (a sample): COPY is several times faster than row tuples
-            return Result(table=self.con.copy_csv(last, self._params))
+            return Result(table=self.con.copy_arrow(last, self._params))
         return self.con._run(last, self._params)
 
 
@@ -213,37 +214,71 @@ class PostgresConnection(Adapter):
         except self._psycopg.Error as exc:
             raise self._error(exc, statement) from exc
 
-    def copy_csv(self, statement: str, params) -> pa.Table:
+    def copy_arrow(self, statement: str, params) -> pa.Table:
+        """``statement``'s result through COPY ... TO STDOUT, as Arrow: in the binary format when
+        every column is an integer or a double (segdb.engines.pg_copy; keys and the standardised
+        matrix), else, or if a value is NULL, as CSV."""
+        columns = self._column_types(statement, params)
+        if all(kind in pg_copy.WIDTHS for _, kind in columns):
+            data = self._copy_out(statement, params, "FORMAT binary")
+            table = pg_copy.read(data, [name for name, _ in columns], [kind for _, kind in columns])
+            if table is not None:
+                return table
+        return self.copy_csv(statement, params, columns)
+
+    def copy_csv(self, statement: str, params, columns=None) -> pa.Table:
         """``statement``'s result through COPY ... TO STDOUT (CSV), as Arrow; values rendered by
         psycopg's own client-side binding, since COPY takes no parameters."""
+        buf = io.BytesIO(self._copy_out(statement, params, "FORMAT csv, HEADER true"))
+        columns = self._column_types(statement, params) if columns is None else columns
+        types = {name: _ARROW_TYPES.get(_TYPE_NAMES.get(kind, "VARCHAR"), pa.string()) for name, kind in columns}
+        return pacsv.read_csv(buf, convert_options=pacsv.ConvertOptions(
+            column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False))
+
+    def _copy_out(self, statement: str, params, options: str) -> bytearray:
         from psycopg import ClientCursor
 
         try:
             with ClientCursor(self.raw) as cur:
                 query = cur.mogrify(statement, params) if params else statement
-            buf = io.BytesIO()
+            buf = bytearray()
             with self.raw.cursor() as cur:
-                with cur.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
+                with cur.copy(f"COPY ({query}) TO STDOUT WITH ({options})") as copy:
                     for block in copy:
-                        buf.write(block)
+                        buf += block
         except self._psycopg.Error as exc:
             raise self._error(exc, statement) from exc
-        buf.seek(0)
-        types = {name: _ARROW_TYPES.get(kind, pa.string()) for name, kind in self._column_types(statement, params)}
-        return pacsv.read_csv(buf, convert_options=pacsv.ConvertOptions(
-            column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False))
+        return buf
+
+    def copy_in(self, table: str, columns: list[str], values: list, types: list[str]) -> None:
+        """Append rows to ``table`` (quoted) with COPY ... FROM STDIN, in the current transaction:
+        ``values`` one array per column of ``columns`` (quoted), ``types`` their PostgreSQL type
+        names. Binary when every type is an integer or a double (segdb.engines.pg_copy), else
+        row by row in COPY's text format (a text key: psycopg escapes it)."""
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        try:
+            with self.raw.cursor() as cur:
+                if all(t in pg_copy.WIDTHS for t in types):
+                    with cur.copy(statement + " WITH (FORMAT binary)") as copy:
+                        copy.write(pg_copy.encode(list(zip(values, types))))
+                else:
+                    rows = zip(*[v.to_pylist() if hasattr(v, "to_pylist") else v.tolist() for v in values])
+                    with cur.copy(statement) as copy:
+                        for row in rows:
+                            copy.write_row(row)
+        except self._psycopg.Error as exc:
+            raise self._error(exc, statement) from exc
 
     def _column_types(self, statement: str, params) -> list[tuple[str, str]]:
-        """(name, DuckDB type name) of ``statement``'s columns, from a LIMIT 0 run (no rows read):
-        CSV carries no types, and a text key like '007' must stay text."""
+        """(name, PostgreSQL type name) of ``statement``'s columns, from a LIMIT 0 run (no rows
+        read): CSV carries no types, and a text key like '007' must stay text."""
         try:
             with self.raw.cursor() as cur:
                 cur.execute(f"SELECT * FROM ({statement}) AS segdb_typed LIMIT 0", params)
                 out = []
                 for column in cur.description:
                     info = self.raw.adapters.types.get(column.type_code)
-                    name = info.name if info is not None else ""
-                    out.append((column.name, _TYPE_NAMES.get(name, "VARCHAR")))
+                    out.append((column.name, info.name if info is not None else ""))
         except self._psycopg.Error as exc:
             raise self._error(exc, statement) from exc
         return out

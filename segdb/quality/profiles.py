@@ -25,14 +25,20 @@ from ..store.sqlfiles import load_sql
 from ..engines.base import Engine
 
 
-def profile_query(d: Definition, relation: str, labelled: str | None = None) -> str:
+def profile_query(d: Definition, relation: str, labelled: str | None = None,
+                  moments: int | None = None) -> str:
     """INSERT ... SELECT of one run's profiles. Parameters: per feature (feature_no, feature, label,
     population mean, population sd), then the population means again (one per feature), then run_id
     twice (once with ``labelled``). Build the parameter list with :func:`profile_params`.
 
     ``labelled``: a query giving every used row's ``segment_id`` and feature values ``segdb_f1 ..``
     (segdb.refresh.scalable.labelled_values, for runs whose labels are written in SQL), read instead of
-    joining the run's stored labels with the source."""
+    joining the run's stored labels with the source.
+
+    ``moments``: the number of segments whose per-feature count, mean and population variance of
+    the centred values are given as parameters instead (segdb.refresh.pg_write computes them from
+    the fitted matrix): no pass over any table; the parameters are then the feature rows, per
+    segment (segment_id, then n, mean and variance per feature), and run_id once."""
     nf = len(d.features)
     feature_rows = ", ".join(["(?::INTEGER, ?::VARCHAR, ?::VARCHAR, ?::DOUBLE, ?::DOUBLE)"] * nf)
     centred = ",\n           ".join(
@@ -42,7 +48,11 @@ def profile_query(d: Definition, relation: str, labelled: str | None = None) -> 
     long = "\n    UNION ALL ".join(
         f"SELECT segment_id, {i} AS feature_no, n{i} AS n, m{i} AS m, coalesce(v{i}, 0) * n{i} AS m2 "
         "FROM per_segment" for i in range(1, nf + 1))
-    if labelled is None:
+    if moments is not None:
+        row = "(" + ", ".join(["?::INTEGER"] + ["?::BIGINT, ?::DOUBLE, ?::DOUBLE"] * nf) + ")"
+        names = ", ".join(["segment_id"] + [f"n{i}, m{i}, v{i}" for i in range(1, nf + 1)])
+        head = f"per_segment({names}) AS (VALUES {', '.join([row] * moments)})"
+    elif labelled is None:
         rows = (f"FROM {d.labels_table} AS labels\n"
                 f"    JOIN {keyed_values_relation(d, relation)} AS segdb_values\n"
                 "      ON segdb_values.segdb_key = labels.segdb_key\n"
@@ -50,10 +60,8 @@ def profile_query(d: Definition, relation: str, labelled: str | None = None) -> 
         segment = "labels.segment_id"
     else:
         rows, segment = f"FROM ({labelled}) AS segdb_values", "segdb_values.segment_id"
-    return f"""INSERT INTO segdb.profiles (run_id, segment_id, feature_no, feature, label, n_values,
-                            mean_raw, z_diff, effect_size, rank)
-WITH features(feature_no, feature, label, pop_mean, pop_sd) AS (VALUES {feature_rows}),
-joined AS (
+    if moments is None:
+        head = f"""joined AS (
     SELECT {segment},
            {centred}
     {rows}
@@ -62,7 +70,11 @@ per_segment AS (
     SELECT segment_id,
            {per_segment}
     FROM joined GROUP BY segment_id
-),
+)"""
+    return f"""INSERT INTO segdb.profiles (run_id, segment_id, feature_no, feature, label, n_values,
+                            mean_raw, z_diff, effect_size, rank)
+WITH features(feature_no, feature, label, pop_mean, pop_sd) AS (VALUES {feature_rows}),
+{head},
 long AS (
     {long}
 ),
@@ -97,19 +109,23 @@ SELECT ?, segment_id, feature_no, feature, label, n, mean_raw, z_diff, effect_si
 FROM scored"""
 
 
-def profile_params(d: Definition, stats, run_id: int, labelled: bool = False) -> list:
+def profile_params(d: Definition, stats, run_id: int, labelled: bool = False, moments=None) -> list:
     params: list = []
     for i, (f, s) in enumerate(zip(d.features, stats), start=1):
         params += [i, f.name, f.display, s.mean, s.stddev]
+    if moments is not None:
+        return params + [v for row in moments for v in row] + [run_id]
     params += [s.mean for s in stats]
     return params + ([run_id] if labelled else [run_id, run_id])
 
 
 def write_profiles(con: Engine, d: Definition, relation: str, stats, run_id: int,
-                   labelled: str | None = None) -> None:
+                   labelled: str | None = None, moments=None) -> None:
     """Insert the run's profiles and rewrite its segments' descriptions from them (and from the
-    run's category shares, written before in the same transaction)."""
-    con.execute(profile_query(d, relation, labelled), profile_params(d, stats, run_id, labelled is not None))
+    run's category shares, written before in the same transaction). ``moments``: one row per
+    segment, see :func:`profile_query`."""
+    con.execute(profile_query(d, relation, labelled, None if moments is None else len(moments)),
+                profile_params(d, stats, run_id, labelled is not None, moments))
     text_of = descriptions(read_profiles(con, run_id), category_levels(con, run_id), level_shares(con, run_id))
     if text_of:
         # one UPDATE for every segment: on Spark each UPDATE is a copy of segdb.segments

@@ -48,9 +48,9 @@ def quality_writer(quality: RunQuality | QualityJob):
     return write
 
 
-def profiles_writer(d, relation: str, stats, labelled: str | None = None):
+def profiles_writer(d, relation: str, stats, labelled: str | None = None, moments=None):
     def write(con: Engine, run_id: int) -> None:
-        profiles.write_profiles(con, d, relation, stats, run_id, labelled)
+        profiles.write_profiles(con, d, relation, stats, run_id, labelled, moments)
     return write
 
 

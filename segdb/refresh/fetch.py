@@ -41,8 +41,10 @@ def fit_plan(con: Engine, checked: Checked, st: SourceStats) -> fitplan.FitPlan:
             f"{d.name!r} has survey weights, which need every row in the fit, but {checked.where} has "
             f"rows_used={st.rows_used} > max_fit_rows={plan.max_fit_rows}; raise max_fit_rows "
             "or drop the weight")
-    if remote and plan.mode == "fast":
-        # another engine: Python fetches a bounded sample only (all rows when under the bound)
+    if remote and plan.mode == "fast" and dialect_of(con) != "postgresql":
+        # another engine: Python fetches a bounded sample only (all rows when under the bound);
+        # PostgreSQL's rows under the bound come with their keys (binary COPY) and are fitted and
+        # written from memory as on DuckDB (segdb.refresh.pg_write), not labelled in SQL again
         plan = dataclasses.replace(plan, mode="bounded")
     return plan
 

@@ -17,7 +17,8 @@ from ..cluster.kmeans import FitResult, fit_kmeans
 from ..define.definitions import Definition
 from ..living import transitions as living
 from ..quality import job as quality, kselect
-from . import scalable
+from ..engines import dialect_of
+from . import pg_write, scalable
 from .check import Checked
 from .fetch import Fetched
 from .stats import SourceStats
@@ -39,6 +40,9 @@ class Fitted:
     keys: pa.Array | None
     weights: np.ndarray | None
     fit_rows: int
+    # PostgreSQL's bounded fit: the profiles' per-segment figures from its scoring pass, aligned
+    # with the rows of the scored fit's centres (segdb.refresh.pg_write.score_with_moments)
+    moments: tuple | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +72,12 @@ def fit(checked: Checked, st: SourceStats, fetched: Fetched, chosen: KChosen) ->
 
 
 def score(con: Engine, checked: Checked, st: SourceStats, fitted: Fitted) -> Fitted:
-    """A bounded fit's segments numbered largest first by their size over every row (in SQL)."""
+    """A bounded fit's segments numbered largest first by their size over every row (in SQL); on
+    PostgreSQL the same pass computes the profiles' figures (no profiles pass in the write-back)."""
+    if dialect_of(con) == "postgresql":
+        fit, moments = pg_write.score_with_moments(con, fitted.definition, checked.source.relation, st,
+                                                    fitted.fit, checked.where)
+        return dataclasses.replace(fitted, fit=fit, moments=(fit.centers, tuple(moments)))
     return dataclasses.replace(fitted, fit=scalable.renumber_by_all_rows(
         con, fitted.definition, checked.source.relation, st, fitted.fit, checked.where))
 

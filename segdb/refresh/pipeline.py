@@ -18,6 +18,7 @@ from ..store.database import read_only_reads
 from ..store.runs import run_ordinal, utcnow
 from .check import check, statistics
 from .fetch import fetch, fit_plan
+from . import pg_write
 from .fit import choose_k, fit, identify, score, start_quality
 from .stages import Listener, Stages
 from .writeback import write
@@ -65,10 +66,13 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
                 fitted = stages.run("score", score, con, checked, st, fitted)
         identified = identify(con, checked, st, fitted)  # keep the current run's segment ids
         quality_job = stages.run("quality", start_quality, fetched, identified)
+        moments = (pg_write.profile_moments(con, checked.definition, st.features, fetched.X, fetched.keys,
+                                            identified.fitted.fit.labels)  # None but on PostgreSQL
+                   or pg_write.identified_moments(identified.fitted.moments, identified.fitted.fit))
         running.callback(quality_job.close)  # also when the write fails: no thread outlives it
         del fetched  # the matrix: the quality job's constructor has read every row it needs
         written = stages.around("write", write, con, checked, st, identified, quality_job,
-                                triggered_by=triggered_by, started_at=started_at,
+                                triggered_by=triggered_by, started_at=started_at, moments=moments,
                                 stage_seconds=stages.seconds, report=stages.report)
     row = written.row  # the inertia over every row, also when the labels were written in SQL
     return RunResult(written.run_id, checked.definition.name, row.k, row.rows_used, row.rows_skipped,

@@ -65,9 +65,10 @@ def _fetch_every_row(con, d: Definition, relation: str, st, plan: fitplan.FitPla
     except ENGINE_ERRORS as exc:
         raise translate(exc, f"reading the standardised features of {where}") from exc
     X = table_matrix(table, len(d.features))
-    positions = sampling.init_positions(table.column("segdb_key").combine_chunks(), d.seed, init_rows,
-                                        plan.rows_used)
-    return None, X, X[positions]
+    keys = table.column("segdb_key").combine_chunks()
+    positions = sampling.init_positions(keys, d.seed, init_rows, plan.rows_used)
+    # PostgreSQL writes these keys' labels with COPY (its plan stays "fast"); Spark labels in SQL
+    return (keys if plan.mode == "fast" else None), X, X[positions]
 
 
 def fit(X: np.ndarray, init: np.ndarray, d: Definition, st, where: str) -> FitResult:
@@ -120,7 +121,11 @@ def count_segments(con, d: Definition, relation: str, stats, centers: np.ndarray
 
 def renumber_by_all_rows(con, d: Definition, relation: str, st, fit: FitResult, where: str) -> FitResult:
     """The sample fit, its segments renumbered largest first by their size over every row."""
-    sizes = count_segments(con, d, relation, st.features, fit.centers, where)
+    return renumbered(fit, count_segments(con, d, relation, st.features, fit.centers, where))
+
+
+def renumbered(fit: FitResult, sizes: np.ndarray) -> FitResult:
+    """The sample fit renumbered largest first by ``sizes`` (rows nearest each centre, all rows)."""
     order = canonical_order(fit.centers, sizes)
     position = np.empty(len(order), dtype=np.int32)
     position[order] = np.arange(len(order), dtype=np.int32)

@@ -20,6 +20,7 @@ from ..errors import DataError
 from ..engines.quoting import quote_identifier
 from ..engines.result import first_line
 from ..define.sqlgen import stats_query
+from ..engines import dialect_of
 from ..engines.base import ENGINE_ERRORS, Engine
 from ..engines import dialect_of
 from ..engines.quoting import sql_literal
@@ -128,7 +129,8 @@ def compute(con: Engine, d: Definition, relation: str, where: str,
     """``key_declared_unique``: the database enforces the key's uniqueness (see sqlgen.stats_query)."""
     try:
         with _perfect_hash_keys(con):
-            row = con.execute(stats_query(d, relation, key_declared_unique)).fetchall()[0]
+            row = con.execute(stats_query(d, relation, key_declared_unique,
+                                          count_distinct=dialect_of(con) == "postgresql")).fetchall()[0]
     except duckdb.OutOfRangeException as exc:
         raise DataError(f"the features of {where} hold values too large to sum ({first_line(exc)}); "
                         "rescale them in a source SELECT") from exc

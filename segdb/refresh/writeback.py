@@ -33,7 +33,7 @@ from ..store.runs import trigger_of
 from ..living import switch
 from ..store.sqlfiles import load_sql
 from ..store.versions import package_versions
-from . import scalable
+from . import pg_write, scalable
 from .check import Checked
 from .fit import Identified
 from .stats import SourceStats
@@ -90,21 +90,22 @@ class Written:
 
 def write(con: Engine, checked: Checked, st: SourceStats, identified: Identified,
           quality_job: QualityJob, *, triggered_by: str | None, started_at: datetime,
-          stage_seconds: Mapping[str, float], report=lambda stage, event: None) -> Written:
+          stage_seconds: Mapping[str, float], report=lambda stage, event: None, moments=None) -> Written:
     """The "write" stage: the run, its labels and everything the features, the living segments and
-    the quality store about it, in one transaction (:func:`write_run`)."""
+    the quality store about it, in one transaction (:func:`write_run`). ``moments``: the profiles'
+    per-segment figures when Python computed them (segdb.refresh.pg_write.profile_moments)."""
     fitted = identified.fitted
     d, relation, fit = checked.definition, checked.source.relation, fitted.fit
     labels_writer = labelled = None
-    if fitted.plan.mode == "bounded" or dialect_of(con) != "duckdb":
-        # every row is labelled in SQL (on another engine: by the engine); the profiles score the
-        # rows again instead of joining them back
+    if fitted.plan.mode == "bounded" or dialect_of(con) == "spark":
+        # every row is labelled in SQL (on Spark: by the engine); the profiles score the rows again
+        # instead of joining them back. PostgreSQL writes fetched rows' labels with COPY (pg_write).
         labels_writer = scalable.labels_writer(fitted.definition, relation, st, fit, fitted.plan)
         labelled = scalable.labelled_values(fitted.definition, relation, st, fit)
     extra_writers = (  # feature modules add writer(con, run_id) callables here
         checked.prepared.writer(relation, fit, fitted.weights),
         identified.writer,
-        quality_store.profiles_writer(d, relation, st.features, labelled),
+        quality_store.profiles_writer(d, relation, st.features, labelled, moments),
     )
     row = RunRow(
         triggered_by=trigger_of(triggered_by), started_at=started_at, rows_total=st.rows_total,
@@ -148,6 +149,8 @@ def write_run(con: Engine, d: Definition, *, run_row: RunRow, stats, keys: pa.Ar
             sizes, sse = labels_writer(con, run_id)
             segments, centroids = segment_rows(d, stats, fit, sizes=sizes, sse=sse)
             inertia = float(np.sum(sse))
+        elif dialect_of(con) == "postgresql":
+            pg_write.copy_labels(con, d, run_id, labels)
         else:
             con.register(LABELS_RELATION, labels)
             try:
