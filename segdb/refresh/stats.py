@@ -22,7 +22,6 @@ from ..engines.result import first_line
 from ..define.sqlgen import stats_query
 from ..engines import dialect_of
 from ..engines.base import ENGINE_ERRORS, Engine
-from ..engines import dialect_of
 from ..engines.quoting import sql_literal
 
 
