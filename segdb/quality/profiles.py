@@ -106,18 +106,13 @@ def profile_params(d: Definition, stats, run_id: int, labelled: bool = False) ->
 
 
 def write_profiles(con: Engine, d: Definition, relation: str, stats, run_id: int,
-                   labelled: str | None = None) -> None:
-    """Insert the run's profiles and rewrite its segments' descriptions from them (and from the
-    run's category shares, written before in the same transaction)."""
+                   labelled: str | None = None) -> dict[int, str]:
+    """Insert the run's profiles; returns its segments' descriptions made from them (and from the
+    run's category shares, written before in the same transaction). The write-back stores them
+    with the segments rows, written after this: a segments row is written once, complete (on
+    Spark an UPDATE would be a copy of segdb.segments and two table renames)."""
     con.execute(profile_query(d, relation, labelled), profile_params(d, stats, run_id, labelled is not None))
-    text_of = descriptions(read_profiles(con, run_id), category_levels(con, run_id), level_shares(con, run_id))
-    if text_of:
-        # one UPDATE for every segment: on Spark each UPDATE is a copy of segdb.segments
-        ids = sorted(text_of)
-        whens = " ".join("WHEN ? THEN ?" for _ in ids)
-        con.execute(f"UPDATE segdb.segments SET description = CASE segment_id {whens} END "
-                    f"WHERE run_id = ? AND segment_id IN ({', '.join('?' for _ in ids)})",
-                    [v for i in ids for v in (i, text_of[i])] + [run_id, *ids])
+    return descriptions(read_profiles(con, run_id), category_levels(con, run_id), level_shares(con, run_id))
 
 
 def read_profiles(con: Engine, run_id: int) -> list[dict]:

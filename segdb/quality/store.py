@@ -49,8 +49,10 @@ def quality_writer(quality: RunQuality | QualityJob):
 
 
 def profiles_writer(d, relation: str, stats, labelled: str | None = None):
-    def write(con: Engine, run_id: int) -> None:
-        profiles.write_profiles(con, d, relation, stats, run_id, labelled)
+    """The writer of a run's profiles; it returns the segments' descriptions as segment columns
+    (see segdb.refresh.writeback.write_run)."""
+    def write(con: Engine, run_id: int) -> dict:
+        return {"description": profiles.write_profiles(con, d, relation, stats, run_id, labelled)}
     return write
 
 
