@@ -39,9 +39,15 @@ def profile_query(d: Definition, relation: str, labelled: str | None = None) -> 
         f"segdb_values.segdb_f{i} - ? AS x{i}" for i in range(1, len(d.features) + 1))
     per_segment = ",\n           ".join(
         f"count(x{i}) AS n{i}, avg(x{i}) AS m{i}, var_pop(x{i}) AS v{i}" for i in range(1, nf + 1))
-    long = "\n    UNION ALL ".join(
-        f"SELECT segment_id, {i} AS feature_no, n{i} AS n, m{i} AS m, coalesce(v{i}, 0) * n{i} AS m2 "
-        "FROM per_segment" for i in range(1, nf + 1))
+
+    def by_feature(column):  # the per-segment column of the row's feature
+        return "CASE f.feature_no " + " ".join(f"WHEN {i} THEN p.{column}{i}" for i in range(1, nf + 1)) + " END"
+    # one row per segment and feature by a join with the features, not a UNION ALL of per_segment
+    # per feature: per_segment (a scoring pass over every row) is then read once, not once per
+    # feature, on an engine that does not materialise a CTE referenced more than once (Spark)
+    long = (f"SELECT p.segment_id, f.feature_no, {by_feature('n')} AS n, {by_feature('m')} AS m, "
+            f"coalesce({by_feature('v')}, 0) * {by_feature('n')} AS m2\n"
+            "    FROM per_segment AS p CROSS JOIN features AS f")
     if labelled is None:
         rows = (f"FROM {d.labels_table} AS labels\n"
                 f"    JOIN {keyed_values_relation(d, relation)} AS segdb_values\n"
