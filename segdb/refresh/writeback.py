@@ -99,11 +99,17 @@ def write(con: Engine, checked: Checked, st: SourceStats, identified: Identified
     fitted = identified.fitted
     d, relation, fit = checked.definition, checked.source.relation, fitted.fit
     labels_writer = labelled = None
+    scoring = contextlib.nullcontext()
     if fitted.plan.mode == "bounded" or dialect_of(con) != "duckdb":
         # every row is labelled in SQL (on another engine: by the engine); the profiles score the
-        # rows again instead of joining them back
-        labels_writer = scalable.labels_writer(fitted.definition, relation, st, fit, fitted.plan)
+        # rows again instead of joining them back; on Spark both read one cached scoring pass
         labelled = scalable.labelled_values(fitted.definition, relation, st, fit)
+        scored = None
+        if dialect_of(con) == "spark":
+            scoring = scalable.cached_scoring(con, labelled)
+            scored = scalable.SCORED_VIEW
+            labelled = f"SELECT * FROM {scored}"
+        labels_writer = scalable.labels_writer(fitted.definition, relation, st, fit, fitted.plan, scored)
     extra_writers = (  # feature modules add writer(con, run_id) callables here
         checked.prepared.writer(relation, fit, fitted.weights),
         identified.writer,
@@ -115,9 +121,10 @@ def write(con: Engine, checked: Checked, st: SourceStats, identified: Identified
         k=fitted.chosen.choice.k, inertia=float(np.dot(fit.distances, fit.distances)), seed=d.seed,
         n_init=d.n_init, n_iter=fit.n_iter, package_versions=package_versions(),
         input_fingerprint=st.fingerprint, stage_seconds=stage_seconds)
-    return write_run(con, d, run_row=row, stats=st.features, keys=fitted.keys, fit=fit,
-                     quality=quality_job, extra_writers=extra_writers, labels_writer=labels_writer,
-                     report=report)
+    with scoring:
+        return write_run(con, d, run_row=row, stats=st.features, keys=fitted.keys, fit=fit,
+                         quality=quality_job, extra_writers=extra_writers, labels_writer=labels_writer,
+                         report=report)
 
 
 def write_run(con: Engine, d: Definition, *, run_row: RunRow, stats, keys: pa.Array,
