@@ -97,7 +97,8 @@ def main(argv=None) -> None:
     print(json.dumps({"peer": "spark-mllib", "pipeline_seconds": pipeline_seconds, "fit_seconds": fit_seconds,
                       "wsse": wsse, "wsse_seconds": wsse_seconds, "untimed_seconds": untimed_seconds, "rows": rows, "n": agg["n"],
                       "driver_memory": args.driver_memory or "default", "heap_mib": heap_mib,
-                      "iterations": iterations}), flush=True)
+                      "iterations": iterations,
+                      "centers_standardized": centers}), flush=True)
 
 
 if __name__ == "__main__":
