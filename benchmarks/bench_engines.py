@@ -6,6 +6,7 @@
     python benchmarks/bench_engines.py --rows 100000 --load-only                # only put the data there
     python benchmarks/bench_engines.py --rows 1000000 --engines postgresql --peers pg-copy
                                         # and the COPY pipeline a PostgreSQL user would write, beside it
+    python benchmarks/bench_engines.py --rows 5000000 --engines spark --peers spark-mllib --driver-memory 4g
 
 The data are benchmarks/bench_data.py's N customers x d features (default 10,000,000 x 8, k = 6),
 generated once by DuckDB and cached per engine:
@@ -29,6 +30,12 @@ PostgreSQL server's is its own, and Spark's driver JVM, a child of the segdb pro
 reaped by it, is shown apart as "JVM MiB" (its VmHWM, polled). Inertias are compared with DuckDB's
 in the same run; with more rows than --max-fit-rows each engine fits on its own seeded sample.
 Timings on a shared machine are noisy: compare engines measured in one run.
+
+``--peers spark-mllib`` runs, after segdb's Spark refresh and in the same run, the pyspark.ml
+pipeline a Spark user would write (benchmarks/peer_spark_mllib.py) in its own process on the same
+parquet data, with the same driver memory (``--driver-memory``: $SPARK_DRIVER_MEMORY for segdb's
+session, spark.driver.memory for the peer's); it prints segdb / peer (wall seconds, the JVM's start
+included in both) and segdb's inertia against the peer's WSSSE on the same standardised data.
 """
 
 from __future__ import annotations
@@ -52,7 +59,8 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 import bench_data  # noqa: E402
 
 ENGINES = ("duckdb", "postgresql", "spark")
-PEERS = {"pg-copy": "postgresql"}  # peer -> the engine whose data it reads (run after segdb there)
+# peer -> the engine whose data it reads (each its own module here, run after segdb there)
+PEERS = {"pg-copy": "postgresql", "spark-mllib": "spark"}
 SEGMENTATION = "bench"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:55432/postgres"
 
@@ -76,12 +84,16 @@ def parse_args(argv=None):
     p.add_argument("--spark-master", default="local[2]", help="the Spark master of the spark:// URL")
     p.add_argument("--data-dir", default=os.environ.get("SEGDB_BENCH_DATA", str(HERE / ".data")),
                    help="where generated data are cached [$SEGDB_BENCH_DATA, else benchmarks/.data]")
+    p.add_argument("--driver-memory", default=None,
+                   help="Spark driver memory for segdb's session ($SPARK_DRIVER_MEMORY) and the Spark "
+                        "peer's (spark.driver.memory) alike [default: Spark's, 1g]")
     p.add_argument("--load-only", action="store_true",
                    help="only generate and load the data on each engine (checked against DuckDB's)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--peers", default="",
                    help="comma-separated peers to run beside segdb, each in its own process, in the same "
-                        f"run: {', '.join(PEERS)} (PostgreSQL's COPY pipeline, benchmarks/peer_pg_copy.py)")
+                        f"run: {', '.join(PEERS)} (PostgreSQL's COPY pipeline, benchmarks/peer_pg_copy.py; "
+                        "pyspark.ml's pipeline, benchmarks/peer_spark_mllib.py) [default: none]")
     p.add_argument("--child", choices=["spark-sql"], help=argparse.SUPPRESS)
     p.add_argument("--sql", action="append", default=[], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -436,7 +448,12 @@ def bench_spark(args, duck_path: Path, want: dict) -> dict:
         log(f"Spark table {bench_data.TABLE} over {parquet.name} checked in {time.perf_counter() - started:.1f} s")
         if args.load_only:
             return {"engine": "spark", "loaded": True, "parquet": str(parquet)}
-        return run_segdb(args, "spark", f"spark://{args.spark_master}", env, str(run_dir))
+        if args.driver_memory:  # as a user sets it for a session segdb starts (spark-submit reads it)
+            env["SPARK_DRIVER_MEMORY"] = args.driver_memory
+        result = run_segdb(args, "spark", f"spark://{args.spark_master}", env, str(run_dir))
+        if "spark-mllib" in args.peers:
+            result["peers"] = {"spark-mllib": run_spark_mllib(args, parquet, run_dir, result)}
+        return result
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
@@ -451,6 +468,26 @@ def run_peer_pg_copy(args, url: str) -> dict:
     done = checked(run_process(cmd, child_env()), "the PostgreSQL COPY peer")
     out = json.loads(done["stdout"].strip().splitlines()[-1])
     return {**out, "seconds": done["seconds"], "inner_seconds": out["seconds"], "rss_mib": done["rss_mib"]}
+
+
+def run_spark_mllib(args, parquet: Path, run_dir: Path, segdb_result: dict) -> dict:
+    """benchmarks/peer_spark_mllib.py in its own process, timed from outside like segdb (the JVM's
+    start included, the WSSSE it computes afterwards left out); segdb / peer on time and quality."""
+    cmd = [sys.executable, str(HERE / "peer_spark_mllib.py"), "--parquet", str(parquet.resolve()),
+           "--key", "customer_id", "--k", str(args.k), "--seed", str(args.seed), "--master", args.spark_master,
+           "--warehouse", str(run_dir / "peer-warehouse")]
+    cmd += [a for f in bench_data.feature_names(args.d) for a in ("--feature", f)]
+    if args.driver_memory:
+        cmd += ["--driver-memory", args.driver_memory]
+    env = child_env()
+    env.pop("SPARK_DRIVER_MEMORY", None)  # the peer sets spark.driver.memory itself
+    done = checked(run_process(cmd, env, str(run_dir)), "the MLlib peer")
+    peer = json.loads(done["stdout"].strip().splitlines()[-1])
+    peer["seconds"] = done["seconds"] - peer["untimed_seconds"]
+    peer["jvm_rss_mib"] = done["descendant_rss_mib"]
+    peer["segdb_over_peer"] = segdb_result["seconds"] / peer["seconds"]
+    peer["segdb_inertia_vs_peer"] = segdb_result["inertia"] / peer["wsse"] - 1
+    return peer
 
 
 RUNNERS = {"duckdb": bench_duckdb, "postgresql": bench_postgresql, "spark": bench_spark}
@@ -509,6 +546,15 @@ def print_table(res: dict) -> None:
                   f"inertia {peer['inertia_vs_peer']:+.2e} relative to the peer's")
 
 
+def print_peers(res: dict) -> None:
+    for name, r in res["engines"].items():
+        for peer, p in r.get("peers", {}).items():
+            print(f"{name} peer {peer}: {p['seconds']:.2f} s wall (fit {p['fit_seconds']:.2f} s, driver memory "
+                  f"{p['driver_memory']}, heap {p['heap_mib']:.0f} MiB, JVM {_fmt(p['jvm_rss_mib'], 0)} MiB), "
+                  f"WSSSE {p['wsse']:,.1f}; segdb / peer = {p['segdb_over_peer']:.2f}, "
+                  f"segdb inertia vs peer WSSSE {p['segdb_inertia_vs_peer']:+.2%}")
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.child == "spark-sql":
@@ -518,6 +564,7 @@ def main(argv=None) -> None:
         print(json.dumps(res))  # stages in the order they ran
     else:
         print_table(res)
+        print_peers(res)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
--- insert_segment: one row per run and segment.
--- Parameters: run_id, segment_id, size, share, sse, rms_radius, description.
-INSERT INTO segdb.segments (run_id, segment_id, size, share, sse, rms_radius, description)
-VALUES (?, ?, ?, ?, ?, ?, ?);
+-- insert_segment: one row per run and segment, written once and complete (no UPDATE afterwards).
+-- Parameters: run_id, segment_id, size, share, sse, rms_radius, description, weighted_size,
+-- weighted_share.
+INSERT INTO segdb.segments (run_id, segment_id, size, share, sse, rms_radius, description,
+                            weighted_size, weighted_share)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);

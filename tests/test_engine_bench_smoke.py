@@ -73,3 +73,34 @@ def test_spark_loader_registers_the_parquet_data(tmp_path):
     parquet = tmp_path / f"customers_n{ROWS}_d8_k6_s0.parquet" / "part-0.parquet"
     assert duckdb.sql(f"SELECT count(*) FROM '{parquet}'").fetchall() == [(ROWS,)]
     assert [p.name for p in tmp_path.glob("spark-run-*")] == []  # the run's warehouse is removed
+
+
+def test_spark_mllib_peer_wssse_is_on_segdbs_standardisation(tmp_path):
+    """The MLlib peer's WSSSE is recomputed on the population-standardised data (segdb's scale,
+    not MLlib's sample sd): here recomputed again from its labels table and centres with numpy."""
+    engines.require_spark()
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    rng = np.random.default_rng(3)
+    n = 240
+    x = np.concatenate([rng.normal(0, 1, (n // 2, 3)), rng.normal(4, 2, (n // 2, 3))]) * [1.0, 10.0, 0.1]
+    source = tmp_path / "customers.parquet"
+    source.mkdir()
+    pq.write_table(pa.table({"customer_id": np.arange(1, n + 1), **{f"f{i}": x[:, i] for i in range(3)}}),
+                   source / "part-0.parquet")
+    warehouse = tmp_path / "warehouse"
+    proc = subprocess.run([sys.executable, str(BENCH / "peer_spark_mllib.py"), "--parquet", str(source),
+                           "--key", "customer_id", "--feature", "f0", "--feature", "f1", "--feature", "f2",
+                           "--k", "2", "--warehouse", str(warehouse)], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    peer = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (peer["rows"], peer["n"]) == (n, n)
+    labels = pq.read_table(warehouse / "mllib_labels").to_pandas().sort_values("customer_id")
+    z = (x - x.mean(axis=0)) / x.std(axis=0)  # population sd, as segdb standardises
+    centers = np.array(peer["centers_standardized"])
+    wsse = float(((z - centers[labels["segment"].to_numpy()]) ** 2).sum())
+    assert peer["wsse"] == pytest.approx(wsse, rel=1e-7)
+    # the centres are the means of their members on that scale (k-means converged on two clear groups)
+    for j in range(2):
+        assert centers[j] == pytest.approx(z[labels["segment"].to_numpy() == j].mean(axis=0), rel=1e-6, abs=1e-9)

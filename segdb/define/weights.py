@@ -66,11 +66,9 @@ def weighted_sizes(labels: np.ndarray, weights: np.ndarray, k: int) -> tuple[np.
     return sizes, sizes / sizes.sum()
 
 
-def write_weighted_sizes(con, run_id: int, labels: np.ndarray, weights: np.ndarray, k: int) -> None:
+def segment_weighted_sizes(labels: np.ndarray, weights: np.ndarray, k: int) -> dict:
+    """The segments' weighted_size and weighted_share columns, segment id -> value, for the
+    write-back to store with the segments rows (written once, complete: no UPDATE afterwards)."""
     sizes, shares = weighted_sizes(labels, weights, k)
-    # one UPDATE for every segment: on Spark each UPDATE is a copy of segdb.segments
-    whens = " ".join("WHEN ? THEN ?" for _ in range(k))
-    con.execute(f"UPDATE segdb.segments SET weighted_size = CASE segment_id {whens} END, "
-                f"weighted_share = CASE segment_id {whens} END WHERE run_id = ?",
-                [v for j in range(k) for v in (j + 1, float(sizes[j]))]
-                + [v for j in range(k) for v in (j + 1, float(shares[j]))] + [run_id])
+    return {"weighted_size": {j + 1: float(sizes[j]) for j in range(k)},
+            "weighted_share": {j + 1: float(shares[j]) for j in range(k)}}

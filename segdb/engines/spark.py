@@ -339,7 +339,7 @@ def recover(con: SparkConnection, database: str = "segdb") -> None:
     complete: without ``t`` the new contents take the name, and with it the old ones are dropped.
     ``t__segdb_new`` beside ``t`` (no old) is an unfinished copy: dropped."""
     catalog = con.session.catalog
-    if not catalog.databaseExists(database):
+    if not catalog.databaseExists(database) or _nothing_to_recover(con, catalog, database):
         return
     tables = [t for t in catalog.listTables(dbName=database) if not t.isTemporary]
     _put_back_directories(catalog, database, tables)
@@ -365,6 +365,34 @@ def recover(con: SparkConnection, database: str = "segdb") -> None:
     for n in sorted(names):
         if n.endswith(SWAP_NEW) and n[:-len(SWAP_NEW)] in names:
             con._collect(con._sql(f"DROP TABLE IF EXISTS {full(n)}", None))
+
+
+def _nothing_to_recover(con: SparkConnection, catalog, database: str) -> bool:
+    """True when neither the catalog nor the database's folder shows a trace of a copy-and-swap or
+    a rename a kill interrupted: no table or directory under a swap name, and every table with a
+    directory of its own name. Names only (SHOW TABLES, SHOW VIEWS: one metastore call each),
+    where ``catalog.listTables`` reads every table's metadata (seconds on a local metastore, at
+    every connection); anything else is left to the full check of :func:`recover`."""
+    from urllib.parse import unquote, urlsplit
+    db = quote_identifier(database, "spark")
+    try:
+        names = {r[1].lower() for r in con._sql(f"SHOW TABLES IN {db}", None).collect() if not r[2]}
+        views = {r[1].lower() for r in con._sql(f"SHOW VIEWS IN {db}", None).collect() if not r[2]}
+        location = urlsplit(catalog.getDatabase(database).locationUri)
+    except Exception:  # the full check reports what is wrong
+        return False
+    if any(n.endswith((SWAP_NEW, SWAP_OLD)) for n in names):
+        return False
+    if location.scheme not in ("", "file"):
+        return True  # a cluster's storage is not listed (see _put_back_directories)
+    try:
+        folder = unquote(location.path)
+        on_disk = {d.lower() for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d))}
+    except OSError:
+        return False
+    if any(_swap_base(d) != d for d in on_disk):
+        return False
+    return (names - views) <= on_disk
 
 
 def _swap_base(name: str) -> str:

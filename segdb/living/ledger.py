@@ -35,10 +35,10 @@ def backfill(con: Engine, name: str, current_run_id: int) -> None:
 def record_run(con: Engine, name: str, run_id: int, previous_run_id: int | None,
                matching: Matching) -> None:
     """Inside the run's transaction: fresh ids, retirements and the per-segment match rows."""
-    for segment_id, previous in zip(matching.ids, matching.matched_from):
-        if previous is None:
-            con.execute("INSERT INTO segdb.segment_ids (segmentation, segment_id, first_run_id) "
-                        "VALUES (?, ?, ?)", [name, segment_id, run_id])
+    # one statement for every fresh id (on Spark one job, not one per segment)
+    insert_rows(con, "INSERT INTO segdb.segment_ids (segmentation, segment_id, first_run_id) VALUES (?, ?, ?)",
+                [[name, segment_id, run_id]
+                 for segment_id, previous in zip(matching.ids, matching.matched_from) if previous is None])
     if matching.retired:
         con.execute("UPDATE segdb.segment_ids SET retired_run_id = ? WHERE segmentation = ? "
                     "AND list_contains(?, segment_id)", [run_id, name, list(matching.retired)])

@@ -45,9 +45,15 @@ def profile_query(d: Definition, relation: str, labelled: str | None = None,
         f"segdb_values.segdb_f{i} - ? AS x{i}" for i in range(1, len(d.features) + 1))
     per_segment = ",\n           ".join(
         f"count(x{i}) AS n{i}, avg(x{i}) AS m{i}, var_pop(x{i}) AS v{i}" for i in range(1, nf + 1))
-    long = "\n    UNION ALL ".join(
-        f"SELECT segment_id, {i} AS feature_no, n{i} AS n, m{i} AS m, coalesce(v{i}, 0) * n{i} AS m2 "
-        "FROM per_segment" for i in range(1, nf + 1))
+
+    def by_feature(column):  # the per-segment column of the row's feature
+        return "CASE f.feature_no " + " ".join(f"WHEN {i} THEN p.{column}{i}" for i in range(1, nf + 1)) + " END"
+    # one row per segment and feature by a join with the features, not a UNION ALL of per_segment
+    # per feature: per_segment (a scoring pass over every row) is then read once, not once per
+    # feature, on an engine that does not materialise a CTE referenced more than once (Spark)
+    long = (f"SELECT p.segment_id, f.feature_no, {by_feature('n')} AS n, {by_feature('m')} AS m, "
+            f"coalesce({by_feature('v')}, 0) * {by_feature('n')} AS m2\n"
+            "    FROM per_segment AS p CROSS JOIN features AS f")
     if moments is not None:
         row = "(" + ", ".join(["?::INTEGER"] + ["?::BIGINT, ?::DOUBLE, ?::DOUBLE"] * nf) + ")"
         names = ", ".join(["segment_id"] + [f"n{i}, m{i}, v{i}" for i in range(1, nf + 1)])
@@ -120,20 +126,15 @@ def profile_params(d: Definition, stats, run_id: int, labelled: bool = False, mo
 
 
 def write_profiles(con: Engine, d: Definition, relation: str, stats, run_id: int,
-                   labelled: str | None = None, moments=None) -> None:
-    """Insert the run's profiles and rewrite its segments' descriptions from them (and from the
-    run's category shares, written before in the same transaction). ``moments``: one row per
-    segment, see :func:`profile_query`."""
+                   labelled: str | None = None, moments=None) -> dict[int, str]:
+    """Insert the run's profiles; returns its segments' descriptions made from them (and from the
+    run's category shares, written before in the same transaction). The write-back stores them
+    with the segments rows, written after this: a segments row is written once, complete (on
+    Spark an UPDATE would be a copy of segdb.segments and two table renames). ``moments``: one
+    row per segment, see :func:`profile_query`."""
     con.execute(profile_query(d, relation, labelled, None if moments is None else len(moments)),
                 profile_params(d, stats, run_id, labelled is not None, moments))
-    text_of = descriptions(read_profiles(con, run_id), category_levels(con, run_id), level_shares(con, run_id))
-    if text_of:
-        # one UPDATE for every segment: on Spark each UPDATE is a copy of segdb.segments
-        ids = sorted(text_of)
-        whens = " ".join("WHEN ? THEN ?" for _ in ids)
-        con.execute(f"UPDATE segdb.segments SET description = CASE segment_id {whens} END "
-                    f"WHERE run_id = ? AND segment_id IN ({', '.join('?' for _ in ids)})",
-                    [v for i in ids for v in (i, text_of[i])] + [run_id, *ids])
+    return descriptions(read_profiles(con, run_id), category_levels(con, run_id), level_shares(con, run_id))
 
 
 def read_profiles(con: Engine, run_id: int) -> list[dict]:

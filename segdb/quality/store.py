@@ -11,7 +11,7 @@ import dataclasses
 
 
 from . import profiles
-from ..store.database import dict_rows
+from ..store.database import dict_rows, insert_rows
 from .job import QualityJob, RunQuality
 from ..store.sqlfiles import load_sql
 from ..engines.base import Engine
@@ -36,21 +36,23 @@ def quality_writer(quality: RunQuality | QualityJob):
             run_id, q.choice.k, q.choice.rule, q.choice.reason, *scan_range, q.silhouette,
             q.silhouette_sample_size, q.calinski_harabasz, q.davies_bouldin, st.mean_ari,
             st.min_ari, st.bootstraps, st.sample_size, q.verdict, q.seconds])
-        for r in q.scan:
-            con.execute(load_sql("insert_k_scan"), [
-                run_id, r.k, r.inertia, r.silhouette, r.calinski_harabasz, r.davies_bouldin,
-                r.seconds, r.scan_rows, r.silhouette_sample_size])
+        # one statement per table, not per row (on Spark each is a job)
+        insert_rows(con, load_sql("insert_k_scan"), [
+            [run_id, r.k, r.inertia, r.silhouette, r.calinski_harabasz, r.davies_bouldin,
+             r.seconds, r.scan_rows, r.silhouette_sample_size] for r in q.scan])
         segment_ids = sorted(set(q.segment_silhouette) | set(st.segment_jaccard))
-        for s in segment_ids:
-            sil, rows = q.segment_silhouette.get(s, (None, None))
-            con.execute(load_sql("insert_segment_quality"),
-                        [run_id, int(s), sil, rows, st.segment_jaccard.get(s)])
+        insert_rows(con, load_sql("insert_segment_quality"), [
+            [run_id, int(s), *q.segment_silhouette.get(s, (None, None)), st.segment_jaccard.get(s)]
+            for s in segment_ids])
     return write
 
 
 def profiles_writer(d, relation: str, stats, labelled: str | None = None, moments=None):
-    def write(con: Engine, run_id: int) -> None:
-        profiles.write_profiles(con, d, relation, stats, run_id, labelled, moments)
+    """The writer of a run's profiles; it returns the segments' descriptions as segment columns
+    (see segdb.refresh.writeback.write_run). ``moments``: the per-segment figures when Python
+    computed them (segdb.refresh.pg_write.profile_moments)."""
+    def write(con: Engine, run_id: int) -> dict:
+        return {"description": profiles.write_profiles(con, d, relation, stats, run_id, labelled, moments)}
     return write
 
 

@@ -56,9 +56,9 @@ class Prepared:
         return dataclasses.replace(st, features=tuple(feats))
 
     def writer(self, relation: str, fit, sample_weight):
-        """A writer(con, run_id) for the write-back transaction: the column mapping, category
-        shares and weighted segment sizes of the run."""
-        def write(con: Engine, run_id: int) -> None:
+        """A writer(con, run_id) for the write-back transaction: the column mapping and category
+        shares of the run; it returns the weighted segment sizes as segment columns (or None)."""
+        def write(con: Engine, run_id: int) -> dict | None:
             insert_rows(con, load_sql("insert_feature_column"), [
                 [run_id, c.feature_no, c.name, c.source_feature_no, c.source_feature, c.kind,
                  c.level, c.expression] for c in self.columns])
@@ -67,8 +67,9 @@ class Prepared:
                 if f.kind == "category":
                     con.execute(categories.shares_sql(self.original, f, relation, weight_expr),
                                 [run_id, f.name, run_id])
-            if sample_weight is not None:
-                weights.write_weighted_sizes(con, run_id, fit.labels, sample_weight, fit.centers.shape[0])
+            if sample_weight is None:
+                return None
+            return weights.segment_weighted_sizes(fit.labels, sample_weight, fit.centers.shape[0])
         return write
 
 

@@ -135,10 +135,33 @@ def renumbered(fit: FitResult, sizes: np.ndarray) -> FitResult:
     return dataclasses.replace(fit, labels=labels.astype(np.int32), centers=centers)
 
 
-def labels_writer(d: Definition, relation: str, st, fit: FitResult, plan: fitplan.FitPlan):
+SCORED_VIEW = "segdb_scored_rows"  # Spark: the cached scoring pass of a write-back (cached_scoring)
+
+
+@contextlib.contextmanager
+def cached_scoring(con: Engine, labelled: str):
+    """Spark: every used row scored once, cached (``CACHE LAZY TABLE``, a temporary view of this
+    session, filled by its first reader: the labels' INSERT inside the write-back), for the labels
+    and the profiles to read instead of a scoring pass over the source each; yields its name,
+    uncached and dropped afterwards. Nothing persistent: a kill leaves no trace of it."""
+    from ..engines.translate import translate
+    (select,) = translate(labelled, "spark", False)
+    con.native(f"CACHE LAZY TABLE {SCORED_VIEW} AS {select}")
+    try:
+        yield SCORED_VIEW
+    finally:
+        with contextlib.suppress(*ENGINE_ERRORS):
+            con.native(f"UNCACHE TABLE IF EXISTS {SCORED_VIEW}")
+            con.native(f"DROP VIEW IF EXISTS {SCORED_VIEW}")
+
+
+def labels_writer(d: Definition, relation: str, st, fit: FitResult, plan: fitplan.FitPlan,
+                  scored: str | None = None):
     """``writer(con, run_id) -> (sizes, sse)`` inserting every row's label in SQL.
 
     ``fitted`` marks the rows of the fit sample (same hash rule as segdb.refresh.sampling).
+    ``scored``: a relation holding :func:`labelled_values`'s rows (:func:`cached_scoring`), read
+    instead of scoring the source again.
     """
     ids = fit_segment_ids(fit)  # ascending; the ids issue-4 matching gave, or 1..k
     if plan.max_fit_rows >= plan.rows_used:  # every row was fitted (other engines' exact fit)
@@ -148,7 +171,8 @@ def labels_writer(d: Definition, relation: str, st, fit: FitResult, plan: fitpla
         params = [d.seed, sampling.threshold_for(plan.max_fit_rows, plan.rows_used)]
     insert = (f"INSERT INTO {d.labels_table} (run_id, segdb_key, segment_id, distance, fitted)\n"
               f"SELECT ?, segdb_key, segment_id, distance, {fitted}\n"
-              f"FROM ({_labelling(d, relation, st.features, fit.centers, ids.tolist())}) AS segdb_labelled")
+              f"FROM {scored or '(' + _labelling(d, relation, st.features, fit.centers, ids.tolist()) + ')'} "
+              "AS segdb_labelled")
 
     def write(con, run_id):
         con.execute(insert, [run_id, *params])

@@ -39,6 +39,9 @@ from .fit import Identified
 from .stats import SourceStats
 
 LABELS_RELATION = "segdb_new_labels"
+# the segments' columns that extra writers compute (after the labels, before the segments rows):
+# every segments row is written once, complete; on Spark an UPDATE is a copy of the table
+SEGMENT_COLUMNS = ("description", "weighted_size", "weighted_share")
 
 
 def segment_rows(d: Definition, stats, fit, sizes=None, sse=None) -> tuple[list[tuple], list[tuple]]:
@@ -56,7 +59,7 @@ def segment_rows(d: Definition, stats, fit, sizes=None, sse=None) -> tuple[list[
         size = int(sizes[j])
         segments.append((int(ids[j]), size, size / total, float(sse[j]),
                          float(np.sqrt(sse[j] / size)) if size else 0.0,
-                         None))  # the description is written from the profiles (segdb.profiles)
+                         None))  # the description: from the profiles (see write_run)
         for i in range(len(stats)):
             centroids.append((int(ids[j]), i + 1, float(centers_raw[j, i]), float(fit.centers[j, i])))
     return segments, centroids
@@ -97,11 +100,18 @@ def write(con: Engine, checked: Checked, st: SourceStats, identified: Identified
     fitted = identified.fitted
     d, relation, fit = checked.definition, checked.source.relation, fitted.fit
     labels_writer = labelled = None
+    scoring = contextlib.nullcontext()
     if fitted.plan.mode == "bounded" or dialect_of(con) == "spark":
         # every row is labelled in SQL (on Spark: by the engine); the profiles score the rows again
-        # instead of joining them back. PostgreSQL writes fetched rows' labels with COPY (pg_write).
-        labels_writer = scalable.labels_writer(fitted.definition, relation, st, fit, fitted.plan)
+        # instead of joining them back; on Spark both read one cached scoring pass. PostgreSQL
+        # writes fetched rows' labels with COPY (segdb.refresh.pg_write).
         labelled = scalable.labelled_values(fitted.definition, relation, st, fit)
+        scored = None
+        if dialect_of(con) == "spark":
+            scoring = scalable.cached_scoring(con, labelled)
+            scored = scalable.SCORED_VIEW
+            labelled = f"SELECT * FROM {scored}"
+        labels_writer = scalable.labels_writer(fitted.definition, relation, st, fit, fitted.plan, scored)
     extra_writers = (  # feature modules add writer(con, run_id) callables here
         checked.prepared.writer(relation, fit, fitted.weights),
         identified.writer,
@@ -113,9 +123,10 @@ def write(con: Engine, checked: Checked, st: SourceStats, identified: Identified
         k=fitted.chosen.choice.k, inertia=float(np.dot(fit.distances, fit.distances)), seed=d.seed,
         n_init=d.n_init, n_iter=fit.n_iter, package_versions=package_versions(),
         input_fingerprint=st.fingerprint, stage_seconds=stage_seconds)
-    return write_run(con, d, run_row=row, stats=st.features, keys=fitted.keys, fit=fit,
-                     quality=quality_job, extra_writers=extra_writers, labels_writer=labels_writer,
-                     report=report)
+    with scoring:
+        return write_run(con, d, run_row=row, stats=st.features, keys=fitted.keys, fit=fit,
+                         quality=quality_job, extra_writers=extra_writers, labels_writer=labels_writer,
+                         report=report)
 
 
 def write_run(con: Engine, d: Definition, *, run_row: RunRow, stats, keys: pa.Array,
@@ -124,8 +135,11 @@ def write_run(con: Engine, d: Definition, *, run_row: RunRow, stats, keys: pa.Ar
     """Write everything in one transaction; returns the new run id and its row as stored.
 
     ``extra_writers`` are callables ``writer(con, run_id)`` run inside the same transaction after
-    the core rows and before the views switch, so whatever they write (profiles, transitions, ...)
-    appears atomically with the run, or not at all. The ``quality`` is written after them: a
+    the labels and feature statistics, before the segments and centroids rows and the views switch;
+    a writer may return segment columns (``{column: {segment_id: value}}``, columns of
+    :data:`SEGMENT_COLUMNS`), stored in the segments rows, which are written once, complete.
+    Whatever the writers write (profiles, transitions, ...) appears atomically with the run, or
+    not at all. The ``quality`` is written after them: a
     :class:`QualityJob` still running had the rest of the write-back to finish; its seconds are
     stored as the "quality" stage's. ``labels_writer(con, run_id) -> (sizes, sse)``, when given,
     writes the labels instead of ``keys`` and ``fit.labels`` (a bounded fit labels every row in
@@ -166,10 +180,13 @@ def write_run(con: Engine, d: Definition, *, run_row: RunRow, stats, keys: pa.Ar
         insert_rows(con, load_sql("insert_feature_stats"), [
             [run_id, s.feature_no, s.feature, s.n_rows, s.n_null, s.mean, s.stddev, s.min, s.max,
              s.center, s.scale] for s in stats])
-        insert_rows(con, load_sql("insert_segment"), [[run_id, *row] for row in segments])
-        insert_rows(con, load_sql("insert_centroid"), [[run_id, *row] for row in centroids])
+        columns: dict = {}  # segment columns the writers computed: name -> segment id -> value
         for writer in extra_writers:
-            writer(con, run_id)
+            columns.update(writer(con, run_id) or {})
+        insert_rows(con, load_sql("insert_segment"), [
+            [run_id, *row[:-1], *(columns.get(c, {}).get(row[0]) for c in SEGMENT_COLUMNS)]
+            for row in segments])
+        insert_rows(con, load_sql("insert_centroid"), [[run_id, *row] for row in centroids])
         q = quality.result() if isinstance(quality, QualityJob) else quality
         quality_store.quality_writer(q)(con, run_id)
         report("write", "views")
