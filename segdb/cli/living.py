@@ -177,11 +177,11 @@ def prune_cmd(settings: Settings, name, keep):
                f"{kept}")
 
 
-@cli.command("unlock", epilog=examples("segdb --db 'sc://spark.example.com:15002' unlock insurance"))
+@cli.command("unlock", epilog=examples("segdb --db segdb-demo.duckdb unlock insurance"))
 @click.argument("name")
 @pass_settings
 def unlock_cmd(settings: Settings, name):
-    """Remove a killed process's lock on a segmentation (Spark clusters).
+    """Remove a killed process's lock (Spark clusters).
 
     On Spark without a local warehouse (a cluster, Spark Connect) a command that changes NAME holds
     a lock table that outlives a killed process; run this only when that process is gone. DuckDB,

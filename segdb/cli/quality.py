@@ -57,8 +57,10 @@ def profile(settings: Settings, name, run_id, top, fmt):
 @click.option("--run", "run_id", type=int, default=None, help="Plot this run instead of the current one.")
 @pass_settings
 def plot(settings: Settings, name, out_dir, run_id):
-    """PNGs: elbow, customers, profile heatmap, segment sizes, moves since the previous run, sizes
-    across runs."""
+    """PNGs of a run and of its history.
+
+    Elbow, customers by segment, profile heatmap, segment sizes; customers' moves since the
+    previous run and segment sizes across runs."""
     with settings.connect(read_only=True) as db:
         paths = db.plot(name, out_dir, run_id)
     for kind, path in paths.items():
