@@ -80,21 +80,36 @@ def test_second_refresh_waits_then_builds_on_the_first_run(live_pg, tmp_path):
                       {"run_id": 3, "n": ROWS + 200}]
 
 
-def test_second_refresh_fails_in_one_line_naming_the_first_session(live_pg, tmp_path):
-    first, release = paused_refresh(live_pg, tmp_path, stage="write_labels")  # inside the write
+def beside_paused_refresh(url, tmp_path, *commands):
+    """Run each command (segdb arguments) to its end, one after the other, while a refresh of
+    'live' is paused inside its write; returns (the refresh's pid, its (code, out, err), each
+    command's (code, out, err))."""
+    first, release = paused_refresh(url, tmp_path, stage="write_labels")  # inside the write
     try:
-        second = start_segdb_process(["--lock-timeout", "1", "refresh", "live"], live_pg)
-        code2, out2, err2 = finish(second)
+        results = [finish(start_segdb_process(args, url)) for args in commands]
     finally:
         release()
-        code, out, err = finish(first)
+        done = finish(first)
+    return first.pid, done, results
+
+
+def assert_refused_naming_the_refresh(result, refresh_pid):
+    """A second writer's (code, out, err): one line that it waits, then one that it gave up after
+    --lock-timeout 1, naming the paused refresh's session."""
+    code2, out2, err2 = result
     assert (code2, out2) == (1, "")
     waiting, error = err2.splitlines()
     assert waiting.startswith("Waiting up to 1 s for segmentation 'live'")
     assert re.fullmatch(rf"Error: segmentation 'live' is being changed by another session "
-                        rf"{holder_pattern(f'segdb refresh live (pid {first.pid})')}; segdb waited 1 s; wait "
+                        rf"{holder_pattern(f'segdb refresh live (pid {refresh_pid})')}; segdb waited 1 s; wait "
                         r"for it to finish or end that session, or raise --lock-timeout", error), error
-    assert "segment_ids_pkey" not in err2
+
+
+def test_second_refresh_fails_in_one_line_naming_the_first_session(live_pg, tmp_path):
+    pid, (code, out, err), (second,) = beside_paused_refresh(
+        live_pg, tmp_path, ["--lock-timeout", "1", "refresh", "live"])
+    assert_refused_naming_the_refresh(second, pid)
+    assert "segment_ids_pkey" not in second[2]
     assert code == 0 and out.startswith("live: run 2 (its 2nd run),"), err
     runs, previous, labels = runs_and_state(live_pg)
     assert runs == [(2, "succeeded", True), (1, "succeeded", False)]  # nothing of the second
@@ -173,21 +188,10 @@ def test_lock_is_released_after_a_failed_refresh_and_a_killed_process(live_pg, t
 def test_redefinition_waits_for_a_refresh_then_fails_in_one_line(live_pg, tmp_path):
     """`create --replace` takes the segmentation's lock too: a new definition version never lands
     between a running refresh's reads and its commit."""
-    first, release = paused_refresh(live_pg, tmp_path, stage="write_labels")
-    try:
-        second = start_segdb_process(["--lock-timeout", "1", "create", "live", "--source", "customers",
-                                      "--key", "customer_id", "--feature", "spend", "--k", "2",
-                                      "--replace"], live_pg)
-        code2, out2, err2 = finish(second)
-    finally:
-        release()
-        code, out, err = finish(first)
-    assert (code2, out2) == (1, "")
-    waiting, error = err2.splitlines()
-    assert waiting.startswith("Waiting up to 1 s for segmentation 'live'")
-    assert re.fullmatch(rf"Error: segmentation 'live' is being changed by another session "
-                        rf"{holder_pattern(f'segdb refresh live (pid {first.pid})')}; segdb waited 1 s; wait "
-                        r"for it to finish or end that session, or raise --lock-timeout", error), error
+    pid, (code, out, err), (second,) = beside_paused_refresh(
+        live_pg, tmp_path, ["--lock-timeout", "1", "create", "live", "--source", "customers", "--key",
+                            "customer_id", "--feature", "spend", "--k", "2", "--replace"])
+    assert_refused_naming_the_refresh(second, pid)
     assert code == 0, err
     with segdb.connect(live_pg, read_only=True) as db:
         assert db.definition("live").version == 1 and db.definition("live").k == 3
@@ -219,15 +223,9 @@ def test_lock_timeout_bounds_a_statement_outside_a_transaction(live_pg):
 def test_recorded_drift_check_waits_for_a_refresh_and_a_read_only_one_does_not(live_pg, tmp_path):
     """A recorded drift check names the current run: it takes the lock, so it never records against a
     run being replaced; `--no-record` only reads and goes straight through."""
-    first, release = paused_refresh(live_pg, tmp_path, stage="write_labels")
-    try:
-        recorded = start_segdb_process(["--lock-timeout", "1", "drift", "live"], live_pg)
-        code_r, out_r, err_r = finish(recorded)
-        reading = start_segdb_process(["--lock-timeout", "1", "drift", "live", "--no-record"], live_pg)
-        code_n, out_n, err_n = finish(reading)
-    finally:
-        release()
-        code, out, err = finish(first)
+    _, (code, out, err), ((code_r, out_r, err_r), (code_n, out_n, err_n)) = beside_paused_refresh(
+        live_pg, tmp_path, ["--lock-timeout", "1", "drift", "live"],
+        ["--lock-timeout", "1", "drift", "live", "--no-record"])
     assert (code_r, out_r) == (1, "")
     assert err_r.splitlines()[-1].startswith("Error: segmentation 'live' is being changed by another session ")
     assert code_n in (0, 3) and "Error" not in err_n, err_n

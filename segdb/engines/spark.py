@@ -36,6 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 import sqlglot
 from sqlglot import exp
 
+from .duckdb import DEFAULT_LOCK_TIMEOUT
 from .adapter import Adapter, AdapterRelation
 from .quoting import quote_identifier
 from .result import EngineError, Result, first_line, plain
@@ -177,7 +178,7 @@ class SparkConnection(Adapter):
     dialect = "spark"
 
     def __init__(self, session, *, url: str = "spark", database: str = "default", read_only: bool = False,
-                 owns_session: bool = False, warehouse_lock=None, lock_timeout: float = 60.0):
+                 owns_session: bool = False, warehouse_lock=None, lock_timeout: float = DEFAULT_LOCK_TIMEOUT):
         self.session = session
         self.lock_timeout = lock_timeout  # seconds a segmentation's catalog lock is waited for (segdb.store.locks)
         self._warehouse_lock = warehouse_lock  # released when the session it guards has stopped

@@ -134,10 +134,6 @@ def _leftovers_possible(con: Engine) -> bool:
     return dialect_of(con) == "spark"
 
 
-def _pruned(runs: list[dict], run_id: int) -> bool:
-    return any(r["run_id"] == run_id and r["pruned_at"] is not None for r in runs)
-
-
 def _orphan_run_ids(con: Engine, d) -> list[int]:
     """Run ids in ``d``'s labels with no run row: a Spark refresh of ``d`` killed before its run
     row (it writes the labels first, so every such run has some). Run ids are never reused, and
@@ -157,13 +153,12 @@ def prune(con: Engine, name: str, keep: int) -> PruneResult:
     # A succeeded run no commit record names was abandoned by a killed Spark refresh (elsewhere the
     # commit record is in the run's transaction): never kept, and pruned. No refresh of this
     # segmentation is between its run row and its commit record now: prune holds its lock.
-    abandoned = {r["run_id"] for r in every_run
-                 if leftovers and r["status"] == "succeeded" and not r["committed"] and r["run_id"] != current}
+    abandoned = {r["run_id"] for r in every_run if leftovers and r["pruned_at"] is None
+                 and r["status"] == "succeeded" and not r["committed"] and r["run_id"] != current}
     runs = [r for r in every_run if r["pruned_at"] is None and r["run_id"] not in abandoned]
     newest = [r["run_id"] for r in runs][-keep:]
     kept = sorted(set(newest) | ({current} if current is not None else set()))
-    doomed = [r["run_id"] for r in runs if r["run_id"] not in kept] + sorted(
-        r for r in abandoned if not _pruned(every_run, r))
+    doomed = [r["run_id"] for r in runs if r["run_id"] not in kept] + sorted(abandoned)
     # runs marked by an earlier prune whose rows may still be there: on Spark (no transactions) a
     # killed prune has marked them and deleted only some tables' rows; this one finishes the job
     unfinished = [r["run_id"] for r in every_run if r["pruned_at"] is not None]

@@ -21,17 +21,22 @@ from ..living import ledger, transitions as living  # noqa: E402
 from ..store.runs import run_ordinal  # noqa: E402
 from ..store.sqlfiles import load_sql  # noqa: E402
 from ..store.database import dict_rows  # noqa: E402
+from .textformat import segment_title  # noqa: E402
 
 NEW, GONE = "new customers", "gone"
 GREY = "#b0b0b0"
 GAP = 0.02  # between stacked blocks, as a share of the column's height
 
 
-def segment_names(con, name: str) -> dict[int, str]:
-    """Segment id -> 'segment 2' or, once named, 'segment 2: Price hunters', for every id ``name``
-    ever used (retired ones too: they appear in older runs)."""
-    return {r["segment_id"]: f"segment {r['segment_id']}" + (f": {r['name']}" if r["name"] else "")
-            for r in ledger.segment_ids(con, name)}
+def names_and_colors(con, name: str, colors: dict) -> tuple[dict[int, str], dict]:
+    """For every id ``name`` ever used (retired ones appear in older runs): its title ('segment 2',
+    or once named 'segment 2: Price hunters'), and its colour: this run's segments keep theirs of
+    the other pictures (``colors``), the others get further colours."""
+    ids = ledger.segment_ids(con, name)
+    others = sorted(r["segment_id"] for r in ids if r["segment_id"] not in colors)
+    cmap = plt.get_cmap("tab20b")
+    return ({r["segment_id"]: segment_title(r) for r in ids},
+            {**colors, **{sid: cmap(i % cmap.N) for i, sid in enumerate(others)}})
 
 
 def flows(con, run_id: int) -> tuple[int | None, dict[tuple[int | None, int | None], int]]:
@@ -138,8 +143,8 @@ def sizes_history_plot(rows: list[dict], names: dict, colors: dict, ordinals: di
 
 def write_history_plots(con, name: str, run_id: int, colors: dict, out: Path, stem: str, save) -> dict:
     """{"flows": path or None (a first run has no previous run), "history": path or None (one run
-    so far)}."""
-    names = segment_names(con, name)
+    so far)}; ``colors``: this run's segments' colours in the other pictures."""
+    names, colors = names_and_colors(con, name, colors)
     paths: dict = {}
     previous, counts = flows(con, run_id)
     if previous is None or not counts:

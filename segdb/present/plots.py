@@ -27,6 +27,8 @@ from ..define.features import keyed_values_relation  # noqa: E402
 from ..refresh.prepare import column_labels  # noqa: E402
 from ..define.definitions import definition_for_run
 from .outfile import write_whole
+from .textformat import segment_title
+from .history_plots import write_history_plots
 
 SCATTER_MAX_POINTS = 5_000
 
@@ -226,12 +228,6 @@ def heatmap_plot(profiles: list[dict], title: str, path: Path, segment_names: di
     return _save(fig, path)
 
 
-def segment_title(segment: dict) -> str:
-    """'segment 2' or, once named with `segdb name`, 'segment 2: Price hunters'."""
-    name = segment.get("name")
-    return f"segment {segment['segment_id']}" + (f": {name}" if name else "")
-
-
 def sizes_plot(segments: list[dict], title: str, path: Path) -> Path:
     colors = segment_colors([s["segment_id"] for s in segments])
     fig, ax = plt.subplots(figsize=(9, max(3, 0.5 * len(segments) + 1.8)))
@@ -317,17 +313,6 @@ def _write_all(con, name: str, run, out: Path):
         paths["profile_heatmap"] = None
     paths["sizes"] = sizes_plot(run.summary.segments, f"{name}, run {rid}: segment sizes",
                                 out / f"{stem}_sizes.png")
-    from .history_plots import write_history_plots  # late: it draws with this module's _save
-    paths.update(write_history_plots(con, name, rid, history_colors(con, name, run.summary.segments),
-                                     out, stem, _save))
+    paths.update(write_history_plots(
+        con, name, rid, segment_colors([s["segment_id"] for s in run.summary.segments]), out, stem, _save))
     return paths, axes
-
-
-def history_colors(con, name: str, segments: list[dict]) -> dict:
-    """This run's segments in their colours of every other picture; ids retired before it in
-    further colours, so that a segment has one colour across the history pictures."""
-    from ..living import ledger
-    colors = segment_colors([s["segment_id"] for s in segments])
-    others = sorted(r["segment_id"] for r in ledger.segment_ids(con, name) if r["segment_id"] not in colors)
-    cmap = plt.get_cmap("tab20b")
-    return {**colors, **{sid: cmap(i % cmap.N) for i, sid in enumerate(others)}}

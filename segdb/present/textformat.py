@@ -17,6 +17,12 @@ def segment_label(segment_id, name: str | None = None) -> str:
     return f"{segment_id} {name}" if name else str(segment_id)
 
 
+def segment_title(segment: dict) -> str:
+    """'segment 2' or, once named with `segdb name`, 'segment 2: Price hunters' (the pictures)."""
+    name = segment.get("name")
+    return f"segment {segment['segment_id']}" + (f": {name}" if name else "")
+
+
 def cell(value, digits: int = 4) -> str:
     if value is None:
         return ""

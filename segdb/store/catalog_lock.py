@@ -26,7 +26,6 @@ import zlib
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 
-from ..engines import catalog
 from ..engines.base import ENGINE_ERRORS
 from ..errors import LockedError
 
@@ -44,7 +43,7 @@ def catalog_lock(con, name: str, command: str, *,
                  on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold segmentation ``name``'s catalog lock while the block runs (see the module's docstring)."""
     table = lock_table(name)
-    timeout = float(getattr(con, "lock_timeout", 60.0))
+    timeout = float(con.lock_timeout)
     deadline = time.monotonic() + max(0.0, timeout)
     said = False
     while not _try_create(con, table):
@@ -73,7 +72,7 @@ def unlock(con, name: str) -> str | None:
     """Remove segmentation ``name``'s catalog lock; returns what it said of its holder ('' if it
     named none), None if there was no lock. For a lock left by a killed process only."""
     table = lock_table(name)
-    if not _exists(con, table):
+    if _holder_rows(con, table) is None:  # no lock table
         return None
     holder = _holder(con, table)
     con.execute(f"DROP TABLE IF EXISTS {table}")
@@ -90,16 +89,11 @@ def _try_create(con, table: str) -> bool:
         raise
 
 
-def _exists(con, table: str) -> bool:
-    schema, _, bare = table.partition(".")
-    return any(n == bare for _, n, _ in catalog.tables(con, schema))
-
-
 def _holder_rows(con, table: str):
     try:
         return con.execute(f"SELECT host, pid, command, since FROM {table} ORDER BY since LIMIT 1").fetchall()
     except ENGINE_ERRORS:
-        return None  # dropped meanwhile
+        return None  # no such table (never created, or dropped meanwhile)
 
 
 def _holder(con, table: str) -> str:
