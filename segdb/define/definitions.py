@@ -295,6 +295,9 @@ def _check_view_names_free(con: Engine, name: str, *, views_are_segdbs: bool = T
 # Each label's place among the segments (issue 17; segdb.living.scoring): NULL for runs written
 # before, and with one segment. Appended to older labels tables by ensure_label_columns.
 LABEL_PLACE_COLUMNS = (("runner_up_id", "INTEGER"), ("runner_up_distance", "DOUBLE"), ("confidence", "DOUBLE"))
+# A customer whose confidence is below this is "borderline" (show, profile, the report): its own
+# centroid is less than 10% nearer than the runner-up's (confidence = 1 - d1/d2).
+BORDERLINE_CONFIDENCE = 0.1
 
 
 def ensure_label_columns(con: Engine, d: Definition) -> None:

@@ -77,10 +77,6 @@ def nearest_from_columns(distance_columns: Sequence[str], segment_ids: Sequence[
             f"sqrt(least({', '.join(distance_columns)}))")
 
 
-# A customer whose confidence is below this is "borderline" (show, profile, the report): with the
-# simplified silhouette, its own centroid is less than 10% nearer than the runner-up.
-BORDERLINE_CONFIDENCE = 0.1
-
 PLACE_COLUMNS = ("runner_up_id", "runner_up_distance", "confidence")
 
 
