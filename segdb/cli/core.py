@@ -77,12 +77,9 @@ def import_(settings: Settings, file: str, table_name: str, replace: bool, encod
 
 
 @cli.command(epilog=examples(
-    'segdb --db segdb-demo.duckdb sql "SELECT segment_id, count(*) AS customers '
-    'FROM insurance_segments GROUP BY 1 ORDER BY 1"',
-    'segdb --db segdb-demo.duckdb sql --format csv "SELECT * FROM insurance_centroids"',
     'segdb --db segdb-demo.duckdb sql "SELECT customer_id, segment_id, runner_up_id, confidence '
     'FROM insurance_segments ORDER BY confidence LIMIT 5"',
-    'segdb --db segdb-demo.duckdb sql "SELECT insurance_distances(4, 4) AS to_segments_1_2"'))
+    'segdb --db segdb-demo.duckdb sql --format csv "SELECT * FROM insurance_centroids"'))
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True)
