@@ -75,7 +75,8 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
         places = None  # each label's runner-up, computed on the matrix while it is here
         if labels_in_python(con, plan):
             fit_ = identified.fitted.fit
-            places = cluster_places.places(fetched.X, fit_.centers, fit_.labels, fit_segment_ids(fit_))
+            places = cluster_places.places(fetched.X, fit_.centers, fit_.labels, fit_segment_ids(fit_),
+                                           fit_.distances)
         del fetched  # the matrix: the quality job's constructor has read every row it needs
         written = stages.around("write", write, con, checked, st, identified, quality_job,
                                 triggered_by=triggered_by, started_at=started_at, moments=moments,
