@@ -225,3 +225,16 @@ def test_the_start_is_the_previous_centroids_in_the_new_scaling(tmp_path):
         expected = (scaled * Xold.std(axis=0) + Xold.mean(axis=0) - Xnew.mean(axis=0)) / Xnew.std(axis=0)
         assert start.kind == "warm" and start.note == f"from run {first.run_id}"
         np.testing.assert_allclose(start.centers, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_runs_lists_how_each_run_started(tmp_path):
+    path = str(tmp_path / "runs.duckdb")
+    with segdb.connect(path) as db:
+        db.con.register("rows", blobs(300, seed=11))
+        db.con.execute("CREATE TABLE t AS SELECT * FROM rows")
+        db.create("w", source="t", key="id", features=["a", "b"], k=3)
+        db.refresh("w")
+        db.refresh("w", warm_start=True)
+    lines = run_cli(["runs", "w"], path).output.splitlines()
+    at = lines[0].index(" start ") + 1  # a fixed-width table: the column by its header's position
+    assert [line[at:at + 5] for line in lines[2:]] == ["warm ", "cold "]

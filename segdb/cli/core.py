@@ -275,11 +275,12 @@ def runs(settings: Settings, name):
     with settings.connect(read_only=True) as db:
         rows = db.runs(name)
     headers = ["run_id", "n", "current", "status", "def_version", "finished_at", "k", "rows_used",
-               "rows_skipped", "inertia", "triggered_by"]
+               "rows_skipped", "inertia", "start", "triggered_by"]
     click.echo(table(headers, [(r["run_id"], r["ordinal"], "*" if r["is_current"] else "",
                                 r["status"] + (" (pruned)" if r.get("pruned_at") else ""),
                                 r["definition_version"], r["finished_at"], r["k"], r["rows_used"],
-                                r["rows_skipped"], r["inertia"], r["triggered_by"]) for r in rows]))
+                                r["rows_skipped"], r["inertia"], r.get("fit_start") or "",
+                                r["triggered_by"]) for r in rows]))
 
 
 @cli.command("list", epilog=examples("segdb --db segdb-demo.duckdb list"))
