@@ -169,8 +169,7 @@ def _progress_reporter(settings: Settings):
 
 @cli.command(epilog=examples(
     "segdb --db segdb-demo.duckdb refresh insurance",
-    "segdb --db segdb-demo.duckdb refresh --all",
-    "segdb --db segdb-demo.duckdb refresh insurance --warm-start"))
+    "segdb --db segdb-demo.duckdb refresh --all --warm-start"))
 @click.argument("names", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Refresh every segmentation.")
 @click.option("--scan", is_flag=True, help="Also scan k (stored in segdb.k_scan) for a fixed k.")
