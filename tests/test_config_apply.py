@@ -101,7 +101,7 @@ CASES = [
     ("k = 3", "k = ", "line 5, key k: not valid TOML: Invalid value"),
     ('weight = "weight"', 'wieght = "weight"',
      "line 6, key segmentation.survey.wieght: unknown key 'wieght'; use source, key, k, k_range, scale, "
-     "nulls, seed, n_init, max_fit_rows, weight, external_access, features"),
+     "nulls, seed, n_init, max_fit_rows, weight, external_access, warm_start, features"),
     ("k = 3", "k = 2.5", 'line 5, key segmentation.survey.k: k must be a whole number or "auto", not 2.5'),
     ("codes = [8, 9, 99]\nreverse", "codes = [4, 9]\nreverse",
      "line 18, key segmentation.survey.features[2].codes: likert feature 'q_agent_unimportant': code 4 "

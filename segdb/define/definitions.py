@@ -174,15 +174,21 @@ def _features(features) -> tuple[Feature, ...]:
     return tuple(out)
 
 
+WARM_START_OPTION = "warm_start"  # the definition option: refreshes start from the current run
+
+
 def validate(con: Engine, *, name: str, source: str, key: str, features,
              k, scale: str = "zscore", nulls: str = "skip", seed=DEFAULT_SEED,
              n_init=DEFAULT_N_INIT, max_fit_rows=None, options: dict | None = None,
-             weight: str | None = None, k_range=None, external_access: bool = False) -> Definition:
+             weight: str | None = None, k_range=None, external_access: bool = False,
+             warm_start: bool = False) -> Definition:
     """Check a definition against the database; return it (version 0: not stored yet).
 
     ``k="auto"`` stores k as NULL with ``k_range`` (default DEFAULT_K_RANGE, 2..10) as k_min/k_max: each refresh
     then scans the range and chooses k (segdb.quality.kselect). ``external_access=True`` lets the
-    source and expressions read files, URLs and extensions on DuckDB (segdb.define.access)."""
+    source and expressions read files, URLs and extensions on DuckDB (segdb.define.access).
+    ``warm_start=True`` starts each refresh's k-means from the current run's centroids
+    (segdb.refresh.warmstart)."""
     check_segmentation_name(name)
     feats = _features(features)
     if scale not in SCALES:
@@ -199,6 +205,10 @@ def validate(con: Engine, *, name: str, source: str, key: str, features,
         max_fit_rows = _check_int(max_fit_rows, "max_fit_rows", 2)
     if not isinstance(external_access, bool):
         raise DefinitionError(f"external_access must be true or false, not {external_access!r}")
+    if not isinstance(warm_start, bool):
+        raise DefinitionError(f"warm_start must be true or false, not {warm_start!r}")
+    if warm_start:  # stored only when asked for: definitions without it compare equal as before
+        options = {**(options or {}), WARM_START_OPTION: True}
     src = resolve_source(con, source)
     if not external_access:  # before anything reads the source (DESCRIBE sniffs a file)
         check_source_access(con, name, src, feats)

@@ -83,6 +83,8 @@ class RunRow:
     input_fingerprint: str
     stage_seconds: Mapping[str, float]   # the stages before the write
     finished_at: datetime | None = None
+    fit_start: str = "cold"              # segdb.refresh.warmstart
+    fit_start_note: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +124,8 @@ def write(con: Engine, checked: Checked, st: SourceStats, identified: Identified
         rows_used=st.rows_used, rows_skipped=st.rows_skipped, fit_rows=fitted.fit_rows,
         k=fitted.chosen.choice.k, inertia=float(np.dot(fit.distances, fit.distances)), seed=d.seed,
         n_init=d.n_init, n_iter=fit.n_iter, package_versions=package_versions(),
-        input_fingerprint=st.fingerprint, stage_seconds=stage_seconds)
+        input_fingerprint=st.fingerprint, stage_seconds=stage_seconds,
+        fit_start=fitted.start.kind, fit_start_note=fitted.start.note)
     with scoring:
         return write_run(con, d, run_row=row, stats=st.features, keys=fitted.keys, fit=fit,
                          quality=quality_job, extra_writers=extra_writers, labels_writer=labels_writer,
@@ -200,7 +203,7 @@ def write_run(con: Engine, d: Definition, *, run_row: RunRow, stats, keys: pa.Ar
             r.finished_at, r.rows_total, r.rows_used, r.rows_skipped, r.fit_rows,
             r.k, r.inertia, r.seed, r.n_init, r.n_iter,
             json.dumps(r.package_versions, sort_keys=True), r.input_fingerprint,
-            json.dumps(r.stage_seconds), None])
+            json.dumps(r.stage_seconds), None, r.fit_start, r.fit_start_note])
         report("write", "commit_record")
         switch.commit(con, d, run_id, "refresh")
         report("write", "commit")
