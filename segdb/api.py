@@ -193,7 +193,8 @@ class Database:
                scale: str = "zscore", nulls: str = "skip", seed: int = definitions.DEFAULT_SEED,
                n_init: int = definitions.DEFAULT_N_INIT, max_fit_rows: int | None = None,
                replace: bool = False, weight: str | None = None,
-               k_range=None, external_access: bool = False) -> definitions.Definition:
+               k_range=None, external_access: bool = False,
+               rules_depth: int | None = None) -> definitions.Definition:
         """Define (or with ``replace=True`` redefine as a new version) a segmentation.
 
         ``features`` are column names, :class:`segdb.define.features.Feature` objects or dicts of their
@@ -202,15 +203,21 @@ class Database:
         ``k="auto"`` lets each refresh choose k in ``k_range`` (default
         :data:`segdb.define.definitions.DEFAULT_K_RANGE`, 2..10); see segdb.quality.kselect.
         On DuckDB a source or expression may not read files or URLs or load extensions unless
-        ``external_access=True`` (stored with the definition; segdb.define.access)."""
+        ``external_access=True`` (stored with the definition; segdb.define.access).
+        ``rules_depth``: the depth of the decision tree each refresh reads the segments' readable
+        rules from (default 3; 0: no rules; segdb.quality.rules)."""
         self._require_writable(f"define {name!r}")
+        from .quality import rules as rules_mod
+        options = {}
+        if rules_depth is not None and rules_mod.rules_depth({rules_mod.OPTION: rules_depth}) != rules_mod.DEFAULT_DEPTH:
+            options[rules_mod.OPTION] = rules_depth  # the default is not stored: definitions compare as before
         # a redefinition must not land in the middle of another session's refresh of the same name
         with self._locked(name, "create"):
             with read_only_reads(self.con, name):  # PostgreSQL: the checks read the source without side effects
                 d = definitions.validate(self.con, name=name, source=source, key=key, features=features,
                                          k=k, scale=scale, nulls=nulls, seed=seed, n_init=n_init,
                                          max_fit_rows=max_fit_rows, weight=weight, k_range=k_range,
-                                         external_access=external_access)
+                                         external_access=external_access, options=options)
             return definitions.store(self.con, d, replace=replace)
 
     def apply(self, path) -> list:
