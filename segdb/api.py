@@ -369,6 +369,12 @@ class Database:
         summary = results.run_summary(self.con, name, run_id)
         return profiles.read_profiles(self.con, int(summary.run["run_id"]))
 
+    def rules(self, name: str, run_id: int | None = None):
+        """The run's readable segment rules (segdb.present.rules_text.RunRules: ``.tree`` with the
+        fidelity, ``.rules`` with each rule's condition_sql, coverage and precision, ``.case_sql()``
+        the pasteable CASE); ``.tree`` is None for a run without rules."""
+        return results.run_summary(self.con, name, run_id).rules
+
     def plot(self, name: str, out_dir, run_id: int | None = None) -> dict:
         """Write the run's PNGs into ``out_dir``; returns {plot name: path or None if not drawable}."""
         from .present import plots

@@ -224,7 +224,8 @@ def print_summary(summary) -> None:
                      [(s["segment_id"], s["size"], f"{100 * s['share']:.1f}%", s["description"])
                       + ((s["name"] or "",) if named else ()) for s in summary.segments]))
     from ..present.quality_text import summary_lines
-    for line in summary_lines(summary):
+    from ..present import rules_text
+    for line in summary_lines(summary) + rules_text.summary_lines(summary.rules, summary.segments):
         click.echo(line)
     from ..refresh.prepare import column_labels  # a category feature has one column per level
     labels = column_labels(d, [s["feature"] for s in summary.feature_stats])

@@ -94,11 +94,15 @@ def condition_sql(terms: Sequence[dict], columns: Sequence[str]) -> str:
 
 
 def case_sql(rules: Sequence[tuple[int, Sequence[dict]]], columns: Sequence[str], *,
-             indent: str | None = None) -> str:
+             indent: str | None = None, dialect=None) -> str:
     """``CASE WHEN <rule> THEN <segment id> ... END`` over ``columns`` (NULL when no rule holds);
     ``rules``: (segment id, terms) in the order they are tested (they never overlap). With
-    ``indent``, one WHEN per line, for people."""
-    whens = [f"WHEN {condition_sql(terms, columns)} THEN {int(segment_id)}" for segment_id, terms in rules]
+    ``indent``, one WHEN per line, for people; ``dialect(sql)``: each condition in another SQL
+    dialect (segdb.engines.dialects.expression)."""
+    def cond(terms):
+        text = condition_sql(terms, columns)
+        return dialect(text) if dialect is not None else text
+    whens = [f"WHEN {cond(terms)} THEN {int(segment_id)}" for segment_id, terms in rules]
     if indent is None:
         return "CASE " + " ".join(whens) + " END"
     return "CASE\n" + "".join(f"{indent}{w}\n" for w in whens) + "END"

@@ -31,6 +31,8 @@ import numpy as np
 from ..define import rulesql
 from ..define.features import base_sql, feature_sql
 from ..define.sqlgen import used_condition
+from ..engines import dialect_of
+from ..engines.dialects import expression
 from ..errors import DefinitionError
 from ..store.database import insert_rows
 from ..store.sqlfiles import load_sql
@@ -277,12 +279,14 @@ class RulesJob:
         started = time.perf_counter()
         sides = self._sides(con, relation)
         columns = [base_sql(f) for f in self.declared.features]
+        dialect = dialect_of(con)
+        as_engine = (lambda text: text) if dialect != "spark" else (lambda text: expression(dialect, text))
         drafts = []
         for i, leaf in enumerate(self.leaves):
             terms = self._terms(leaf, sides)
             n_rows, n_seg = int(self.n_rows[i]), int(self.n_segment[i])
             seg_rows = self.segment_rows.get(leaf.segment_id, 0)
-            drafts.append((leaf.segment_id, -n_seg, i, terms, rulesql.condition_sql(terms, columns), n_rows,
+            drafts.append((leaf.segment_id, -n_seg, i, terms, as_engine(rulesql.condition_sql(terms, columns)), n_rows,
                            n_seg, n_seg / seg_rows if seg_rows else None, n_seg / n_rows if n_rows else None))
         drafts.sort(key=lambda r: r[:3])
         rules, numbers = [], {}
