@@ -216,8 +216,9 @@ class RulesJob:
         return ("upper", cut, False) if to_low else ("lower", cut, True)
 
     def _null_goes(self, j: int, thr: float, left: bool) -> bool:
-        """Whether a NULL (the imputed mean under nulls=mean) takes this branch."""
-        if self.nulls != "mean":
+        """Whether a NULL (the imputed mean under nulls=mean) takes this branch; False for a feature
+        with no NULL (nor code) in the run: the rule then needs no NULL clause to agree on every row."""
+        if self.nulls != "mean" or not self.stats[j].n_null:
             return False
         mean = self.stats[j].mean
         return mean is not None and (mean <= float32_boundary(thr)) == left
@@ -259,7 +260,7 @@ class RulesJob:
         def inside(c: float) -> bool:
             return ((lower is None or c > lower[0] or (c == lower[0] and lower[1]))
                     and (upper is None or c < upper[0] or (c == upper[0] and upper[1])))
-        if f.kind == "likert" and any(inside(c) for c in f.codes):
+        if f.kind == "likert" and not null and any(inside(c) for c in f.codes):
             # codes lie outside the scale: its other end as a bound leaves them out, readably
             if lower is None:
                 lower = (float(f.scale_min), True)
