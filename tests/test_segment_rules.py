@@ -175,6 +175,19 @@ def test_rule_segment_agrees_with_the_trees_predict_on_every_row(engine_url, mon
     assert caught.tolist() == [1] * len(labels)  # the rules never overlap and miss no row
     text = " ".join(r["condition_sql"] for r in rr.rules)
     assert "=0.5" not in text.replace(" ", "") and "region=" not in text  # levels read as values
+    # a second run and a rollback switch the function with the current run (on Spark: staged on the
+    # commit record, then rewritten)
+    with segdb.connect(engine_url) as db:
+        db.sql("INSERT INTO survey SELECT id + 1000, q1, q2, region, spend + 30 FROM survey WHERE id % 3 = 0")
+        db.refresh("mx")
+        grown = db.sql("SELECT id, q1, q2, region, spend FROM survey ORDER BY id")
+        now = db.sql(f"SELECT mx_rule_segment({columns}) AS r FROM survey ORDER BY id").to_pydict()["r"]
+        db.rollback("mx")
+        back = db.sql(f"SELECT mx_rule_segment({columns}) AS r FROM survey WHERE id <= 300 "
+                      "ORDER BY id").to_pydict()["r"]
+    first, second = trees
+    assert now == second.predict(oracle_matrix(grown)[0]).tolist()
+    assert back == predicted  # run 1's rules again (on run 1's rows: its bounds are exact on them)
 
 
 # -- the CLI, the option, rollback and prune ---------------------------------------------------------
