@@ -247,6 +247,22 @@ def test_rules_depth_zero_drops_the_function_and_rollback_brings_it_back(tmp_pat
         assert {r["run_id"] for r in left} == {third}
 
 
+def test_create_rules_depth_zero_from_the_cli(tmp_path):
+    path = str(tmp_path / "r.duckdb")
+    with segdb.connect(path) as db:
+        db.con.register("src", known_rule_table())
+        db.sql("CREATE TABLE t AS SELECT * FROM src")
+    out = run_cli(["create", "k3", "--source", "t", "--key", "id", "--feature", "x", "--category", "region",
+                   "--k", "3", "--rules-depth", "0"], path)
+    assert out.exit_code == 0, out.output
+    assert run_cli(["-q", "refresh", "k3"], path).exit_code == 0
+    refused = run_cli(["rules", "k3"], path)
+    assert refused.exit_code == 1
+    assert "k3, run 1 (its 1st run) has no rules (rules_depth 0" in refused.output
+    shown = run_cli(["show", "k3"], path).output
+    assert "rules: none stored for this run (rules_depth 0" in shown
+
+
 # -- the pieces ------------------------------------------------------------------------------------
 
 def test_float32_boundary_splits_doubles_as_the_tree_does():

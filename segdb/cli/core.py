@@ -136,12 +136,15 @@ def sql(settings: Settings, query: str, fmt: str):
 @click.option("--max-fit-rows", type=AUTO_OR_INT, default=None, metavar="N|auto",
               help="Fit on a seeded sample of at most N rows (>= 2) and label every row in SQL; auto: "
                    "640 MiB of matrix, 10,485,760 rows at 8 features [default: auto].")
+@click.option("--rules-depth", type=int, default=None, metavar="N",
+              help="Depth of the decision tree the segments' readable rules come from (0: no rules) "
+                   "[default: 3].")
 @click.option("--replace", is_flag=True, help="Store a new version of an existing definition.")
 @click.option("--external-access", is_flag=True,
               help="Let the source read files, URLs and DuckDB extensions (refused by default).")
 @pass_settings
 def create(settings: Settings, name, source, key, features, category_features, weight, k, scale,
-           nulls, seed, n_init, max_fit_rows, replace, k_range, external_access):
+           nulls, seed, n_init, max_fit_rows, rules_depth, replace, k_range, external_access):
     """Define a segmentation, checked against the source now.
 
     The definition is stored in the database; `segdb refresh NAME` segments it."""
@@ -150,7 +153,7 @@ def create(settings: Settings, name, source, key, features, category_features, w
         d = db.create(name, source=source, key=key, features=features, k=k, scale=scale,
                       nulls=nulls, seed=seed, n_init=n_init, max_fit_rows=max_fit_rows,
                       replace=replace, weight=weight, k_range=k_range,
-                      external_access=external_access)
+                      external_access=external_access, rules_depth=rules_depth)
     n = len(d.features)
     k_text = d.k if d.k is not None else f"auto ({d.k_min}..{d.k_max})"
     click.echo(f"defined {d.name} (version {d.version}): {n} feature{'s' if n != 1 else ''}, k={k_text}, "
