@@ -185,21 +185,15 @@ class RulesJob:
             v = f"CAST({feature_sql(self.expanded.features[j])} AS DOUBLE)"
             x = self._source_value_sql(j)
             b = float32_boundary(thr)
-            cols += [f"max(CASE WHEN {v} <= ? THEN {x} END) AS segdb_lmax{i}",
-                     f"min(CASE WHEN {v} <= ? THEN {x} END) AS segdb_lmin{i}",
-                     f"max(CASE WHEN {v} > ? THEN {x} END) AS segdb_rmax{i}",
-                     f"min(CASE WHEN {v} > ? THEN {x} END) AS segdb_rmin{i}"]
-            params += [b, b, b, b]
+            # the low side (smaller source values) is the tree's left, or its right for a reversed item
+            low, high = ("> ?", "<= ?") if self._declared_of(j).reverse else ("<= ?", "> ?")
+            cols += [f"max(CASE WHEN {v} {low} THEN {x} END) AS segdb_low{i}",
+                     f"min(CASE WHEN {v} {high} THEN {x} END) AS segdb_high{i}"]
+            params += [b, b]
         row = con.execute(f"SELECT {', '.join(cols)} FROM {relation} AS segdb_source "
                           f"WHERE {used_condition(self.expanded)}", params).fetchall()[0]
-        out = {}
-        for i, split in enumerate(splits):
-            lmax, lmin, rmax, rmin = row[4 * i:4 * i + 4]
-            reversed_ = self._declared_of(split[0]).reverse
-            # the low side (smaller source values) is the tree's left, or its right for a reversed item
-            low, high = ((rmax, lmin) if reversed_ else (lmax, rmin))
-            out[split] = (None if low is None else float(low), None if high is None else float(high))
-        return out
+        return {split: tuple(None if v is None else float(v) for v in row[2 * i:2 * i + 2])
+                for i, split in enumerate(splits)}
 
     def _declared_of(self, j: int):
         return self.declared.features[self.columns[j].source_feature_no - 1]
