@@ -194,7 +194,8 @@ class Database:
                n_init: int = definitions.DEFAULT_N_INIT, max_fit_rows: int | None = None,
                replace: bool = False, weight: str | None = None,
                k_range=None, external_access: bool = False,
-               warm_start: bool = False) -> definitions.Definition:
+               warm_start: bool = False,
+               rules_depth: int | None = None) -> definitions.Definition:
         """Define (or with ``replace=True`` redefine as a new version) a segmentation.
 
         ``features`` are column names, :class:`segdb.define.features.Feature` objects or dicts of their
@@ -205,15 +206,22 @@ class Database:
         On DuckDB a source or expression may not read files or URLs or load extensions unless
         ``external_access=True`` (stored with the definition; segdb.define.access).
         ``warm_start=True`` makes every refresh start from the current run's centroids, as
-        ``refresh(name, warm_start=True)`` does for one refresh (segdb.refresh.warmstart)."""
+        ``refresh(name, warm_start=True)`` does for one refresh (segdb.refresh.warmstart).
+        ``rules_depth``: the depth of the decision tree each refresh reads the segments' readable
+        rules from (default 3; 0: no rules; segdb.quality.rules)."""
         self._require_writable(f"define {name!r}")
+        from .quality import rules as rules_mod
+        options = {}
+        if rules_depth is not None and rules_mod.rules_depth({rules_mod.OPTION: rules_depth}) != rules_mod.DEFAULT_DEPTH:
+            options[rules_mod.OPTION] = rules_depth  # the default is not stored: definitions compare as before
         # a redefinition must not land in the middle of another session's refresh of the same name
         with self._locked(name, "create"):
             with read_only_reads(self.con, name):  # PostgreSQL: the checks read the source without side effects
                 d = definitions.validate(self.con, name=name, source=source, key=key, features=features,
                                          k=k, scale=scale, nulls=nulls, seed=seed, n_init=n_init,
                                          max_fit_rows=max_fit_rows, weight=weight, k_range=k_range,
-                                         external_access=external_access, warm_start=warm_start)
+                                         external_access=external_access, warm_start=warm_start,
+                                         options=options)
             return definitions.store(self.con, d, replace=replace)
 
     def apply(self, path) -> list:
@@ -369,6 +377,12 @@ class Database:
         from .quality import profiles
         summary = results.run_summary(self.con, name, run_id)
         return profiles.read_profiles(self.con, int(summary.run["run_id"]))
+
+    def rules(self, name: str, run_id: int | None = None):
+        """The run's readable segment rules (segdb.present.rules_text.RunRules: ``.tree`` with the
+        fidelity, ``.rules`` with each rule's condition_sql, coverage and precision, ``.case_sql()``
+        the pasteable CASE); ``.tree`` is None for a run without rules."""
+        return results.run_summary(self.con, name, run_id).rules
 
     def plot(self, name: str, out_dir, run_id: int | None = None) -> dict:
         """Write the run's PNGs into ``out_dir``; returns {plot name: path or None if not drawable}."""

@@ -136,6 +136,9 @@ def sql(settings: Settings, query: str, fmt: str):
 @click.option("--max-fit-rows", type=AUTO_OR_INT, default=None, metavar="N|auto",
               help="Fit on a seeded sample of at most N rows (>= 2) and label every row in SQL; auto: "
                    "640 MiB of matrix, 10,485,760 rows at 8 features [default: auto].")
+@click.option("--rules-depth", type=int, default=None, metavar="N",
+              help="Depth of the decision tree the segments' readable rules come from (0: no rules) "
+                   "[default: 3].")
 @click.option("--replace", is_flag=True, help="Store a new version of an existing definition.")
 @click.option("--external-access", is_flag=True,
               help="Let the source read files, URLs and DuckDB extensions (refused by default).")
@@ -144,7 +147,8 @@ def sql(settings: Settings, query: str, fmt: str):
                    "restarts (a cold start when k, the features or the scaling changed).")
 @pass_settings
 def create(settings: Settings, name, source, key, features, category_features, weight, k, scale,
-           nulls, seed, n_init, max_fit_rows, replace, k_range, external_access, warm_start):
+           nulls, seed, n_init, max_fit_rows, rules_depth, replace, k_range, external_access,
+           warm_start):
     """Define a segmentation, checked against the source now.
 
     The definition is stored in the database; `segdb refresh NAME` segments it."""
@@ -153,7 +157,8 @@ def create(settings: Settings, name, source, key, features, category_features, w
         d = db.create(name, source=source, key=key, features=features, k=k, scale=scale,
                       nulls=nulls, seed=seed, n_init=n_init, max_fit_rows=max_fit_rows,
                       replace=replace, weight=weight, k_range=k_range,
-                      external_access=external_access, warm_start=warm_start)
+                      external_access=external_access, warm_start=warm_start,
+                      rules_depth=rules_depth)
     n = len(d.features)
     k_text = d.k if d.k is not None else f"auto ({d.k_min}..{d.k_max})"
     click.echo(f"defined {d.name} (version {d.version}): {n} feature{'s' if n != 1 else ''}, k={k_text}, "
@@ -237,7 +242,8 @@ def print_summary(summary) -> None:
                      [(s["segment_id"], s["size"], f"{100 * s['share']:.1f}%", s["description"])
                       + ((s["name"] or "",) if named else ()) for s in summary.segments]))
     from ..present.quality_text import summary_lines
-    for line in summary_lines(summary):
+    from ..present import rules_text
+    for line in summary_lines(summary) + rules_text.summary_lines(summary.rules, summary.segments):
         click.echo(line)
     from ..refresh.prepare import column_labels  # a category feature has one column per level
     labels = column_labels(d, [s["feature"] for s in summary.feature_stats])

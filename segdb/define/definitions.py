@@ -290,7 +290,7 @@ def _check_view_names_free(con: Engine, name: str, *, views_are_segdbs: bool = T
             )
     if views_are_segdbs or dialect_of(con) != "duckdb":
         return
-    for macro in (name + "_assign", name + "_distance"):
+    for macro in (name + "_assign", name + "_distance", name + "_rule_segment"):
         found = con.execute(
             "SELECT count(*) FROM duckdb_functions() WHERE function_type IN ('macro', 'table_macro') "
             "AND database_name = current_database() AND schema_name = ? AND lower(function_name) = lower(?)",

@@ -20,6 +20,7 @@ from .check import check, statistics
 from .fetch import fetch, fit_plan
 from . import pg_write, warmstart
 from .fit import choose_k, fit, identify, score, start_quality
+from ..quality import rules
 from .stages import Listener, Stages
 from .writeback import write
 
@@ -73,6 +74,11 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
                 fitted = stages.run("score", score, con, checked, st, fitted)
         identified = identify(con, checked, st, fitted)  # keep the current run's segment ids
         quality_job = stages.run("quality", start_quality, fetched, identified)
+        prepared = checked.prepared  # the rules' tree: its sample is taken here, before the matrix goes
+        rules_job = stages.run("rules", rules.start, fetched.X, identified.fitted.fit.labels,
+                               stats=st.features, columns=prepared.columns, declared=prepared.original,
+                               expanded=checked.definition, nulls=checked.definition.nulls,
+                               seed=checked.definition.seed, options=checked.definition.options)
         moments = (pg_write.profile_moments(con, checked.definition, st.features, fetched.X, fetched.keys,
                                             identified.fitted.fit.labels)  # None but on PostgreSQL
                    or pg_write.identified_moments(identified.fitted.moments, identified.fitted.fit))
@@ -80,7 +86,8 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
         del fetched  # the matrix: the quality job's constructor has read every row it needs
         written = stages.around("write", write, con, checked, st, identified, quality_job,
                                 triggered_by=triggered_by, started_at=started_at, moments=moments,
-                                stage_seconds=stages.seconds, report=stages.report)
+                                stage_seconds=stages.seconds, report=stages.report,
+                                rules_writer=rules_job and rules_job.writer(checked.source.relation))
     row = written.row  # the inertia over every row, also when the labels were written in SQL
     return RunResult(written.run_id, checked.definition.name, row.k, row.rows_used, row.rows_skipped,
                      row.inertia, dict(row.stage_seconds), run_ordinal(con, written.run_id),

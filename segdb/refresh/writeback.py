@@ -95,10 +95,12 @@ class Written:
 
 def write(con: Engine, checked: Checked, st: SourceStats, identified: Identified,
           quality_job: QualityJob, *, triggered_by: str | None, started_at: datetime,
-          stage_seconds: Mapping[str, float], report=lambda stage, event: None, moments=None) -> Written:
+          stage_seconds: Mapping[str, float], report=lambda stage, event: None, moments=None,
+          rules_writer=None) -> Written:
     """The "write" stage: the run, its labels and everything the features, the living segments and
     the quality store about it, in one transaction (:func:`write_run`). ``moments``: the profiles'
-    per-segment figures when Python computed them (segdb.refresh.pg_write.profile_moments)."""
+    per-segment figures when Python computed them (segdb.refresh.pg_write.profile_moments);
+    ``rules_writer``: the run's segment rules (segdb.quality.rules.RulesJob.writer), if any."""
     fitted = identified.fitted
     d, relation, fit = checked.definition, checked.source.relation, fitted.fit
     labels_writer = labelled = None
@@ -118,7 +120,7 @@ def write(con: Engine, checked: Checked, st: SourceStats, identified: Identified
         checked.prepared.writer(relation, fit, fitted.weights),
         identified.writer,
         quality_store.profiles_writer(d, relation, st.features, labelled, moments),
-    )
+    ) + ((rules_writer,) if rules_writer is not None else ())  # segdb.quality.rules
     row = RunRow(
         triggered_by=trigger_of(triggered_by), started_at=started_at, rows_total=st.rows_total,
         rows_used=st.rows_used, rows_skipped=st.rows_skipped, fit_rows=fitted.fit_rows,
