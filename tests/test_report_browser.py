@@ -16,6 +16,7 @@ import subprocess
 
 import pytest
 
+import segdb
 from conftest import run_cli
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -79,3 +80,18 @@ def test_report_renders_every_section_and_picture_in_chromium(demo_report, tmp_p
         assert alt in images, sorted(images)
     assert all(w > 100 and h > 100 for w, h in images.values()), images
     assert "Since run 1: 100% kept their segment" in seen["text"]
+
+
+def test_report_shows_each_segments_rules_in_chromium(demo_report, tmp_path):
+    """Every stored rule of the run (segdb.segment_rules) is on the rendered page, beside its
+    segment's profile, and the pasteable CASE under "Use the segments"."""
+    with segdb.connect(str(demo_report.parent / "demo.duckdb"), read_only=True) as db:
+        table = db.sql("SELECT r.segment_id, r.rule_no, r.condition_sql FROM segdb.segment_rules AS r "
+                       "JOIN segdb.current_runs AS c ON c.run_id = r.run_id ORDER BY 1, 2")
+    stored = list(zip(*(c.to_pylist() for c in table.columns)))
+    assert stored, "the demo's run has no rules"
+    text = rendered(demo_report, tmp_path)["text"]
+    for segment_id, rule_no, condition in stored:
+        assert condition in text, (segment_id, rule_no, condition)
+        assert f"WHEN {condition} THEN {segment_id}" in text
+    assert "fidelity" in text
