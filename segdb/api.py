@@ -210,10 +210,6 @@ class Database:
         ``rules_depth``: the depth of the decision tree each refresh reads the segments' readable
         rules from (default 3; 0: no rules; segdb.quality.rules)."""
         self._require_writable(f"define {name!r}")
-        from .quality import rules as rules_mod
-        options = {}
-        if rules_depth is not None and rules_mod.rules_depth({rules_mod.OPTION: rules_depth}) != rules_mod.DEFAULT_DEPTH:
-            options[rules_mod.OPTION] = rules_depth  # the default is not stored: definitions compare as before
         # a redefinition must not land in the middle of another session's refresh of the same name
         with self._locked(name, "create"):
             with read_only_reads(self.con, name):  # PostgreSQL: the checks read the source without side effects
@@ -221,7 +217,7 @@ class Database:
                                          k=k, scale=scale, nulls=nulls, seed=seed, n_init=n_init,
                                          max_fit_rows=max_fit_rows, weight=weight, k_range=k_range,
                                          external_access=external_access, warm_start=warm_start,
-                                         options=options)
+                                         rules_depth=rules_depth)
             return definitions.store(self.con, d, replace=replace)
 
     def apply(self, path) -> list:

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from ..store import commits
 from ..store.database import transaction
-from . import access, categories
+from . import access, categories, rulesql
 from ..engines import catalog, dialect_of
 from ..errors import DefinitionError, NotFoundError
 from ..engines.quoting import check_segmentation_name, quote_identifier
@@ -181,14 +181,15 @@ def validate(con: Engine, *, name: str, source: str, key: str, features,
              k, scale: str = "zscore", nulls: str = "skip", seed=DEFAULT_SEED,
              n_init=DEFAULT_N_INIT, max_fit_rows=None, options: dict | None = None,
              weight: str | None = None, k_range=None, external_access: bool = False,
-             warm_start: bool = False) -> Definition:
+             warm_start: bool = False, rules_depth: int | None = None) -> Definition:
     """Check a definition against the database; return it (version 0: not stored yet).
 
     ``k="auto"`` stores k as NULL with ``k_range`` (default DEFAULT_K_RANGE, 2..10) as k_min/k_max: each refresh
     then scans the range and chooses k (segdb.quality.kselect). ``external_access=True`` lets the
     source and expressions read files, URLs and extensions on DuckDB (segdb.define.access).
     ``warm_start=True`` starts each refresh's k-means from the current run's centroids
-    (segdb.refresh.warmstart)."""
+    (segdb.refresh.warmstart). ``rules_depth``: the decision tree's depth the segments' readable rules
+    are read from (default 3, 0: no rules; segdb.quality.rules)."""
     check_segmentation_name(name)
     feats = _features(features)
     if scale not in SCALES:
@@ -209,6 +210,8 @@ def validate(con: Engine, *, name: str, source: str, key: str, features,
         raise DefinitionError(f"warm_start must be true or false, not {warm_start!r}")
     if warm_start:  # stored only when asked for: definitions without it compare equal as before
         options = {**(options or {}), WARM_START_OPTION: True}
+    if rules_depth is not None and rulesql.rules_depth({rulesql.OPTION: rules_depth}) != rulesql.DEFAULT_DEPTH:
+        options = {**(options or {}), rulesql.OPTION: rules_depth}  # the default is not stored
     src = resolve_source(con, source)
     if not external_access:  # before anything reads the source (DESCRIBE sniffs a file)
         check_source_access(con, name, src, feats)

@@ -26,6 +26,20 @@ import math
 from collections.abc import Sequence
 
 from ..engines.quoting import sql_literal
+from ..errors import DefinitionError
+
+DEFAULT_DEPTH = 3   # the decision tree's depth the rules are read from
+MAX_DEPTH = 8
+OPTION = "rules_depth"  # the definition option (not stored when it is the default)
+
+
+def rules_depth(options: dict) -> int:
+    """The definition's ``rules_depth`` option: the tree's depth, 0 for no rules."""
+    depth = options.get(OPTION, DEFAULT_DEPTH)
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= MAX_DEPTH:
+        raise DefinitionError(f"option {OPTION}={depth!r} should be an integer from 0 (no rules) to "
+                              f"{MAX_DEPTH}; the default is {DEFAULT_DEPTH}")
+    return depth
 
 
 def number_sql(value: float) -> str:

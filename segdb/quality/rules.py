@@ -33,24 +33,14 @@ from ..define.features import base_sql, feature_sql
 from ..define.sqlgen import used_condition
 from ..engines import dialect_of
 from ..engines.dialects import expression
-from ..errors import DefinitionError
 from ..store.database import insert_rows
 from ..store.sqlfiles import load_sql
 
 RULES_MAX_ROWS = 20_000  # enough for a depth-3 tree; the fit took 0.3 s at 20k rows, 3 s at 100k (d=8, loaded 2 cores)
-DEFAULT_DEPTH = 3
-MAX_DEPTH = 8
 MIN_LEAF_SHARE = 0.01
-OPTION = "rules_depth"
-
-
-def rules_depth(options: dict) -> int:
-    """The definition's ``rules_depth`` option: the tree's depth, 0 for no rules."""
-    depth = options.get(OPTION, DEFAULT_DEPTH)
-    if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= MAX_DEPTH:
-        raise DefinitionError(f"option {OPTION}={depth!r} should be an integer from 0 (no rules) to "
-                              f"{MAX_DEPTH}; the default is {DEFAULT_DEPTH}")
-    return depth
+# the definition's option (checked where definitions are: segdb.define.rulesql)
+DEFAULT_DEPTH, MAX_DEPTH, OPTION, rules_depth = (rulesql.DEFAULT_DEPTH, rulesql.MAX_DEPTH, rulesql.OPTION,
+                                                 rulesql.rules_depth)
 
 
 def fit_tree(R: np.ndarray, y: np.ndarray, depth: int, seed: int):
