@@ -193,7 +193,9 @@ class Database:
                scale: str = "zscore", nulls: str = "skip", seed: int = definitions.DEFAULT_SEED,
                n_init: int = definitions.DEFAULT_N_INIT, max_fit_rows: int | None = None,
                replace: bool = False, weight: str | None = None,
-               k_range=None, external_access: bool = False) -> definitions.Definition:
+               k_range=None, external_access: bool = False,
+               warm_start: bool = False,
+               rules_depth: int | None = None) -> definitions.Definition:
         """Define (or with ``replace=True`` redefine as a new version) a segmentation.
 
         ``features`` are column names, :class:`segdb.define.features.Feature` objects or dicts of their
@@ -202,7 +204,11 @@ class Database:
         ``k="auto"`` lets each refresh choose k in ``k_range`` (default
         :data:`segdb.define.definitions.DEFAULT_K_RANGE`, 2..10); see segdb.quality.kselect.
         On DuckDB a source or expression may not read files or URLs or load extensions unless
-        ``external_access=True`` (stored with the definition; segdb.define.access)."""
+        ``external_access=True`` (stored with the definition; segdb.define.access).
+        ``warm_start=True`` makes every refresh start from the current run's centroids, as
+        ``refresh(name, warm_start=True)`` does for one refresh (segdb.refresh.warmstart).
+        ``rules_depth``: the depth of the decision tree each refresh reads the segments' readable
+        rules from (default 3; 0: no rules; segdb.quality.rules)."""
         self._require_writable(f"define {name!r}")
         # a redefinition must not land in the middle of another session's refresh of the same name
         with self._locked(name, "create"):
@@ -210,7 +216,8 @@ class Database:
                 d = definitions.validate(self.con, name=name, source=source, key=key, features=features,
                                          k=k, scale=scale, nulls=nulls, seed=seed, n_init=n_init,
                                          max_fit_rows=max_fit_rows, weight=weight, k_range=k_range,
-                                         external_access=external_access)
+                                         external_access=external_access, warm_start=warm_start,
+                                         rules_depth=rules_depth)
             return definitions.store(self.con, d, replace=replace)
 
     def apply(self, path) -> list:
@@ -239,13 +246,18 @@ class Database:
         return definitions.names(self.con)
 
     def refresh(self, name: str, *, triggered_by: str | None = None,
-                progress=None, scan: bool = False) -> refresh_mod.RunResult:
-        """Re-segment ``name``; ``scan=True`` also stores the k scan for a fixed k."""
+                progress=None, scan: bool = False,
+                warm_start: bool | None = None) -> refresh_mod.RunResult:
+        """Re-segment ``name``; ``scan=True`` also stores the k scan for a fixed k.
+
+        ``warm_start=True`` starts k-means from the current run's centroids (``False``: k-means++
+        restarts; ``None``: as the definition says). It falls back to a cold start, recorded in the
+        run row (``fit_start``, ``fit_start_note``), when k, the features or the scaling changed."""
         self._require_writable(f"refresh {name!r}")
         from .refresh.scalable import duckdb_memory_bound
         with self._locked(name, "refresh"), duckdb_memory_bound(self.con):  # bounded memory at any table size
             return refresh_mod.refresh(self.con, name, triggered_by=triggered_by, progress=progress,
-                                       scan=scan)
+                                       scan=scan, warm_start=warm_start)
 
     def _require_writable(self, what: str) -> None:
         # Fail before any work rather than at the final write.
@@ -361,6 +373,12 @@ class Database:
         from .quality import profiles
         summary = results.run_summary(self.con, name, run_id)
         return profiles.read_profiles(self.con, int(summary.run["run_id"]))
+
+    def rules(self, name: str, run_id: int | None = None):
+        """The run's readable segment rules (segdb.present.rules_text.RunRules: ``.tree`` with the
+        fidelity, ``.rules`` with each rule's condition_sql, coverage and precision, ``.case_sql()``
+        the pasteable CASE); ``.tree`` is None for a run without rules."""
+        return results.run_summary(self.con, name, run_id).rules
 
     def plot(self, name: str, out_dir, run_id: int | None = None) -> dict:
         """Write the run's PNGs into ``out_dir``; returns {plot name: path or None if not drawable}."""

@@ -16,7 +16,9 @@ SELECT r.run_id,
        r.inertia,
        r.triggered_by,
        r.error,
-       r.pruned_at
+       r.pruned_at,
+       r.fit_start,
+       r.fit_start_note
 FROM segdb.runs AS r
 LEFT JOIN segdb.current_runs AS c ON c.segmentation = r.segmentation
 LEFT JOIN (SELECT DISTINCT run_id FROM segdb.run_commits WHERE segmentation = ?) AS k ON k.run_id = r.run_id

@@ -75,3 +75,14 @@ def test_refresh_parts_runs_its_three_configurations(tmp_path):
     lines = out.strip().splitlines()
     assert [line.split()[0] for line in lines[2:]] == ["full", "no-quality", "core-only"]
     assert all(float(line.split()[1]) > 0 for line in lines[2:])
+
+
+def test_warm_start_benchmark_at_toy_size(tmp_path):
+    """bench_warm.py: both modes refreshed, the warm one really warm, the cold one the baseline."""
+    cmd = [sys.executable, str(BENCH / "bench_warm.py"), "--rows", "3000", "--k", "3", "--rounds", "1",
+           "--data-dir", str(tmp_path), "--json"]
+    out = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+    assert out["warm"]["fit_start"] == "warm" and out["cold"]["fit_start"] == "cold"
+    assert out["changed"] > 0 and 0 <= out["warm"]["moved_share"] <= 1
+    assert out["warm"]["n_iter"] >= 1 and out["warm_over_cold_seconds"] > 0
+    assert not list(tmp_path.glob("warm_*"))  # the working copy is removed

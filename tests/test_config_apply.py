@@ -101,7 +101,7 @@ CASES = [
     ("k = 3", "k = ", "line 5, key k: not valid TOML: Invalid value"),
     ('weight = "weight"', 'wieght = "weight"',
      "line 6, key segmentation.survey.wieght: unknown key 'wieght'; use source, key, k, k_range, scale, "
-     "nulls, seed, n_init, max_fit_rows, weight, external_access, features"),
+     "nulls, seed, n_init, max_fit_rows, weight, external_access, warm_start, rules_depth, features"),
     ("k = 3", "k = 2.5", 'line 5, key segmentation.survey.k: k must be a whole number or "auto", not 2.5'),
     ("codes = [8, 9, 99]\nreverse", "codes = [4, 9]\nreverse",
      "line 18, key segmentation.survey.features[2].codes: likert feature 'q_agent_unimportant': code 4 "
@@ -160,3 +160,19 @@ def test_key_type_change_is_refused_before_anything_is_stored(survey_db, tmp_pat
                              "changes type from BIGINT to VARCHAR; declare the segmentation under a new "
                              "name instead\n")
     assert table_checksums(survey_db) == before  # survey (changed, valid) was not stored either
+
+
+def test_rules_depth_and_warm_start_from_toml(tmp_path):
+    db_path = str(tmp_path / "opts.duckdb")
+    with segdb.connect(db_path) as db:
+        db.sql("CREATE TABLE t AS SELECT i AS id, i % 7 AS a, (i * 3) % 5 AS b FROM range(60) r(i)")
+    toml = tmp_path / "opts.toml"
+    toml.write_text('[segmentation.o]\nsource = "t"\nkey = "id"\nk = 2\nrules_depth = 2\nwarm_start = true\n'
+                    'features = [{ name = "a" }, { name = "b" }]\n')
+    assert run_cli(["apply", str(toml)], db_path).exit_code == 0
+    with segdb.connect(db_path, read_only=True) as db:
+        assert db.definition("o").options == {"rules_depth": 2, "warm_start": True}
+    toml.write_text(toml.read_text().replace("rules_depth = 2", "rules_depth = 9"))
+    r = run_cli(["apply", str(toml)], db_path)
+    assert r.exit_code == 1
+    assert r.output.startswith(f"Error: {toml}, line ") and "rules_depth=9 should be an integer from 0 (no rules) to 8" in r.output

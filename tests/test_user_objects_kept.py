@@ -1,5 +1,5 @@
 """segdb never silently replaces an analyst's own view or macro with its `<name>_segments`,
-`<name>_centroids`, `<name>_assign` or `<name>_distance` (issue 15, item 7)."""
+`<name>_centroids`, `<name>_assign`, `<name>_distance` or `<name>_rule_segment` (issue 15, item 7)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ USER_OBJECTS = {
                     "a macro named 'shop_assign'"),
     "shop_distance": ("CREATE MACRO shop_distance(x, y) AS 42", "SELECT shop_distance(1, 2) AS mine",
                       "a macro named 'shop_distance'"),
+    "shop_rule_segment": ("CREATE MACRO shop_rule_segment(x, y) AS 42",
+                          "SELECT shop_rule_segment(1, 2) AS mine", "a macro named 'shop_rule_segment'"),
 }
 
 

@@ -136,12 +136,19 @@ def sql(settings: Settings, query: str, fmt: str):
 @click.option("--max-fit-rows", type=AUTO_OR_INT, default=None, metavar="N|auto",
               help="Fit on a seeded sample of at most N rows (>= 2) and label every row in SQL; auto: "
                    "640 MiB of matrix, 10,485,760 rows at 8 features [default: auto].")
+@click.option("--rules-depth", type=int, default=None, metavar="N",
+              help="Depth of the decision tree the segments' readable rules come from (0: no rules) "
+                   "[default: 3].")
 @click.option("--replace", is_flag=True, help="Store a new version of an existing definition.")
 @click.option("--external-access", is_flag=True,
               help="Let the source read files, URLs and DuckDB extensions (refused by default).")
+@click.option("--warm-start", is_flag=True,
+              help="Start every refresh from the current run's centroids instead of k-means++ "
+                   "restarts (a cold start when k, the features or the scaling changed).")
 @pass_settings
 def create(settings: Settings, name, source, key, features, category_features, weight, k, scale,
-           nulls, seed, n_init, max_fit_rows, replace, k_range, external_access):
+           nulls, seed, n_init, max_fit_rows, rules_depth, replace, k_range, external_access,
+           warm_start):
     """Define a segmentation, checked against the source now.
 
     The definition is stored in the database; `segdb refresh NAME` segments it."""
@@ -150,7 +157,8 @@ def create(settings: Settings, name, source, key, features, category_features, w
         d = db.create(name, source=source, key=key, features=features, k=k, scale=scale,
                       nulls=nulls, seed=seed, n_init=n_init, max_fit_rows=max_fit_rows,
                       replace=replace, weight=weight, k_range=k_range,
-                      external_access=external_access)
+                      external_access=external_access, warm_start=warm_start,
+                      rules_depth=rules_depth)
     n = len(d.features)
     k_text = d.k if d.k is not None else f"auto ({d.k_min}..{d.k_max})"
     click.echo(f"defined {d.name} (version {d.version}): {n} feature{'s' if n != 1 else ''}, k={k_text}, "
@@ -166,12 +174,16 @@ def _progress_reporter(settings: Settings):
 
 @cli.command(epilog=examples(
     "segdb --db segdb-demo.duckdb refresh insurance",
-    "segdb --db segdb-demo.duckdb refresh --all"))
+    "segdb --db segdb-demo.duckdb refresh --all --warm-start"))
 @click.argument("names", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Refresh every segmentation.")
 @click.option("--scan", is_flag=True, help="Also scan k (stored in segdb.k_scan) for a fixed k.")
+@click.option("--warm-start/--cold-start", "warm_start", default=None,
+              help="Start k-means from the current run's centroids (falls back to cold, and says "
+                   "so, when k, the features or the scaling changed), or from k-means++ restarts "
+                   "[default: as the definition says; cold].")
 @pass_settings
-def refresh(settings: Settings, names, all_, scan):
+def refresh(settings: Settings, names, all_, scan, warm_start):
     """Re-segment from the current data, atomically.
 
     The new run becomes current only when it is fully written."""
@@ -187,7 +199,8 @@ def refresh(settings: Settings, names, all_, scan):
             # the rest stale (like `make -k`); every failure is named at the end, and the exit is 1.
             try:
                 result = db.refresh(name, triggered_by=api_trigger(),
-                                    progress=_progress_reporter(settings), scan=scan)
+                                    progress=_progress_reporter(settings), scan=scan,
+                                    warm_start=warm_start)
             except SegdbError as exc:
                 if len(targets) == 1:
                     raise
@@ -199,6 +212,8 @@ def refresh(settings: Settings, names, all_, scan):
                        f"{cell(result.inertia)} ({seconds:.2f}s)")
             if result.k_edge:
                 click.echo(f"{name}: {result.k_edge}")
+            if result.fit_start_note:
+                click.echo(f"{name}: {result.fit_start} start ({result.fit_start_note})")
         if failed:
             done = len(targets) - len(failed)
             reasons = "; ".join(f"{name!r}: {exc.message}" for name, exc in failed)
@@ -213,6 +228,9 @@ def print_summary(summary) -> None:
     source = " ".join(d.source.split())  # a multi-line SELECT on one line
     click.echo(f"source {source}, key {d.key}, k={run['k']}, scale {d.scale}, nulls {d.nulls}, "
                f"seed {run['seed']}, n_init {run['n_init']}")
+    if run.get("fit_start_note"):
+        iterations = f"{run['n_iter']} Lloyd iteration{'s' if run['n_iter'] != 1 else ''}"
+        click.echo(f"fit: {run['fit_start']} start ({run['fit_start_note']}), {iterations}")
     per = run["inertia"] / run["rows_used"] if run["rows_used"] else float("nan")
     click.echo(f"rows used {run['rows_used']}, skipped {run['rows_skipped']}; inertia "
                f"{cell(run['inertia'])} (z-units; {cell(per)} per customer)")
@@ -224,7 +242,9 @@ def print_summary(summary) -> None:
                      [(s["segment_id"], s["size"], f"{100 * s['share']:.1f}%", s["description"])
                       + ((s["name"] or "",) if named else ()) for s in summary.segments]))
     from ..present.quality_text import borderline_lines, summary_lines
-    for line in borderline_lines(summary) + summary_lines(summary):
+    from ..present import rules_text
+    for line in (borderline_lines(summary) + summary_lines(summary)
+                 + rules_text.summary_lines(summary.rules, summary.segments)):
         click.echo(line)
     from ..refresh.prepare import column_labels  # a category feature has one column per level
     labels = column_labels(d, [s["feature"] for s in summary.feature_stats])
@@ -261,11 +281,12 @@ def runs(settings: Settings, name):
     with settings.connect(read_only=True) as db:
         rows = db.runs(name)
     headers = ["run_id", "n", "current", "status", "def_version", "finished_at", "k", "rows_used",
-               "rows_skipped", "inertia", "triggered_by"]
+               "rows_skipped", "inertia", "start", "triggered_by"]
     click.echo(table(headers, [(r["run_id"], r["ordinal"], "*" if r["is_current"] else "",
                                 r["status"] + (" (pruned)" if r.get("pruned_at") else ""),
                                 r["definition_version"], r["finished_at"], r["k"], r["rows_used"],
-                                r["rows_skipped"], r["inertia"], r["triggered_by"]) for r in rows]))
+                                r["rows_skipped"], r["inertia"], r.get("fit_start") or "",
+                                r["triggered_by"]) for r in rows]))
 
 
 @cli.command("list", epilog=examples("segdb --db segdb-demo.duckdb list"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import click
 
-from ..errors import DefinitionError
-from ..present.textformat import table, to_csv, to_json
+from ..errors import DefinitionError, NotFoundError
+from ..present.textformat import segment_label, table, to_csv, to_json
 from ..store.runs import run_label
 from .group import cli, examples, pass_settings, Settings
 
@@ -31,7 +31,8 @@ def profile(settings: Settings, name, run_id, top, fmt):
     with settings.connect(read_only=True) as db:
         rows = db.profiles(name, run_id)
         summary = db.show(name, run_id)
-    from ..present.textformat import displayed, segment_label  # displayed: floating-point noise printed as 0
+    from ..present.textformat import displayed  # displayed: floating-point noise printed as 0
+    from ..present.rules_text import segment_rule_lines
     rows = displayed(rows, summary.feature_stats)
     if top is not None:
         rows = [r for r in rows if r["rank"] <= top]
@@ -52,6 +53,8 @@ def profile(settings: Settings, name, run_id, top, fmt):
         place = f"; {borderline_note(summary, places[s['segment_id']])}" if s["segment_id"] in places else ""
         click.echo(f"segment {segment_label(s['segment_id'], s.get('name'))} ({s['size']} customers, "
                    f"{100 * s['share']:.1f}%{place}): {s['description']}")
+        for line in segment_rule_lines(summary.rules, s["segment_id"]):
+            click.echo(line)
         click.echo(table(PROFILE_HEADERS[1:], [d[1:] for d in data if d[0] == s["segment_id"]], digits=3))
 
 
@@ -94,3 +97,34 @@ def report(settings: Settings, name, out_path, run_id):
     with settings.connect(read_only=True) as db:
         path = db.report(name, out_path, run_id)
     click.echo(f"wrote {path}")
+
+
+@cli.command("rules", epilog=examples(
+    "segdb --db segdb-demo.duckdb rules insurance",
+    "segdb --db segdb-demo.duckdb rules insurance --run 1"))
+@click.argument("name")
+@click.option("--run", "run_id", type=int, default=None, help="The rules of this run instead of the current one.")
+@pass_settings
+def rules(settings: Settings, name, run_id):
+    """Each segment's readable rule, and all of them as one SQL CASE.
+
+    From a shallow decision tree on the features in source units; paste the CASE into any SQL or
+    BI tool, or call NAME_rule_segment(...) with the arguments of NAME_assign."""
+    from ..present.rules_text import fidelity_sentence, segment_rule_lines
+    with settings.connect(read_only=True) as db:
+        summary = db.show(name, run_id)
+    rr = summary.rules
+    run = run_label(summary.run["run_id"], summary.run["ordinal"])
+    if rr is None or rr.tree is None:
+        raise NotFoundError(f"{name}, {run} has no rules (rules_depth 0, or written before segdb stored "
+                              f"rules); refresh {name} to compute them")
+    click.echo(f"{name}, {run}: {fidelity_sentence(rr)}")
+    for s in summary.segments:
+        click.echo("")
+        click.echo(f"segment {segment_label(s['segment_id'], s.get('name'))} ({s['size']} customers): "
+                   f"{s['description']}")
+        for line in segment_rule_lines(rr, s["segment_id"]):
+            click.echo(line)
+    click.echo("")
+    click.echo(f"-- the segment by its rule (NULL when none holds); {name}_rule_segment(...) computes the same")
+    click.echo(rr.case_sql())

@@ -80,9 +80,16 @@ def fit_sampled_init(X: np.ndarray, init_sample: np.ndarray, *, d: Definition, s
     # machine idle-spinning threads cost more than they give (0.6 s against 2.8 s measured here).
     with one_thread():  # OpenMP (Lloyd) and BLAS (k-means++ distances)
         start = fit_kmeans(init_sample, k=d.k, seed=d.seed, n_init=d.n_init, where=where)
+    return fit_from_start(X, start.centers, d=d, stats=stats, rows_used=rows_used)
+
+
+def fit_from_start(X: np.ndarray, start_centers: np.ndarray, *, d: Definition, stats,
+                   rows_used: int) -> FitResult:
+    """One Lloyd run over ``X`` from ``start_centers`` (the best sample centres, or a warm start's
+    previous centroids), numbered canonically."""
     tol = TOL * mean_variance(d, stats, rows_used)
-    raw_labels, centers, inertia, n_iter = lloyd(X, start.centers, tol)
-    k = d.k
+    raw_labels, centers, inertia, n_iter = lloyd(X, start_centers, tol)
+    k = start_centers.shape[0]
     sizes = np.bincount(raw_labels, minlength=k)
     order = canonical_order(centers, sizes)
     position = np.empty(k, dtype=np.int32)

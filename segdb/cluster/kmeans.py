@@ -41,13 +41,16 @@ def distances_to_own_centroid(X: np.ndarray, centers: np.ndarray, labels0: np.nd
 
 
 def fit_kmeans(X: np.ndarray, *, k: int, seed: int, n_init: int, where: str,
-               sample_weight: np.ndarray | None = None) -> FitResult:
+               sample_weight: np.ndarray | None = None, init: np.ndarray | None = None) -> FitResult:
+    """scikit-learn's KMeans: ``n_init`` k-means++ restarts, or with ``init`` (k, d) centres one
+    Lloyd run from them (a warm start)."""
     n = X.shape[0]
     if n < k:
         raise DataError(too_few_rows_message(k, n, where))
     from sklearn.cluster import KMeans  # here, not at import: `segdb --help` / `list` stay light
     from sklearn.exceptions import ConvergenceWarning
-    model = KMeans(n_clusters=k, n_init=n_init, random_state=seed)
+    model = (KMeans(n_clusters=k, n_init=n_init, random_state=seed) if init is None else
+             KMeans(n_clusters=k, init=np.asarray(init, dtype=np.float64), n_init=1, random_state=seed))
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         try:

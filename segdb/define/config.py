@@ -36,7 +36,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 SEGMENTATION_KEYS = {"source": str, "key": str, "k": (int, str), "k_range": list, "scale": str,
                      "nulls": str, "seed": int, "n_init": int, "max_fit_rows": int, "weight": str,
-                     "external_access": bool, "features": list}
+                     "external_access": bool, "warm_start": bool, "rules_depth": int,
+                     "features": list}
 REQUIRED_KEYS = ("source", "key", "features")
 FEATURE_KEYS = {"name": str, "label": str, "expr": str, "type": str, "scale": list, "codes": list,
                 "reverse": bool, "weight": (int, float)}

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from ..store import commits
 from ..store.database import transaction
-from . import access, categories
+from . import access, categories, rulesql
 from ..engines import catalog, dialect_of
 from ..errors import DefinitionError, NotFoundError
 from ..engines.quoting import check_segmentation_name, quote_identifier
@@ -174,15 +174,22 @@ def _features(features) -> tuple[Feature, ...]:
     return tuple(out)
 
 
+WARM_START_OPTION = "warm_start"  # the definition option: refreshes start from the current run
+
+
 def validate(con: Engine, *, name: str, source: str, key: str, features,
              k, scale: str = "zscore", nulls: str = "skip", seed=DEFAULT_SEED,
              n_init=DEFAULT_N_INIT, max_fit_rows=None, options: dict | None = None,
-             weight: str | None = None, k_range=None, external_access: bool = False) -> Definition:
+             weight: str | None = None, k_range=None, external_access: bool = False,
+             warm_start: bool = False, rules_depth: int | None = None) -> Definition:
     """Check a definition against the database; return it (version 0: not stored yet).
 
     ``k="auto"`` stores k as NULL with ``k_range`` (default DEFAULT_K_RANGE, 2..10) as k_min/k_max: each refresh
     then scans the range and chooses k (segdb.quality.kselect). ``external_access=True`` lets the
-    source and expressions read files, URLs and extensions on DuckDB (segdb.define.access)."""
+    source and expressions read files, URLs and extensions on DuckDB (segdb.define.access).
+    ``warm_start=True`` starts each refresh's k-means from the current run's centroids
+    (segdb.refresh.warmstart). ``rules_depth``: the decision tree's depth the segments' readable rules
+    are read from (default 3, 0: no rules; segdb.quality.rules)."""
     check_segmentation_name(name)
     feats = _features(features)
     if scale not in SCALES:
@@ -199,6 +206,12 @@ def validate(con: Engine, *, name: str, source: str, key: str, features,
         max_fit_rows = _check_int(max_fit_rows, "max_fit_rows", 2)
     if not isinstance(external_access, bool):
         raise DefinitionError(f"external_access must be true or false, not {external_access!r}")
+    if not isinstance(warm_start, bool):
+        raise DefinitionError(f"warm_start must be true or false, not {warm_start!r}")
+    if warm_start:  # stored only when asked for: definitions without it compare equal as before
+        options = {**(options or {}), WARM_START_OPTION: True}
+    if rules_depth is not None and rulesql.rules_depth({rulesql.OPTION: rules_depth}) != rulesql.DEFAULT_DEPTH:
+        options = {**(options or {}), rulesql.OPTION: rules_depth}  # the default is not stored
     src = resolve_source(con, source)
     if not external_access:  # before anything reads the source (DESCRIBE sniffs a file)
         check_source_access(con, name, src, feats)
@@ -280,7 +293,7 @@ def _check_view_names_free(con: Engine, name: str, *, views_are_segdbs: bool = T
             )
     if views_are_segdbs or dialect_of(con) != "duckdb":
         return
-    for macro in (name + "_assign", name + "_distance", name + "_distances"):
+    for macro in (name + "_assign", name + "_distance", name + "_distances", name + "_rule_segment"):
         found = con.execute(
             "SELECT count(*) FROM duckdb_functions() WHERE function_type IN ('macro', 'table_macro') "
             "AND database_name = current_database() AND schema_name = ? AND lower(function_name) = lower(?)",

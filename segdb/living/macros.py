@@ -19,18 +19,70 @@ record), and after it by the new run's alone; a kill at any moment leaves functi
 the run that is current.
 DuckDB's ``_assign`` calls the shared helper ``segdb.nearest_of_<k>`` (created with it), so its
 body lists each distance once.
+
+``<name>_rule_segment`` takes the same arguments and returns the segment whose readable rule
+(segdb.quality.rules, stored in ``segdb.segment_rules``) the row satisfies: a CASE of the run's
+rules, NULL when none holds. It follows the current run with the other two; a run without rules
+(``rules_depth`` 0, or written before rules existed) drops it.
 """
 
 from __future__ import annotations
 
 
 from . import runmodel, scoring
+from ..define import rulesql
+from ..store.sqlfiles import load_sql
 from ..engines.quoting import quote_identifier as q
 from ..engines.base import Engine
 
 
 def macro_names(name: str) -> tuple[str, str, str]:
     return f"{name}_assign", f"{name}_distance", f"{name}_distances"
+
+
+def rule_function_name(name: str) -> str:
+    return f"{name}_rule_segment"
+
+
+def rule_body(con: Engine, run_id: int, parameters) -> str | None:
+    """The CASE of run ``run_id``'s rules over ``parameters`` (one per declared feature), or None
+    for a run without rules."""
+    rows = con.execute(load_sql("run_segment_rules"), [run_id]).fetchall()
+    if not rows:
+        return None
+    return rulesql.case_sql([(r[0], rulesql.load_terms(r[3])) for r in rows], list(parameters))
+
+
+def _typed(model: runmodel.RunModel) -> list[tuple[str, str]]:
+    params = list(model.macro_parameters)
+    kinds = [f.kind for f in model.declared_features] if model.declared_features else ["number"] * len(params)
+    return [(p, "text" if kind == "category" else "double") for p, kind in zip(params, kinds)]
+
+
+def _drop_rule_function(con: Engine, name: str, dialect: str, typed) -> None:
+    function = rule_function_name(name)
+    if dialect == "duckdb":
+        con.execute(f"DROP MACRO IF EXISTS {q(function)}")
+    elif dialect == "postgresql":  # a function is named by its signature there
+        types = ", ".join("text" if t == "text" else "double precision" for _, t in typed)
+        con.native(f"DROP FUNCTION IF EXISTS {q(function, dialect)}({types})")
+    else:
+        con.native(f"DROP FUNCTION IF EXISTS {q(function, dialect)}")
+
+
+def create_rule_function(con: Engine, model: runmodel.RunModel, dialect: str) -> None:
+    """(Re)create ``<name>_rule_segment`` for the run ``model``, or drop it when the run has no rules."""
+    name = model.definition.name
+    typed = _typed(model)
+    body = rule_body(con, model.run_id, model.macro_parameters)
+    if body is None:
+        _drop_rule_function(con, name, dialect, typed)
+    elif dialect == "duckdb":
+        con.execute(f"CREATE OR REPLACE MACRO {q(rule_function_name(name))}"
+                    f"({', '.join(model.macro_parameters)}) AS {body}")
+    else:
+        from ..engines.dialects import scalar_function
+        con.native(scalar_function(dialect, rule_function_name(name), typed, "integer", body))
 
 
 def nearest_helper_name(k: int) -> str:
@@ -77,11 +129,13 @@ def create_macros(con: Engine, name: str, run_id: int, definition=None) -> None:
     ``definition``: the run's definition while the run's own row is not written yet)."""
     from ..engines import dialect_of
     dialect = dialect_of(con)
-    for statement in macro_statements(runmodel.load(con, name, run_id, definition), dialect):
+    model = runmodel.load(con, name, run_id, definition)
+    for statement in macro_statements(model, dialect):
         if dialect == "duckdb":
             con.execute(statement)
         else:
             con.native(statement)
+    create_rule_function(con, model, dialect)
 
 
 def _functions(model: runmodel.RunModel, dialect: str) -> tuple[list[tuple[str, str]], str, str, str]:
@@ -112,10 +166,11 @@ def stage_macros(con: Engine, name: str, run_id: int, definition, current_run_id
     shapes = [_functions(m, dialect) for m in models]
     assign, distance, distances = macro_names(name)
     if any(shape[0] != shapes[-1][0] for shape in shapes):
-        for function in (assign, distance, distances):
+        for function in (assign, distance, distances, rule_function_name(name)):
             con.native(f"DROP FUNCTION IF EXISTS {q(function, dialect)}")
         return
     pointer = current_run_sql(name)
+    rule_bodies = [rule_body(con, m.run_id, m.macro_parameters) for m in models]
 
     def by_run(i: int) -> str:
         return f"CASE {pointer} " + " ".join(
@@ -124,3 +179,9 @@ def stage_macros(con: Engine, name: str, run_id: int, definition, current_run_id
     con.native(scalar_function(dialect, assign, typed, "integer", by_run(1)))
     con.native(scalar_function(dialect, distance, typed, "double", by_run(2)))
     con.native(scalar_function(dialect, distances, typed, "doubles", by_run(3)))
+    if all(body is None for body in rule_bodies):
+        con.native(f"DROP FUNCTION IF EXISTS {q(rule_function_name(name), dialect)}")
+        return
+    rule_case = f"CASE {pointer} " + " ".join(
+        f"WHEN {int(m.run_id)} THEN {body}" for m, body in zip(models, rule_bodies) if body is not None) + " END"
+    con.native(scalar_function(dialect, rule_function_name(name), typed, "integer", rule_case))

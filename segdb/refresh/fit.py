@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from ..engines.base import Engine
 from ..cluster import fitplan
+from ..cluster.fastfit import fit_from_start
 from ..cluster.kmeans import FitResult, fit_kmeans
 from ..define.definitions import Definition
 from ..living import transitions as living
@@ -22,6 +23,7 @@ from . import pg_write, scalable
 from .check import Checked
 from .fetch import Fetched
 from .stats import SourceStats
+from .warmstart import COLD, Start
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Fitted:
     # PostgreSQL's bounded fit: the profiles' per-segment figures from its scoring pass, aligned
     # with the rows of the scored fit's centres (segdb.refresh.pg_write.score_with_moments)
     moments: tuple | None = None
+    start: Start = COLD          # where k-means started (segdb.refresh.warmstart), for the run row
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,14 +64,24 @@ def choose_k(checked: Checked, fetched: Fetched, *, scan: bool = False) -> KChos
     return KChosen(choice, tuple(rows))
 
 
-def fit(checked: Checked, st: SourceStats, fetched: Fetched, chosen: KChosen) -> Fitted:
+def fit(checked: Checked, st: SourceStats, fetched: Fetched, chosen: KChosen,
+        start: Start = COLD) -> Fitted:
+    """k-means++ restarts, or with a warm ``start`` one Lloyd run from its centres."""
     d = dataclasses.replace(checked.definition, k=chosen.choice.k)
-    if fetched.plan.mode == "exact":
+    if start.centers is not None:
+        if fetched.plan.mode == "exact":  # scikit-learn's KMeans(init=centres, n_init=1)
+            result = fit_kmeans(fetched.X, k=d.k, seed=d.seed, n_init=1, where=checked.where,
+                                sample_weight=fetched.weights, init=start.centers)
+        else:
+            result = fit_from_start(fetched.X, start.centers, d=d, stats=st.features,
+                                    rows_used=st.rows_used)
+    elif fetched.plan.mode == "exact":
         result = fit_kmeans(fetched.X, k=d.k, seed=d.seed, n_init=d.n_init, where=checked.where,
                             sample_weight=fetched.weights)
     else:
         result = scalable.fit(fetched.X, fetched.init_X, d, st, checked.where)
-    return Fitted(d, chosen, result, fetched.plan, fetched.keys, fetched.weights, int(fetched.X.shape[0]))
+    return Fitted(d, chosen, result, fetched.plan, fetched.keys, fetched.weights, int(fetched.X.shape[0]),
+                  start=start)
 
 
 def score(con: Engine, checked: Checked, st: SourceStats, fitted: Fitted) -> Fitted:

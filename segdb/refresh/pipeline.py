@@ -18,8 +18,9 @@ from ..store.database import read_only_reads
 from ..store.runs import run_ordinal, utcnow
 from .check import check, statistics
 from .fetch import fetch, fit_plan
-from . import pg_write
+from . import pg_write, warmstart
 from .fit import choose_k, fit, identify, score, start_quality
+from ..quality import rules
 from .stages import Listener, Stages
 from .writeback import labels_in_python, write
 from ..cluster import places as cluster_places
@@ -37,14 +38,18 @@ class RunResult:
     stage_seconds: dict
     ordinal: int | None = None   # the run's number within its segmentation (run ids are shared)
     k_edge: str | None = None    # k="auto" chose an edge of the range: one sentence (kselect.edge_note)
+    fit_start: str = "cold"      # "warm": Lloyd's iterations started from the previous run's centroids
+    fit_start_note: str | None = None   # the run warmed from, or why a warm start asked for was cold
 
 
 def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
-            progress: Listener | None = None, scan: bool = False) -> RunResult:
+            progress: Listener | None = None, scan: bool = False,
+            warm_start: bool | None = None) -> RunResult:
     """Re-segment ``name`` from its source; the new run becomes current only when all is written.
 
     A definition with k="auto" scans its k range and picks k (segdb.quality.kselect); ``scan=True`` stores
-    the scan for a fixed k too. Every run stores its quality and profiles (segdb.quality.store).
+    the scan for a fixed k too. ``warm_start`` (None: the definition's ``warm_start`` option) starts
+    k-means from the current run's centroids when they still apply (segdb.refresh.warmstart). Every run stores its quality and profiles (segdb.quality.store).
     ``progress(stage, event)`` is called at every stage boundary (segdb.refresh.stages)."""
     started_at = utcnow()
     stages = Stages(progress)
@@ -58,16 +63,24 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
         chosen = stages.run("scan", choose_k, checked, fetched, scan=True)
     else:
         chosen = choose_k(checked, fetched)  # the fixed k, no work
+    start = warmstart.plan(con, checked.definition, st, k=chosen.choice.k,
+                           asked=warmstart.requested(checked.definition, warm_start),
+                           k_scanned=checked.definition.k is None)
     # The run's quality is computed on a worker thread beside the write-back
     # (segdb.quality.QualityJob); BLAS limits are process-wide, so one BLAS thread meanwhile.
     with contextlib.ExitStack() as running:
         running.enter_context(one_blas_thread())
-        fitted = stages.run("fit", fit, checked, st, fetched, chosen)
+        fitted = stages.run("fit", fit, checked, st, fetched, chosen, start)
         if plan.mode == "bounded":  # every row is labelled in SQL; inertia is then over all of them
             with read_only_reads(con, name), access.guarded(con, name, access.allowed(checked.definition.options)):
                 fitted = stages.run("score", score, con, checked, st, fitted)
         identified = identify(con, checked, st, fitted)  # keep the current run's segment ids
         quality_job = stages.run("quality", start_quality, fetched, identified)
+        prepared = checked.prepared  # the rules' tree: its sample is taken here, before the matrix goes
+        rules_job = stages.run("rules", rules.start, fetched.X, identified.fitted.fit.labels,
+                               stats=st.features, columns=prepared.columns, declared=prepared.original,
+                               expanded=checked.definition, nulls=checked.definition.nulls,
+                               seed=checked.definition.seed, options=checked.definition.options)
         moments = (pg_write.profile_moments(con, checked.definition, st.features, fetched.X, fetched.keys,
                                             identified.fitted.fit.labels)  # None but on PostgreSQL
                    or pg_write.identified_moments(identified.fitted.moments, identified.fitted.fit))
@@ -81,8 +94,9 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
         written = stages.around("write", write, con, checked, st, identified, quality_job,
                                 triggered_by=triggered_by, started_at=started_at, moments=moments,
                                 places=places,
-                                stage_seconds=stages.seconds, report=stages.report)
+                                stage_seconds=stages.seconds, report=stages.report,
+                                rules_writer=rules_job and rules_job.writer(checked.source.relation))
     row = written.row  # the inertia over every row, also when the labels were written in SQL
     return RunResult(written.run_id, checked.definition.name, row.k, row.rows_used, row.rows_skipped,
                      row.inertia, dict(row.stage_seconds), run_ordinal(con, written.run_id),
-                     chosen.choice.edge)
+                     chosen.choice.edge, start.kind, start.note)

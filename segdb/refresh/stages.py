@@ -1,7 +1,8 @@
 """The boundaries of a refresh's stages: their seconds, the progress callback and listeners.
 
 A refresh runs the stages "check", "stats", "fetch", "scan" (a k scan only), "fit", "score" (a
-bounded fit only), "quality" and "write", in this order; their seconds are stored under these names
+bounded fit only), "quality", "rules" (the segment rules' tree, segdb.quality.rules) and "write", in
+this order; their seconds are stored under these names
 in the run's ``stage_seconds``. Every boundary is reported as ``(stage, event)``:
 
 * ``(stage, "start")``: before the stage's work (its clock not yet running);

@@ -84,6 +84,8 @@ class RunRow:
     input_fingerprint: str
     stage_seconds: Mapping[str, float]   # the stages before the write
     finished_at: datetime | None = None
+    fit_start: str = "cold"              # segdb.refresh.warmstart
+    fit_start_note: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,11 +97,12 @@ class Written:
 def write(con: Engine, checked: Checked, st: SourceStats, identified: Identified,
           quality_job: QualityJob, *, triggered_by: str | None, started_at: datetime,
           stage_seconds: Mapping[str, float], report=lambda stage, event: None, moments=None,
-          places: Places | None = None) -> Written:
+          places: Places | None = None, rules_writer=None) -> Written:
     """The "write" stage: the run, its labels and everything the features, the living segments and
     the quality store about it, in one transaction (:func:`write_run`). ``moments``: the profiles'
     per-segment figures when Python computed them (segdb.refresh.pg_write.profile_moments);
-    ``places``: the labels' runner-ups when Python labels the rows (:func:`labels_in_python`)."""
+    ``places``: the labels' runner-ups when Python labels the rows (:func:`labels_in_python`);
+    ``rules_writer``: the run's segment rules (segdb.quality.rules.RulesJob.writer), if any."""
     fitted = identified.fitted
     d, relation, fit = checked.definition, checked.source.relation, fitted.fit
     labels_writer = labelled = None
@@ -119,13 +122,14 @@ def write(con: Engine, checked: Checked, st: SourceStats, identified: Identified
         checked.prepared.writer(relation, fit, fitted.weights),
         identified.writer,
         quality_store.profiles_writer(d, relation, st.features, labelled, moments),
-    )
+    ) + ((rules_writer,) if rules_writer is not None else ())  # segdb.quality.rules
     row = RunRow(
         triggered_by=trigger_of(triggered_by), started_at=started_at, rows_total=st.rows_total,
         rows_used=st.rows_used, rows_skipped=st.rows_skipped, fit_rows=fitted.fit_rows,
         k=fitted.chosen.choice.k, inertia=float(np.dot(fit.distances, fit.distances)), seed=d.seed,
         n_init=d.n_init, n_iter=fit.n_iter, package_versions=package_versions(),
-        input_fingerprint=st.fingerprint, stage_seconds=stage_seconds)
+        input_fingerprint=st.fingerprint, stage_seconds=stage_seconds,
+        fit_start=fitted.start.kind, fit_start_note=fitted.start.note)
     with scoring:
         return write_run(con, d, run_row=row, stats=st.features, keys=fitted.keys, fit=fit,
                          quality=quality_job, extra_writers=extra_writers, labels_writer=labels_writer,
@@ -217,7 +221,7 @@ def write_run(con: Engine, d: Definition, *, run_row: RunRow, stats, keys: pa.Ar
             r.finished_at, r.rows_total, r.rows_used, r.rows_skipped, r.fit_rows,
             r.k, r.inertia, r.seed, r.n_init, r.n_iter,
             json.dumps(r.package_versions, sort_keys=True), r.input_fingerprint,
-            json.dumps(r.stage_seconds), None])
+            json.dumps(r.stage_seconds), None, r.fit_start, r.fit_start_note])
         report("write", "commit_record")
         switch.commit(con, d, run_id, "refresh")
         report("write", "commit")
