@@ -34,7 +34,7 @@ def test_printed_script_runs_and_rebuilds_what_the_refresh_stored(refreshed, db_
     script = run_cli(["show-sql", "s"], db_path).output
     comments = [line for line in script.splitlines() if line.startswith("-- ")]
     assert [c.split(" ")[1] for c in comments] == ["statistics", "standardised", "labelling", "profiles",
-                                                   "view", "view", "macro:", "macro:", "macro:"]
+                                                   "view", "view", "macro:", "macro:", "macro:", "macro:"]
     assert "CREATE OR REPLACE MACRO segdb.nearest_of_3(" in script  # the helper s_assign calls
     con = duckdb.connect(db_path)
     try:

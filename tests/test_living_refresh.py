@@ -187,11 +187,12 @@ def test_k3_to_k4_keeps_the_three_ids_and_adds_one_never_reused(db):
                   "AND segment_id = 5").column(0).to_pylist() == [run4b.run_id]
 
 
-def test_views_keep_their_columns_and_add_name_and_fitted(db):
+def test_views_keep_their_columns_and_add_name_fitted_and_place(db):
     small_segmentation(db, 2)
     db.refresh("s")
     seg_cols = db.sql("SELECT * FROM s_segments LIMIT 0").column_names
-    assert seg_cols == ["customer_id", "segment_id", "distance", "run_id", "segment_name", "fitted"]
+    assert seg_cols == ["customer_id", "segment_id", "distance", "run_id", "segment_name", "fitted",
+                        "runner_up_id", "confidence"]
     cen_cols = db.sql("SELECT * FROM s_centroids LIMIT 0").column_names
     assert cen_cols == ["segment_id", "size", "share", *FEATURES, "segment_name"]
     assert db.sql("SELECT bool_and(fitted) AS f FROM s_segments").to_pylist() == [{"f": True}]

@@ -136,8 +136,13 @@ def test_no_noise_in_show_profile_report(tmp_path):
 def test_profile_shows_segment_names(people_db):
     out = run_cli(["profile", "people", "--top", "1"], people_db).output
     with segdb.connect(people_db, read_only=True) as db:
-        s2 = [s for s in db.show("people").segments if s["segment_id"] == 2][0]
-    assert f"segment 2 Big spenders ({s2['size']} customers, {100 * s2['share']:.1f}%): {s2['description']}\n" in out
+        summary = db.show("people")
+        s2 = [s for s in summary.segments if s["segment_id"] == 2][0]
+        b2 = [b for b in summary.borderline if b.segment_id == 2][0]
+    note = f"{100 * b2.share:.1f}% borderline" + (
+        f", mostly next to {b2.main_runner_up}" if b2.borderline else "")  # segment 1 has no name
+    assert (f"segment 2 Big spenders ({s2['size']} customers, {100 * s2['share']:.1f}%; {note}): "
+            f"{s2['description']}\n") in out
     assert "\nsegment 1 (" in out
 
 

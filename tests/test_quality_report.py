@@ -54,10 +54,15 @@ def test_profile_command(ws_db):
     assert result.exit_code == 0
     with segdb.connect(ws_db, read_only=True) as db:
         rows = db.profiles("ws")
-        segments = db.show("ws").segments
+        summary = db.show("ws")
+        segments = summary.segments
+    places = {b.segment_id: b for b in summary.borderline}
     for s in segments:
-        assert f"segment {s['segment_id']} ({s['size']} customers, {100 * s['share']:.1f}%): {s['description']}" \
-            in result.output
+        b = places[s["segment_id"]]  # the share of borderline customers, and where most would go
+        note = (f"{100 * b.share:.1f}% borderline" if not b.borderline else
+                f"{100 * b.share:.1f}% borderline, mostly next to {b.main_runner_up}")
+        assert (f"segment {s['segment_id']} ({s['size']} customers, {100 * s['share']:.1f}%; {note}): "
+                f"{s['description']}") in result.output
     top = [r for r in rows if r["rank"] <= 2]
     lines = [ln for ln in result.output.splitlines() if re.match(r"\s+[12]\s{2}", ln)]
     assert len(lines) == len(top)
@@ -129,6 +134,14 @@ def test_report_is_self_contained(ws_db, tmp_path):
         for sql in re.findall(r"(SELECT c\.\*, .*?;)", text, re.S):
             assert len(db.sql(sql.rstrip(";"))) == 440
     assert q["verdict"] in text and q["k_reason"] in text
+    # the borderline customers per segment: counted from the labels, independently of the report
+    with segdb.connect(ws_db, read_only=True) as db:
+        counts = db.sql("SELECT segment_id, count(*) AS n, count(*) FILTER (WHERE confidence < 0.1) AS b "
+                        "FROM segdb.ws_labels WHERE run_id = 1 GROUP BY ALL ORDER BY ALL").to_pylist()
+    assert "<h3>Borderline customers</h3>" in raw
+    for c in counts:
+        assert (f'<tr><td>{c["segment_id"]}</td><td class="num">{c["n"]}</td><td class="num">{c["b"]}</td>'
+                f'<td>{100 * c["b"] / c["n"]:.1f}%</td>') in raw
 
 
 @pytest.mark.parametrize("args, message", [

@@ -77,8 +77,8 @@ def import_(settings: Settings, file: str, table_name: str, replace: bool, encod
 
 
 @cli.command(epilog=examples(
-    'segdb --db segdb-demo.duckdb sql "SELECT segment_id, count(*) AS customers '
-    'FROM insurance_segments GROUP BY 1 ORDER BY 1"',
+    'segdb --db segdb-demo.duckdb sql "SELECT customer_id, segment_id, runner_up_id, confidence '
+    'FROM insurance_segments ORDER BY confidence LIMIT 5"',
     'segdb --db segdb-demo.duckdb sql --format csv "SELECT * FROM insurance_centroids"'))
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
@@ -241,9 +241,10 @@ def print_summary(summary) -> None:
     click.echo(table(["segment", "size", "share", "description"] + (["name"] if named else []),
                      [(s["segment_id"], s["size"], f"{100 * s['share']:.1f}%", s["description"])
                       + ((s["name"] or "",) if named else ()) for s in summary.segments]))
-    from ..present.quality_text import summary_lines
+    from ..present.quality_text import borderline_lines, summary_lines
     from ..present import rules_text
-    for line in summary_lines(summary) + rules_text.summary_lines(summary.rules, summary.segments):
+    for line in (borderline_lines(summary) + summary_lines(summary)
+                 + rules_text.summary_lines(summary.rules, summary.segments)):
         click.echo(line)
     from ..refresh.prepare import column_labels  # a category feature has one column per level
     labels = column_labels(d, [s["feature"] for s in summary.feature_stats])
@@ -332,6 +333,12 @@ def demo_cmd(settings: Settings):
         click.echo(f"refreshed {d.name}: {run_label(result.run_id, result.ordinal)}")
         click.echo("")
         print_summary(db.show(d.name))
+        click.echo("")
+        click.echo("the 3 customers nearest another segment (runner_up_id: the segment they would "
+                   "otherwise join; confidence = 1 - distance / runner-up's distance)")
+        near = db.con.execute(f"SELECT customer_id, segment_id, distance, runner_up_id, confidence FROM "
+                              f"{d.segments_view} ORDER BY confidence, customer_id LIMIT 3")
+        click.echo(table([c[0] for c in near.description], near.fetchall()))
     click.echo("")
     click.echo(f"try: segdb --db {db.path} sql \"SELECT segment_id, count(*) FROM insurance_segments "
                "GROUP BY segment_id ORDER BY 1\"")

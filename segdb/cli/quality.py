@@ -46,9 +46,13 @@ def profile(settings: Settings, name, run_id, top, fmt):
     run = run_label(summary.run["run_id"], summary.run["ordinal"])
     click.echo(f"{name}, {run}: z_diff = (segment mean - population mean) / population sd; "
                "effect_size = Cohen's d, segment vs rest; rank by |d|")
+    from ..present.quality_text import borderline_note
+    places = {b.segment_id: b for b in summary.borderline or ()}
     for s in summary.segments:
         click.echo("")
-        click.echo(f"segment {segment_label(s['segment_id'], s.get('name'))} ({s['size']} customers, {100 * s['share']:.1f}%): {s['description']}")
+        place = f"; {borderline_note(summary, places[s['segment_id']])}" if s["segment_id"] in places else ""
+        click.echo(f"segment {segment_label(s['segment_id'], s.get('name'))} ({s['size']} customers, "
+                   f"{100 * s['share']:.1f}%{place}): {s['description']}")
         for line in segment_rule_lines(summary.rules, s["segment_id"]):
             click.echo(line)
         click.echo(table(PROFILE_HEADERS[1:], [d[1:] for d in data if d[0] == s["segment_id"]], digits=3))

@@ -293,7 +293,7 @@ def _check_view_names_free(con: Engine, name: str, *, views_are_segdbs: bool = T
             )
     if views_are_segdbs or dialect_of(con) != "duckdb":
         return
-    for macro in (name + "_assign", name + "_distance", name + "_rule_segment"):
+    for macro in (name + "_assign", name + "_distance", name + "_distances", name + "_rule_segment"):
         found = con.execute(
             "SELECT count(*) FROM duckdb_functions() WHERE function_type IN ('macro', 'table_macro') "
             "AND database_name = current_database() AND schema_name = ? AND lower(function_name) = lower(?)",
@@ -303,6 +303,27 @@ def _check_view_names_free(con: Engine, name: str, *, views_are_segdbs: bool = T
                 f"a macro named {macro!r} already exists and is not segdb's; segdb would replace it; "
                 "drop or rename it, or choose another segmentation name"
             )
+
+
+# Each label's place among the segments (issue 17; segdb.living.scoring): NULL for runs written
+# before, and with one segment. Appended to older labels tables by ensure_label_columns.
+LABEL_PLACE_COLUMNS = (("runner_up_id", "INTEGER"), ("runner_up_distance", "DOUBLE"), ("confidence", "DOUBLE"))
+# A customer whose confidence is below this is "borderline" (show, profile, the report): its own
+# centroid is less than 10% nearer than the runner-up's (confidence = 1 - d1/d2).
+BORDERLINE_CONFIDENCE = 0.1
+
+
+def ensure_label_columns(con: Engine, d: Definition) -> None:
+    """Add the place columns to a labels table created before them (idempotent: a table that has
+    them is left alone, so no lock is taken on it). Called by whatever writes labels or points the
+    views at a run, inside its transaction (on Spark, which has none, a kill after the ALTER leaves
+    the columns, NULL for every stored run, which is what the next call would add)."""
+    have = {c[0].lower() for c in con.execute(f"SELECT * FROM {d.labels_table} WHERE 1 = 0").description}
+    missing = [(c, t) for c, t in LABEL_PLACE_COLUMNS if c not in have]
+    if not missing:
+        return
+    for column, kind in missing:  # Spark takes ADD COLUMN too (translated: segdb.engines.translate)
+        con.execute(f"ALTER TABLE {d.labels_table} ADD COLUMN {column} {kind}")
 
 
 def check_names_free_before_first_run(con: Engine, name: str) -> None:
@@ -341,7 +362,8 @@ def store(con: Engine, d: Definition, *, replace: bool = False) -> Definition:
             con.execute(
                 f"CREATE TABLE {'IF NOT EXISTS ' if spark else ''}{d.labels_table} (run_id BIGINT NOT NULL, "
                 f"segdb_key {d.key_type} NOT NULL, segment_id INTEGER NOT NULL, "
-                "distance DOUBLE NOT NULL, fitted BOOLEAN NOT NULL DEFAULT TRUE)"
+                "distance DOUBLE NOT NULL, fitted BOOLEAN NOT NULL DEFAULT TRUE, "
+                + ", ".join(f"{c} {t}" for c, t in LABEL_PLACE_COLUMNS) + ")"
             )
         con.execute(
             "INSERT INTO segdb.definitions (segmentation, version, created_at, source, source_kind, "

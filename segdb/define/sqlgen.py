@@ -161,7 +161,7 @@ def segments_view(d: Definition, run_id: int | None, *, pointer: bool = False) -
     return (
         f"CREATE OR REPLACE VIEW {d.segments_view} AS\n"
         f"SELECT l.segdb_key AS {q(d.key)}, l.segment_id, l.distance, l.run_id,\n"
-        f"       n.name AS segment_name, l.fitted\n"
+        f"       n.name AS segment_name, l.fitted, l.runner_up_id, l.confidence\n"
         f"FROM {d.labels_table} AS l\n"
         f"LEFT JOIN segdb.segment_ids AS n\n"
         f"  ON n.segmentation = {sql_literal(d.name)} AND n.segment_id = l.segment_id\n"

@@ -6,8 +6,9 @@ from .quoting import quote_identifier
 from .translate import translate
 
 _TYPES = {
-    "postgresql": {"integer": "integer", "double": "double precision", "text": "text"},
-    "spark": {"integer": "INT", "double": "DOUBLE", "text": "STRING"},
+    "postgresql": {"integer": "integer", "double": "double precision", "text": "text",
+                   "doubles": "double precision[]"},
+    "spark": {"integer": "INT", "double": "DOUBLE", "text": "STRING", "doubles": "ARRAY<DOUBLE>"},
 }
 
 

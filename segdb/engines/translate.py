@@ -125,9 +125,11 @@ def _alias_subqueries(tree: exp.Expression) -> None:
 
 def _fence_scoring(tree: exp.Expression) -> None:
     """PostgreSQL inlines the scoring subquery and recomputes every distance in each CASE branch
-    (about 6x slower at 1M rows); OFFSET 0 keeps it a subquery computed once per row."""
+    (about 6x slower at 1M rows); OFFSET 0 keeps it a subquery computed once per row. The same for
+    the layers above it (the label, then the runner-up: segdb.living.scoring), whose expressions
+    each name the one below several times."""
     for sub in tree.find_all(exp.Subquery):
-        if sub.alias == "segdb_scored" and isinstance(sub.this, exp.Select) and not sub.this.args.get("offset"):
+        if sub.alias in ("segdb_scored", "segdb_nearest", "segdb_second") and isinstance(sub.this, exp.Select) and not sub.this.args.get("offset"):
             sub.this.set("offset", exp.Offset(expression=exp.Literal.number(0)))
 
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import dataclasses
 
 
-from . import runmodel
+from . import runmodel, scoring
 from ..store.database import transaction, translate
 from ..errors import DataError, NotFoundError
 from ..engines.quoting import quote_identifier as q
-from ..define.definitions import check_source_unchanged
+from ..define.definitions import check_source_unchanged, ensure_label_columns
 from ..engines.base import ENGINE_ERRORS, Engine
 
 
@@ -68,8 +68,9 @@ def assign_new(con: Engine, name: str) -> AssignResult:
     count_sql = (f"SELECT count(*), count(DISTINCT {q(d.key)}) FROM {src.relation} AS segdb_source "
                  f"WHERE {new_rows}")
     labelling = model.labelling_query(src.relation, where=f"{new_rows} AND {finite_condition(model)}")
-    insert_sql = (f"INSERT INTO {d.labels_table} (run_id, segdb_key, segment_id, distance, fitted)\n"
-                  f"SELECT ?, segdb_key, segment_id, distance, FALSE FROM ({labelling}) AS segdb_new")
+    places = ", ".join(scoring.PLACE_COLUMNS)
+    insert_sql = (f"INSERT INTO {d.labels_table} (run_id, segdb_key, segment_id, distance, fitted, {places})\n"
+                  f"SELECT ?, segdb_key, segment_id, distance, FALSE, {places} FROM ({labelling}) AS segdb_new")
     with transaction(con, f"assigning new customers of {where}"):
         try:
             candidates, distinct = con.execute(count_sql, [model.run_id]).fetchall()[0]
@@ -78,6 +79,7 @@ def assign_new(con: Engine, name: str) -> AssignResult:
         if distinct < candidates:
             raise DataError(f"key {d.key!r} is not unique among the new rows of {where}: "
                             f"{candidates - distinct} duplicate rows; deduplicate the source")
+        ensure_label_columns(con, d)  # a labels table created before the runner-up columns
         # counted in the table, not from the INSERT's result: Spark reports no row count
         count_labels = f"SELECT count(*) FROM {d.labels_table} WHERE run_id = ?"
         before = con.execute(count_labels, [model.run_id]).fetchall()[0][0]

@@ -1,4 +1,5 @@
-"""The scoring macros of a segmentation's current run: ``<name>_assign`` and ``<name>_distance``.
+"""The scoring macros of a segmentation's current run: ``<name>_assign``, ``<name>_distance`` and
+``<name>_distances``.
 
     SELECT id, insurance_assign("Premium savings very important", "Agent not important") AS segment_id,
            insurance_distance("Premium savings very important", "Agent not important") AS distance
@@ -8,8 +9,10 @@ Both take one argument per feature, positionally, in the definition's order (the
 are x1, x2, ...: a macro's parameters must be plain identifiers, feature names need not be).
 ``_assign`` returns the id of the nearest centroid of the current run, ``_distance`` the Euclidean
 distance to it in the run's scaled units (as the ``distance`` column of ``<name>_segments``).
-On a tie the lowest segment id wins. A NULL argument gives NULL, whatever the null policy.
-Every refresh and rollback re-creates both, in the transaction that switches the current run. Spark
+On a tie the lowest segment id wins. ``_distances`` returns the Euclidean distance to every
+segment of the run, as a list ordered by ascending segment id (the order of ``<name>_centroids``):
+a DuckDB ``DOUBLE[]``, a PostgreSQL ``double precision[]``, a Spark ``array<double>``; a NULL
+argument gives a list of NULLs. Every refresh and rollback re-creates them all, in the transaction that switches the current run. Spark
 has no transactions: there, before the commit record, both are replaced by functions that score with
 whichever of the current and the new run is current (:func:`stage_macros`, a CASE on the commit
 record), and after it by the new run's alone; a kill at any moment leaves functions that score with
@@ -33,8 +36,8 @@ from ..engines.quoting import quote_identifier as q
 from ..engines.base import Engine
 
 
-def macro_names(name: str) -> tuple[str, str]:
-    return f"{name}_assign", f"{name}_distance"
+def macro_names(name: str) -> tuple[str, str, str]:
+    return f"{name}_assign", f"{name}_distance", f"{name}_distances"
 
 
 def rule_function_name(name: str) -> str:
@@ -97,23 +100,28 @@ def macro_statements(model: runmodel.RunModel, dialect: str = "duckdb") -> list[
     """The statements (re)creating both scoring functions of the run ``model``: DuckDB macros (after
     the helper they call, :func:`nearest_helper_statement`), PostgreSQL ``LANGUAGE sql IMMUTABLE
     PARALLEL SAFE`` functions, or Spark SQL functions. For the other engines they are in the
-    engine's own dialect (run with ``con.native``). The last two are the assign and distance ones."""
+    engine's own dialect (run with ``con.native``). The last three are the assign, distance and
+    distances ones."""
     params = list(model.macro_parameters)
     k = len(model.segment_ids)
     assign_body, distance_body = scoring.macro_bodies(
         list(model.macro_columns), centers=model.centers, scales=model.scales, centroids=model.centroids,
         segment_ids=model.segment_ids, nearest_helper=nearest_helper_name(k) if dialect == "duckdb" else None)
-    assign, distance = macro_names(model.definition.name)
+    distances_body = scoring.distances_body(list(model.macro_columns), centers=model.centers,
+                                            scales=model.scales, centroids=model.centroids)
+    assign, distance, distances = macro_names(model.definition.name)
     if dialect == "duckdb":
         args = ", ".join(params)
         return [nearest_helper_statement(k),
                 f"CREATE OR REPLACE MACRO {q(assign)}({args}) AS {assign_body}",
-                f"CREATE OR REPLACE MACRO {q(distance)}({args}) AS {distance_body}"]
+                f"CREATE OR REPLACE MACRO {q(distance)}({args}) AS {distance_body}",
+                f"CREATE OR REPLACE MACRO {q(distances)}({args}) AS {distances_body}"]
     from ..engines.dialects import scalar_function
     kinds = [f.kind for f in model.declared_features] if model.declared_features else ["number"] * len(params)
     typed = [(p, "text" if kind == "category" else "double") for p, kind in zip(params, kinds)]
     return [scalar_function(dialect, assign, typed, "integer", assign_body),
-            scalar_function(dialect, distance, typed, "double", distance_body)]
+            scalar_function(dialect, distance, typed, "double", distance_body),
+            scalar_function(dialect, distances, typed, "doubles", distances_body)]
 
 
 def create_macros(con: Engine, name: str, run_id: int, definition=None) -> None:
@@ -130,15 +138,18 @@ def create_macros(con: Engine, name: str, run_id: int, definition=None) -> None:
     create_rule_function(con, model, dialect)
 
 
-def _functions(model: runmodel.RunModel, dialect: str) -> tuple[list[tuple[str, str]], str, str]:
-    """(typed parameters, assign body, distance body) of the run ``model``, in DuckDB SQL."""
+def _functions(model: runmodel.RunModel, dialect: str) -> tuple[list[tuple[str, str]], str, str, str]:
+    """(typed parameters, assign body, distance body, distances body) of the run ``model``, in
+    DuckDB SQL."""
     params = list(model.macro_parameters)
     kinds = [f.kind for f in model.declared_features] if model.declared_features else ["number"] * len(params)
     typed = [(p, "text" if kind == "category" else "double") for p, kind in zip(params, kinds)]
     assign, distance = scoring.macro_bodies(
         list(model.macro_columns), centers=model.centers, scales=model.scales, centroids=model.centroids,
         segment_ids=model.segment_ids)
-    return typed, assign, distance
+    distances = scoring.distances_body(list(model.macro_columns), centers=model.centers,
+                                       scales=model.scales, centroids=model.centroids)
+    return typed, assign, distance, distances
 
 
 def stage_macros(con: Engine, name: str, run_id: int, definition, current_run_id: int | None) -> None:
@@ -153,9 +164,9 @@ def stage_macros(con: Engine, name: str, run_id: int, definition, current_run_id
     if current_run_id is not None:
         models.insert(0, runmodel.load(con, name, current_run_id))
     shapes = [_functions(m, dialect) for m in models]
-    assign, distance = macro_names(name)
-    if any(typed != shapes[-1][0] for typed, _, _ in shapes):
-        for function in (assign, distance, rule_function_name(name)):
+    assign, distance, distances = macro_names(name)
+    if any(shape[0] != shapes[-1][0] for shape in shapes):
+        for function in (assign, distance, distances, rule_function_name(name)):
             con.native(f"DROP FUNCTION IF EXISTS {q(function, dialect)}")
         return
     pointer = current_run_sql(name)
@@ -167,6 +178,7 @@ def stage_macros(con: Engine, name: str, run_id: int, definition, current_run_id
     typed = shapes[-1][0]
     con.native(scalar_function(dialect, assign, typed, "integer", by_run(1)))
     con.native(scalar_function(dialect, distance, typed, "double", by_run(2)))
+    con.native(scalar_function(dialect, distances, typed, "doubles", by_run(3)))
     if all(body is None for body in rule_bodies):
         con.native(f"DROP FUNCTION IF EXISTS {q(rule_function_name(name), dialect)}")
         return

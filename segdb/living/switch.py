@@ -17,7 +17,7 @@ record, in the order each engine needs so that a kill at any moment shows one co
 from __future__ import annotations
 
 from ..define import sqlgen
-from ..define.definitions import Definition
+from ..define.definitions import Definition, ensure_label_columns
 from ..engines import dialect_of
 from ..engines.base import Engine
 from ..engines.quoting import sql_literal
@@ -26,7 +26,9 @@ from . import macros
 
 
 def _marker(d: Definition) -> str:
-    return f"segdb: views of {d.name}, definition version {d.version}, current run from segdb.current_runs"
+    # "with places": views written before the runner-up columns are rewritten once to show them
+    return (f"segdb: views of {d.name}, definition version {d.version}, current run from "
+            "segdb.current_runs, with places")
 
 
 def _postgres_views_current(con: Engine, d: Definition) -> bool:
@@ -46,6 +48,7 @@ def _pointer_views(con: Engine, d: Definition) -> None:
 def before_commit(con: Engine, d: Definition, run_id: int, current_run_id: int | None) -> None:
     """Inside the run's transaction, before :func:`commit`."""
     dialect = dialect_of(con)
+    ensure_label_columns(con, d)  # the views name the runner-up columns (a rollback to an old run)
     if dialect == "spark":
         macros.stage_macros(con, d.name, run_id, d, current_run_id)
         return

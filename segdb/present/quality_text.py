@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .textformat import cell, table
+from ..define.definitions import BORDERLINE_CONFIDENCE
+from .textformat import cell, segment_label, table
 
 
 def _num(value, digits: int = 3) -> str:
@@ -40,3 +41,33 @@ def summary_lines(summary) -> list[str]:
                         [(s["k"], s["inertia"], s["silhouette"], s["calinski_harabasz"],
                           s["davies_bouldin"], s["seconds"]) for s in qr.k_scan], digits=3)]
     return lines
+
+
+def runner_up_label(summary, segment_id) -> str:
+    """'2' or '2 Price hunters': a segment of the summary's run, named when named."""
+    names = {s["segment_id"]: s.get("name") for s in summary.segments}
+    return segment_label(segment_id, names.get(segment_id))
+
+
+def borderline_note(summary, b) -> str:
+    """'3.8% borderline, mostly next to 2 Price hunters' for one segment's Borderline."""
+    if not b.borderline:
+        return "0.0% borderline"
+    return (f"{100 * b.share:.1f}% borderline, mostly next to "
+            f"{runner_up_label(summary, b.main_runner_up)}")
+
+
+def borderline_lines(summary) -> list[str]:
+    """Per segment: its borderline customers (confidence below the threshold) and the segment most
+    of them would otherwise join (segdb.quality.borderline), for `segdb show`."""
+    if summary.borderline is None:
+        return ["", "borderline customers: no runner-up stored for this run (one segment, or written "
+                    "before segdb stored each customer's runner-up); refresh to compute them"]
+    return ["", f"borderline customers: confidence < {BORDERLINE_CONFIDENCE} (their own centroid less "
+                f"than {100 * BORDERLINE_CONFIDENCE:.0f}% nearer than the runner-up's)",
+            table(["segment", "customers", "borderline", "share", "would otherwise join"],
+                  [(b.segment_id, b.customers, b.borderline,
+                    f"{100 * b.share:.1f}%",
+                    "" if b.main_runner_up is None else
+                    f"{runner_up_label(summary, b.main_runner_up)} ({b.runner_ups[b.main_runner_up]})")
+                   for b in summary.borderline])]

@@ -17,6 +17,7 @@ from ..errors import NotFoundError
 from .insights import RunView, join_sql, load_run
 from ..store.runs import run_label
 from .textformat import cell, displayed, segment_label
+from ..define.definitions import BORDERLINE_CONFIDENCE
 from .outfile import write_whole
 from .rules_text import fidelity_sentence, segment_rule_lines
 
@@ -101,6 +102,25 @@ def _quality(view: RunView) -> tuple[str, str, str]:
                   [(_names(view).get(s["segment_id"], s["segment_id"]), s["size"], f"{100 * s['share']:.1f}%", s["rms_radius"], s["silhouette"],
                     s["stability"], s["description"]) for s in qr.segments])
     return verdict, k_html, figures + segs
+
+
+def _borderline(view: RunView) -> str:
+    """Per segment: its borderline customers and the segment most of them would otherwise join."""
+    rows = view.summary.borderline
+    if rows is None:
+        return ('<p class="note">No runner-ups stored for this run (one segment, or written before '
+                "segdb stored each customer's runner-up).</p>")
+    names = _names(view)
+    return (f"<h3>Borderline customers</h3><p>Customers whose confidence is below {BORDERLINE_CONFIDENCE}: "
+            f"their own centroid is less than {100 * BORDERLINE_CONFIDENCE:.0f}% nearer than the next one "
+            "(confidence = 1 - distance / runner-up's distance, columns <code>runner_up_id</code> and "
+            "<code>confidence</code> of the segments view).</p>"
+            + _table(["segment", "customers", "borderline", "share", "would otherwise join"],
+                     [(names.get(b.segment_id, str(b.segment_id)), b.customers, b.borderline,
+                       f"{100 * b.share:.1f}%",
+                       "" if b.main_runner_up is None else
+                       f"{names.get(b.main_runner_up, str(b.main_runner_up))} ({b.runner_ups[b.main_runner_up]})")
+                      for b in rows]))
 
 
 def _profiles(view: RunView) -> str:
@@ -196,7 +216,7 @@ def write_report(con, name: str, out, run_id: int | None = None) -> Path:
 {verdict}
 <h2>Run</h2>{_metadata(view)}
 <h2>How many segments</h2>{k_html}{images["elbow"]}
-<h2>Are they any good</h2>{quality_html}
+<h2>Are they any good</h2>{quality_html}{_borderline(view)}
 <h2>What makes each one different</h2>
 <p class="note">Difference: segment mean minus population mean, in population standard deviations.
 Cohen's d: segment mean minus the mean of all other customers, over the pooled sample standard deviation.

@@ -23,6 +23,7 @@ class RunSummary:
     feature_stats: list[dict]
     transitions: object = None   # segdb.living.TransitionSummary: kept / new / gone since the previous run
     quality: object = None       # segdb.quality.store.QualityRecord, or None for a run without one
+    borderline: list | None = None  # segdb.quality.borderline per segment; None: no places stored
     rules: object = None         # segdb.present.rules_text.RunRules: the segments' readable rules
 
     def centroid_matrix(self, column: str) -> dict[int, list[float]]:
@@ -59,11 +60,12 @@ def run_summary(con: Engine, name: str, run_id: int | None = None) -> RunSummary
     from ..living.transitions import transition_summary
     from ..quality.store import load as load_quality  # late: quality_store imports this package's modules
     from .rules_text import load as load_rules
+    from ..quality.borderline import borderline
     return RunSummary(d, run, _rows(con, load_sql("run_segments"), [run_id]),
                       _rows(con, load_sql("run_centroids"), [run_id]),
                       _rows(con, load_sql("run_feature_stats"), [run_id]),
                       transition_summary(con, run_id), load_quality(con, run_id),
-                      load_rules(con, d, run_id))
+                      rules=load_rules(con, d, run_id), borderline=borderline(con, d, int(run_id)))
 
 
 def run_history(con: Engine, name: str) -> list[dict]:

@@ -66,7 +66,8 @@ def statements(con: Engine, name: str) -> list[Statement]:
     out += [
         Statement(f"standardised matrix, with the centers and scales of run {run_id}", matrix,
                   tuple(sqlgen.scaled_params(d, stats)), "segdb_matrix"),
-        Statement(f"labelling of every source row by run {run_id}: nearest centroid and distance",
+        Statement(f"labelling of every source row by run {run_id}: nearest centroid, distance, runner-up "
+                  "and confidence",
                   model.labelling_query(src.relation)),
         Statement(f"profiles of run {run_id} (a refresh inserts them; delete the run's rows of "
                   "segdb.profiles before running this by hand)",
@@ -78,11 +79,13 @@ def statements(con: Engine, name: str) -> list[Statement]:
         Statement(f"view of the centroids of run {run_id}",
                   sqlgen.centroids_view(run_d, run_id, pointer=dialect_of(con) != "duckdb")),
     ]
-    *helper, assign, distance = macros.macro_statements(model, dialect_of(con))
+    *helper, assign, distance, distances = macros.macro_statements(model, dialect_of(con))
     out += [Statement(f"macro: the helper the assign macro calls (shared by every {len(model.segment_ids)}-segment "
                       "segmentation)", h) for h in helper]
     out += [Statement(f"macro: the nearest segment of run {run_id} for one row of feature values", assign),
-            Statement(f"macro: the distance to that segment, in run {run_id}'s scaled units", distance)]
+            Statement(f"macro: the distance to that segment, in run {run_id}'s scaled units", distance),
+            Statement(f"macro: the distances to every segment of run {run_id}, by ascending segment id",
+                      distances)]
     return out
 
 

@@ -20,16 +20,20 @@ _KEY_TYPES = {"BIGINT": "int8", "INTEGER": "int4", "SMALLINT": "int2"}
 
 
 def copy_labels(con: Engine, d: Definition, run_id: int, labels: pa.Table) -> None:
-    """Append ``labels`` (segdb_key, segment_id, distance) as run ``run_id``'s rows of d's labels."""
+    """Append ``labels`` (segdb_key, segment_id, distance, and the place columns when present:
+    runner_up_id, runner_up_distance, confidence) as run ``run_id``'s rows of d's labels."""
     n = labels.num_rows
     key_type = _KEY_TYPES.get(str(d.key_type).upper())
     keys = labels.column("segdb_key").combine_chunks()
     if key_type is not None:
         keys = keys.to_numpy(zero_copy_only=False)
-    con.copy_in(d.labels_table, ["run_id", "segdb_key", "segment_id", "distance"],
+    places = [c for c in ("runner_up_id", "runner_up_distance", "confidence") if c in labels.column_names]
+    con.copy_in(d.labels_table, ["run_id", "segdb_key", "segment_id", "distance", *places],
                 [np.full(n, int(run_id), dtype=np.int64), keys,
-                 labels.column("segment_id").to_numpy(), labels.column("distance").to_numpy()],
-                ["int8", key_type or "text", "int4", "float8"])
+                 labels.column("segment_id").to_numpy(), labels.column("distance").to_numpy(),
+                 *(labels.column(c).to_numpy() for c in places)],
+                ["int8", key_type or "text", "int4", "float8",
+                 *("int4" if c == "runner_up_id" else "float8" for c in places)])
 
 
 def profile_moments(con: Engine, d: Definition, stats, X: np.ndarray | None, keys, labels: np.ndarray):

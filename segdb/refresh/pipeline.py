@@ -22,7 +22,9 @@ from . import pg_write, warmstart
 from .fit import choose_k, fit, identify, score, start_quality
 from ..quality import rules
 from .stages import Listener, Stages
-from .writeback import write
+from .writeback import labels_in_python, write
+from ..cluster import places as cluster_places
+from ..cluster.identity import fit_segment_ids
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,9 +85,15 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
                                             identified.fitted.fit.labels)  # None but on PostgreSQL
                    or pg_write.identified_moments(identified.fitted.moments, identified.fitted.fit))
         running.callback(quality_job.close)  # also when the write fails: no thread outlives it
+        places = None  # each label's runner-up, computed on the matrix while it is here
+        if labels_in_python(con, plan):
+            fit_ = identified.fitted.fit
+            places = cluster_places.places(fetched.X, fit_.centers, fit_.labels, fit_segment_ids(fit_),
+                                           fit_.distances)
         del fetched  # the matrix: the quality job's constructor has read every row it needs
         written = stages.around("write", write, con, checked, st, identified, quality_job,
                                 triggered_by=triggered_by, started_at=started_at, moments=moments,
+                                places=places,
                                 stage_seconds=stages.seconds, report=stages.report,
                                 rules_writer=rules_job and rules_job.writer(checked.source.relation))
     row = written.row  # the inertia over every row, also when the labels were written in SQL

@@ -29,7 +29,7 @@ from ..engines.quoting import sql_literal
 from ..define.features import feature_sql
 from ..cluster.identity import fit_segment_ids
 from .matrix import table_matrix
-from ..living.scoring import labelling_query
+from ..living.scoring import PLACE_COLUMNS, labelling_query
 from ..define.sqlgen import matrix_query, scaled_params, used_condition
 from ..engines.base import ENGINE_ERRORS, Engine
 
@@ -135,6 +135,7 @@ def renumbered(fit: FitResult, sizes: np.ndarray) -> FitResult:
     return dataclasses.replace(fit, labels=labels.astype(np.int32), centers=centers)
 
 
+PLACES = ", ".join(PLACE_COLUMNS)  # the labelling query's runner-up columns, written with the labels
 SCORED_VIEW = "segdb_scored_rows"  # Spark: the cached scoring pass of a write-back (cached_scoring)
 
 
@@ -169,8 +170,8 @@ def labels_writer(d: Definition, relation: str, st, fit: FitResult, plan: fitpla
     else:
         fitted = "hash(segdb_key, ?::BIGINT) < ?::UBIGINT"
         params = [d.seed, sampling.threshold_for(plan.max_fit_rows, plan.rows_used)]
-    insert = (f"INSERT INTO {d.labels_table} (run_id, segdb_key, segment_id, distance, fitted)\n"
-              f"SELECT ?, segdb_key, segment_id, distance, {fitted}\n"
+    insert = (f"INSERT INTO {d.labels_table} (run_id, segdb_key, segment_id, distance, fitted, {PLACES})\n"
+              f"SELECT ?, segdb_key, segment_id, distance, {fitted}, {PLACES}\n"
               f"FROM {scored or '(' + _labelling(d, relation, st.features, fit.centers, ids.tolist()) + ')'} "
               "AS segdb_labelled")
 

@@ -23,7 +23,8 @@ import duckdb
 
 from ..engines.base import Engine
 from ..store.database import insert_rows, transaction
-from ..define.definitions import Definition
+from ..define.definitions import Definition, ensure_label_columns
+from ..cluster.places import Places
 from ..cluster.identity import fit_segment_ids
 from ..engines import dialect_of
 from ..quality import store as quality_store
@@ -96,16 +97,17 @@ class Written:
 def write(con: Engine, checked: Checked, st: SourceStats, identified: Identified,
           quality_job: QualityJob, *, triggered_by: str | None, started_at: datetime,
           stage_seconds: Mapping[str, float], report=lambda stage, event: None, moments=None,
-          rules_writer=None) -> Written:
+          places: Places | None = None, rules_writer=None) -> Written:
     """The "write" stage: the run, its labels and everything the features, the living segments and
     the quality store about it, in one transaction (:func:`write_run`). ``moments``: the profiles'
     per-segment figures when Python computed them (segdb.refresh.pg_write.profile_moments);
+    ``places``: the labels' runner-ups when Python labels the rows (:func:`labels_in_python`);
     ``rules_writer``: the run's segment rules (segdb.quality.rules.RulesJob.writer), if any."""
     fitted = identified.fitted
     d, relation, fit = checked.definition, checked.source.relation, fitted.fit
     labels_writer = labelled = None
     scoring = contextlib.nullcontext()
-    if fitted.plan.mode == "bounded" or dialect_of(con) == "spark":
+    if not labels_in_python(con, fitted.plan):
         # every row is labelled in SQL (on Spark: by the engine); the profiles score the rows again
         # instead of joining them back; on Spark both read one cached scoring pass. PostgreSQL
         # writes fetched rows' labels with COPY (segdb.refresh.pg_write).
@@ -131,12 +133,18 @@ def write(con: Engine, checked: Checked, st: SourceStats, identified: Identified
     with scoring:
         return write_run(con, d, run_row=row, stats=st.features, keys=fitted.keys, fit=fit,
                          quality=quality_job, extra_writers=extra_writers, labels_writer=labels_writer,
-                         report=report)
+                         report=report, places=places)
+
+
+def labels_in_python(con: Engine, plan) -> bool:
+    """The labels are the fit's own (every used row fetched), written from memory; otherwise every
+    row is labelled in SQL (a bounded fit, and always on Spark)."""
+    return plan.mode != "bounded" and dialect_of(con) != "spark"
 
 
 def write_run(con: Engine, d: Definition, *, run_row: RunRow, stats, keys: pa.Array,
               fit, quality: RunQuality | QualityJob, extra_writers=(), labels_writer=None,
-              report=lambda stage, event: None) -> Written:
+              report=lambda stage, event: None, places: Places | None = None) -> Written:
     """Write everything in one transaction; returns the new run id and its row as stored.
 
     ``extra_writers`` are callables ``writer(con, run_id)`` run inside the same transaction after
@@ -148,21 +156,28 @@ def write_run(con: Engine, d: Definition, *, run_row: RunRow, stats, keys: pa.Ar
     :class:`QualityJob` still running had the rest of the write-back to finish; its seconds are
     stored as the "quality" stage's. ``labels_writer(con, run_id) -> (sizes, sse)``, when given,
     writes the labels instead of ``keys`` and ``fit.labels`` (a bounded fit labels every row in
-    SQL); the run's inertia becomes sum(sse). ``report("write", point)`` is called at the points
-    of segdb.refresh.stages.WRITE_POINTS.
+    SQL); the run's inertia becomes sum(sse). ``places`` (segdb.cluster.places): the runner-up
+    columns of ``fit.labels``' rows (None: left NULL, as with one segment). ``report("write",
+    point)`` is called at the points of segdb.refresh.stages.WRITE_POINTS.
     """
     if labels_writer is None:
         segments, centroids = segment_rows(d, stats, fit)
-        labels = pa.table({
+        columns = {
             "segdb_key": keys,
             "segment_id": pa.array(fit.labels, type=pa.int32()),
             "distance": pa.array(fit.distances, type=pa.float64()),
-        })
+        }
+        if places is not None:
+            columns.update(runner_up_id=pa.array(places.runner_up_id, type=pa.int32()),
+                           runner_up_distance=pa.array(places.runner_up_distance, type=pa.float64()),
+                           confidence=pa.array(places.confidence, type=pa.float64()))
+        labels = pa.table(columns)
     started = time.perf_counter()
     inertia = run_row.inertia
     previous_run_id = commits.current_run_id(con, d.name)
     with transaction(con, f"writing the new run of {d.name!r}"):
         run_id = con.execute(load_sql("next_run_id")).fetchall()[0][0]
+        ensure_label_columns(con, d)  # a labels table created before the runner-up columns
         report("write", "write_labels")
         if labels_writer is not None:
             sizes, sse = labels_writer(con, run_id)
@@ -173,9 +188,10 @@ def write_run(con: Engine, d: Definition, *, run_row: RunRow, stats, keys: pa.Ar
         else:
             con.register(LABELS_RELATION, labels)
             try:
+                names = ", ".join(labels.column_names)
                 con.execute(
-                    f"INSERT INTO {d.labels_table} (run_id, segdb_key, segment_id, distance) "
-                    f"SELECT ?, segdb_key, segment_id, distance FROM {LABELS_RELATION}", [run_id])
+                    f"INSERT INTO {d.labels_table} (run_id, {names}) "
+                    f"SELECT ?, {names} FROM {LABELS_RELATION}", [run_id])
             finally:
                 # After a failed INSERT (e.g. a full disk) the transaction is aborted and unregister
                 # fails too; that second error must not hide the first.
