@@ -193,3 +193,12 @@ def test_one_version_for_the_package_the_api_and_the_command(tmp_path):
     assert run_cli(["--version"]).output == f"segdb, version {segdb.__version__}\n"
     r = run_segdb_process(["--version"], str(tmp_path / "unused.duckdb"))
     assert (r.returncode, r.stdout) == (0, f"segdb, version {segdb.__version__}\n")
+
+
+def test_sql_prints_columns_that_share_a_name(tmp_path):
+    """A join's SELECT a.*, b.* names the key twice: both columns are printed (it was a traceback)."""
+    db_path = str(tmp_path / "dup.duckdb")
+    r = run_cli(["sql", "SELECT 1 AS id, 2 AS id, 'x' AS v"], db_path)
+    assert (r.exit_code, r.output) == (0, "id  id  v\n--  --  -\n 1   2  x\n")
+    r = run_cli(["sql", "SELECT 1 AS id, 2 AS id", "--format", "csv"], db_path)
+    assert r.output == "id,id\n1,2\n"

@@ -18,6 +18,7 @@ import pytest
 
 import segdb
 from conftest import run_cli
+from engines import wholesale_table
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -59,6 +60,17 @@ def demo_report(tmp_path_factory):
     folder = tmp_path_factory.mktemp("report_browser")
     db = str(folder / "demo.duckdb")
     assert run_cli(["demo"], db).exit_code == 0
+    # five new customers between the two groups
+    added = run_cli(["sql", "INSERT INTO survey_responses VALUES (3001, 4, 4), (3002, 5, 3), (3003, 3, 5), "
+                         "(3004, 4, 5), (3005, 5, 4)"], db)
+    assert added.exit_code == 0, added.output
+    # the demo's two groups are far apart (no customer is borderline): a wholesale segmentation beside it
+    with segdb.connect(db) as database:
+        database.con.register("wholesale_rows", wholesale_table())
+        database.con.execute("CREATE TABLE wholesale AS SELECT * FROM wholesale_rows")
+        database.create("ws", source="wholesale", key="customer_id", features=["Fresh", "Milk", "Grocery"], k=4)
+        database.refresh("ws")
+    assert run_cli(["report", "ws", "--out", str(folder / "ws.html")], db).exit_code == 0
     assert run_cli(["refresh", "insurance"], db).exit_code == 0
     out = folder / "report.html"
     result = run_cli(["report", "insurance", "--out", str(out)], db)
@@ -79,7 +91,7 @@ def test_report_renders_every_section_and_picture_in_chromium(demo_report, tmp_p
                 "profile heatmap"):
         assert alt in images, sorted(images)
     assert all(w > 100 and h > 100 for w, h in images.values()), images
-    assert "Since run 1: 100% kept their segment" in seen["text"]
+    assert "Since run 1: 100% kept their segment; 5 new customers" in seen["text"]
 
 
 def test_report_shows_each_segments_rules_in_chromium(demo_report, tmp_path):
@@ -87,7 +99,8 @@ def test_report_shows_each_segments_rules_in_chromium(demo_report, tmp_path):
     segment's profile, and the pasteable CASE under "Use the segments"."""
     with segdb.connect(str(demo_report.parent / "demo.duckdb"), read_only=True) as db:
         table = db.sql("SELECT r.segment_id, r.rule_no, r.condition_sql FROM segdb.segment_rules AS r "
-                       "JOIN segdb.current_runs AS c ON c.run_id = r.run_id ORDER BY 1, 2")
+                       "JOIN segdb.current_runs AS c ON c.run_id = r.run_id WHERE c.segmentation = 'insurance' "
+                       "ORDER BY 1, 2")
     stored = list(zip(*(c.to_pylist() for c in table.columns)))
     assert stored, "the demo's run has no rules"
     text = rendered(demo_report, tmp_path)["text"]
@@ -95,3 +108,21 @@ def test_report_shows_each_segments_rules_in_chromium(demo_report, tmp_path):
         assert condition in text, (segment_id, rule_no, condition)
         assert f"WHEN {condition} THEN {segment_id}" in text
     assert "fidelity" in text
+
+
+def test_report_shows_the_borderline_customers_in_chromium(demo_report, tmp_path):
+    """The borderline table, per segment, as counted from the current labels (confidence < 0.1),
+    with the segment those customers would otherwise join."""
+    with segdb.connect(str(demo_report.parent / "demo.duckdb"), read_only=True) as db:
+        table = db.sql("SELECT segment_id, count(*), count(*) FILTER (WHERE confidence < 0.1), "
+                       "mode(runner_up_id) FILTER (WHERE confidence < 0.1) "
+                       "FROM ws_segments GROUP BY 1 ORDER BY 1")
+    counts = list(zip(*(c.to_pylist() for c in table.columns)))
+    assert sum(c[2] for c in counts) > 0, counts
+    text = " ".join(rendered(demo_report.parent / "ws.html", tmp_path)["text"].split())
+    assert "Borderline customers" in text
+    for segment_id, customers, borderline, joins in counts:
+        row = f"{segment_id} {customers} {borderline} {borderline / customers:.1%}"
+        assert row in text, (row, counts)
+        if borderline:
+            assert f"{row} {joins}" in text

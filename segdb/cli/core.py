@@ -93,7 +93,8 @@ def sql(settings: Settings, query: str, fmt: str):
     with settings.open_without_schema(read_only=read_only) as db:
         result = db.sql(query)
     headers = result.column_names
-    rows = list(zip(*[result.column(c).to_pylist() for c in headers])) if headers else []
+    # by position: a join's result may name two columns alike (SELECT a.*, b.* ... USING (id))
+    rows = list(zip(*[column.to_pylist() for column in result.columns])) if headers else []
     if not headers:
         return
     if fmt == "csv":
