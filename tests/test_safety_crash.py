@@ -196,7 +196,7 @@ def test_every_pause_point_is_a_reported_boundary(tmp_path):
     seen = []
     with segdb.connect(path) as db:
         db.refresh("crash", progress=lambda stage, event: seen.append((stage, event)))
-    stages = ["check", "stats", "fetch", "fit", "quality"]
+    stages = ["check", "stats", "fetch", "fit", "quality", "rules"]
     assert seen == [(s, e) for s in stages for e in ("start", "done")] + [
         ("write", "start"), *(("write", p) for p in WRITE_POINTS), ("write", "done")]
     assert set(STAGES_BEFORE_COMMIT) <= {f"{s}_done" for s in stages} | {"check"} | set(WRITE_POINTS)

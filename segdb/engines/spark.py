@@ -28,6 +28,7 @@ database one after another (docs/engines.md).
 from __future__ import annotations
 
 import contextlib
+import decimal
 import os
 import re
 import sys
@@ -461,7 +462,12 @@ def _named(statement: str, params: list):
             out.append(ch)
         elif ch == "?":
             name = f"segdb_p{len(names)}"
-            names[name] = params[len(names)]
+            value = params[len(names)]
+            if isinstance(value, int) and not isinstance(value, bool) and not -2 ** 63 <= value < 2 ** 63:
+                # a hash threshold up to 2^64 - 1: Spark binds a Python int as a BIGINT literal and
+                # refuses a larger one (NumberFormatException); as a DECIMAL it is exact
+                value = decimal.Decimal(value)
+            names[name] = value
             out.append(":" + name)
         else:
             out.append(ch)
