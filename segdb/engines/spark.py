@@ -14,8 +14,11 @@ Spark's file tables have no transactions, UPDATE, DELETE or sequences, so this c
   either the old table or the new one under the name, or both under their temporary names, which
   :func:`recover` (called when a connection opens) puts back; a local metastore renames a table's
   directory before its name, and a directory a kill left under the other name is put back too. An UPDATE or DELETE that matches no
-  row writes nothing. The copy costs a pass over the table: segdb uses these statements only on
-  small tables and for ``prune``;
+  row writes nothing. segdb's commands no longer send either (names, retirements, definition
+  versions and prune marks are appended rows, migration 0006; prune drops the partitions of tables
+  partitioned by run, :meth:`SparkConnection.drop_run_partitions`): they remain for a migration's
+  UPDATE at ``init``, the prune of a table an older segdb made unpartitioned, and a user's
+  ``segdb sql``;
 * keeps a sequence as a one-column table of the values handed out.
 
 One process at a time on a local master: the local metastore (Derby, in the warehouse folder) admits
