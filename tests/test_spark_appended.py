@@ -59,7 +59,7 @@ def test_name_retire_replace_rollback_prune_rename_no_table(spark_url, spied):
         second = db.refresh("ws").run_id
         session = db.con.session
         folder = unquote(urlsplit(session.catalog.getDatabase("segdb").locationUri).path)
-        del statements[:]
+        del statements[:], rewrites[:]  # init's migrations (0005 has an UPDATE) are not watched
 
         db.name_segment("ws", 1, "Big spenders")
         shown = db.sql("SELECT DISTINCT segment_name FROM ws_segments WHERE segment_id = 1")
@@ -111,7 +111,8 @@ def test_prune_still_deletes_from_an_unpartitioned_labels_table(spark_url, spied
         first = db.refresh("ws").run_id
         db.refresh("ws")
         assert not db.con.partitioned_by_run("segdb", "ws_labels")
+        del rewrites[:]
         result = db.prune("ws", 1)
         assert result.pruned_run_ids == (first,) and result.labels_deleted == 100
         assert db.sql("SELECT count(*) FROM segdb.ws_labels WHERE run_id = ?", [first]).column(0).to_pylist() == [0]
-        assert [r.startswith("DELETE FROM `segdb`.`ws_labels`") or "ws_labels" in r for r in rewrites] == [True]
+        assert [r.split(" WHERE ")[0] for r in rewrites] == ["DELETE FROM segdb.`ws_labels`"], rewrites
