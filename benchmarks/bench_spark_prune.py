@@ -35,14 +35,15 @@ def main() -> None:
             start = time.perf_counter()
             db.refresh("p")
             refreshes.append(time.perf_counter() - start)
-        partitioned = getattr(db.con, "partitioned_by_run", None)
+        check = getattr(db.con, "partitioned_by_run", None)  # an older segdb has none
+        partitioned = bool(check and check("segdb", "p_labels"))
         start = time.perf_counter()
         result = db.prune("p", 1)
         seconds = time.perf_counter() - start
     print(json.dumps({"rows": args.rows, "prune_keep_1_seconds": round(seconds, 2),
                       "refresh_seconds": [round(s, 2) for s in refreshes],
                       "labels_deleted": result.labels_deleted,
-                      "labels_partitioned": bool(partitioned and partitioned("segdb", "p_labels"))}))
+                      "labels_partitioned": partitioned}))
 
 
 if __name__ == "__main__":
