@@ -6,6 +6,6 @@ FROM segdb.runs AS r
 JOIN segdb.segments AS s ON s.run_id = r.run_id
 WHERE r.segmentation = ?
   AND r.status = 'succeeded'
-  AND r.pruned_at IS NULL
+  AND r.run_id NOT IN (SELECT p.run_id FROM segdb.run_prunes AS p)
   AND r.run_id IN (SELECT c.run_id FROM segdb.run_commits AS c WHERE c.segmentation = ?)
 ORDER BY r.run_id, s.segment_id;

@@ -12,6 +12,7 @@ arguments (if any), paused where tests/paused_segdb.py's environment says, to be
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import segdb
@@ -39,7 +40,8 @@ def check(db, name: str = "ws") -> dict:
     out["statuses"] = {str(r["run_id"]): r["status"] for r in db.runs(name)}  # as `segdb runs` lists them
     committed = [r[0] for r in rows(db, f"SELECT DISTINCT c.run_id FROM segdb.run_commits AS c "
                                         f"JOIN segdb.runs AS r ON r.run_id = c.run_id "
-                                        f"WHERE c.segmentation = '{name}' AND r.pruned_at IS NULL")]
+                                        f"WHERE c.segmentation = '{name}' AND r.run_id NOT IN "
+                                        "(SELECT run_id FROM segdb.run_prunes)")]
     out["committed"] = sorted(committed)
     # which runs have rows at all: a killed refresh's leftovers stay until a prune removes them
     out["label_runs"] = sorted(r[0] for r in rows(db, f"SELECT DISTINCT run_id FROM segdb.{name}_labels"))
@@ -53,6 +55,23 @@ def check(db, name: str = "ws") -> dict:
         elif labels[0][0] != stored[0][1] or sizes[0][0] != stored[0][1]:
             problems.append(f"committed run {r}: {labels[0][0]} labels, segments sum {sizes[0][0]}, "
                             f"stored {stored[0][1]}")
+    # the segment-id ledger as readers see it: the current run's ids in use, every other retired;
+    # names as the views show them
+    ledger = db.segment_ids(name)
+    in_run = {r[0] for r in rows(db, f"SELECT segment_id FROM segdb.segments WHERE run_id = {run}")}
+    out["names"] = {str(r["segment_id"]): r["name"] for r in ledger}
+    out["retired"] = {str(r["segment_id"]): r["retired_run_id"] for r in ledger}
+    out["version"] = db.definition(name).version
+    wrong = [r["segment_id"] for r in ledger if (r["retired_run_id"] is None) != (r["segment_id"] in in_run)]
+    if wrong or not in_run <= {r["segment_id"] for r in ledger}:
+        problems.append(f"the ledger's ids in use {sorted(r['segment_id'] for r in ledger if r['retired_run_id'] is None)} "
+                        f"are not run {run}'s {sorted(in_run)}")
+    shown = dict(rows(db, f"SELECT DISTINCT segment_id, segment_name FROM {name}_segments"))
+    if any(shown[s] != out["names"][str(s)] for s in shown):
+        problems.append(f"{name}_segments shows names {shown}, the ledger {out['names']}")
+    # a copy-and-swap renames tables through these names; segdb should not start one at all
+    folder = os.path.join(os.environ["SEGDB_SPARK_WAREHOUSE"], "segdb.db")
+    out["swap_names"] = sorted(d for d in os.listdir(folder) if "__segdb_" in d)
     view_runs = rows(db, f"SELECT DISTINCT run_id FROM {name}_segments")
     if view_runs != [(run,)]:
         problems.append(f"{name}_segments shows runs {view_runs}, current is {run}")

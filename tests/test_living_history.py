@@ -119,7 +119,9 @@ def test_prune_keeps_current_and_newest_runs_and_every_run_row(db, db_path):
     assert transitions_before > 0
     kept = db.sql("SELECT count(*) AS n FROM segdb.s_labels WHERE run_id IN (?, ?)", [r1, r3]).to_pylist()
     assert kept == [{"n": 1500}]
-    runs = db.sql("SELECT run_id, status, pruned_at IS NOT NULL AS pruned FROM segdb.runs ORDER BY run_id")
+    # the mark is an appended row of segdb.run_prunes (migration 0006), not an UPDATE of segdb.runs
+    runs = db.sql("SELECT run_id, status, run_id IN (SELECT run_id FROM segdb.run_prunes) AS pruned "
+                  "FROM segdb.runs ORDER BY run_id")
     assert runs.to_pylist() == [{"run_id": r1, "status": "succeeded", "pruned": False},
                                 {"run_id": r2, "status": "succeeded", "pruned": True},
                                 {"run_id": r3, "status": "succeeded", "pruned": False}]

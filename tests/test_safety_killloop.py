@@ -101,7 +101,9 @@ def _old_run_functions(db):
     ("the current run's labels half gone",
      ["DELETE FROM segdb.shop_labels WHERE run_id = 4 AND segdb_key % 2 = 0"], None,
      "shop_segments counts per segment"),
-    ("a name lost", ["UPDATE segdb.segment_ids SET name = NULL WHERE segment_id = 1"], None,
+    ("a name lost", ["INSERT INTO segdb.segment_id_events (segmentation, segment_id, seq, kind, name, "
+                     "changed_at) SELECT 'shop', 1, max(seq) + 1, 'named', NULL, current_timestamp::TIMESTAMP "
+                     "FROM segdb.segment_id_events"], None,
      "segment 1 is named None, expected one of ['first']"),
     ("the pointer on a run the views do not show",
      ["INSERT INTO segdb.run_commits (segmentation, seq, run_id, action, committed_at) "

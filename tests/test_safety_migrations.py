@@ -289,3 +289,70 @@ def test_an_edited_migration_file_is_refused(tmp_path):
                            "WHERE table_name = 'sneaky'").fetchall() == [(0,)]
     finally:
         con.close()
+
+
+def test_a_schema_5_database_keeps_names_retirements_prune_marks_and_versions(tmp_path):
+    """Before migration 0006 names, retirements, prune marks and the current definition version
+    were columns segdb updated; 0006 makes them appended rows. A database the old segdb left
+    (its state in those columns) reads back the same after the upgrade, and goes on from there."""
+    made = str(tmp_path / "made_by_current_segdb.duckdb")
+    with segdb.connect(made) as db:
+        load_wholesale(db.con)
+        db.create("ws", source="wholesale", key="customer_id", features=WHOLESALE_COLUMNS, k=3)
+        db.refresh("ws")
+        db.refresh("ws")
+        db.create("ws", source="wholesale", key="customer_id", features=WHOLESALE_COLUMNS, k=2,
+                  replace=True)
+        db.refresh("ws")  # version 2, one id fewer: an id retires
+        db.name_segment("ws", 1, "Big spenders")
+        db.name_segment("ws", 2, "Small")
+        db.name_segment("ws", 2, None)  # named, then unnamed
+        db.prune("ws", 2)  # run 1 pruned
+        expected = (db.segment_ids("ws"), [(r["run_id"], r["pruned_at"]) for r in db.runs("ws")],
+                    db.definition("ws").version, [r["definition_version"] for r in db.list()])
+    assert [r for r in expected[0] if r["retired_run_id"] is not None] and expected[2] == 2
+    assert [r for r in expected[1] if r[1] is not None] == [(1, expected[1][-1][1])]
+
+    path = str(tmp_path / "schema_5.duckdb")
+    con = duckdb.connect(path)
+    try:
+        migrations.apply(con, up_to=5)
+        tables = {t: c for t, c in tables_of_0001(con).items() if (t,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'segdb' "
+            "AND table_type = 'BASE TABLE'").fetchall()}
+        con.execute("ATTACH ? AS made (READ_ONLY)", [made])
+        con.execute("CREATE TABLE wholesale AS SELECT * FROM made.wholesale")
+        for table, columns in tables.items():
+            cols = ", ".join(q(c) for c in columns)
+            con.execute(f"INSERT INTO segdb.{q(table)} ({cols}) SELECT {cols} FROM made.segdb.{q(table)}")
+        con.execute('CREATE TABLE segdb."ws_labels" AS SELECT * FROM made.segdb."ws_labels"')
+        # the state as the old segdb kept it: in the columns it updated
+        con.execute("UPDATE segdb.segment_ids AS i SET name = c.name, named_at = c.named_at, "
+                    "retired_run_id = c.retired_run_id FROM made.segdb.current_segment_ids AS c "
+                    "WHERE c.segmentation = i.segmentation AND c.segment_id = i.segment_id")
+        con.execute("UPDATE segdb.segmentations AS s SET current_version = v.version "
+                    "FROM made.segdb.current_definitions AS v WHERE v.segmentation = s.name")
+        con.execute("UPDATE segdb.runs AS r SET pruned_at = p.pruned_at "
+                    "FROM made.segdb.run_prunes AS p WHERE p.run_id = r.run_id")
+        last_run = con.execute("SELECT max(run_id) FROM segdb.runs").fetchall()[0][0]
+        con.execute("SELECT nextval('segdb.run_id_seq') FROM range(?)", [last_run]).fetchall()
+        con.execute("DETACH made")
+        assert con.execute("SELECT current_version FROM segdb.segmentations").fetchall() == [(2,)]
+    finally:
+        con.close()
+
+    upgraded = run_cli(["init"], path)
+    assert upgraded.exit_code == 0, upgraded.output
+    with segdb.connect(path, migrate=False) as db:
+        found = (db.segment_ids("ws"), [(r["run_id"], r["pruned_at"]) for r in db.runs("ws")],
+                 db.definition("ws").version, [r["definition_version"] for r in db.list()])
+        assert found == expected
+        # and it goes on: a rename, a rollback to the last unpruned earlier run, a new version
+        db.name_segment("ws", 1, "Biggest")
+        assert db.rollback("ws").to_run_id == 2
+        assert {r["segment_id"]: r["retired_run_id"] for r in db.segment_ids("ws")} == {1: None, 2: None, 3: None}
+        assert db.sql("SELECT DISTINCT segment_name FROM ws_segments WHERE segment_id = 1").column(0).to_pylist() \
+            == ["Biggest"]
+        db.create("ws", source="wholesale", key="customer_id", features=WHOLESALE_COLUMNS, k=4, replace=True)
+        assert db.definition("ws").version == 3 and db.refresh("ws").k == 4
+        assert db.prune("ws", 1).pruned_run_ids == (2, 3)

@@ -364,6 +364,8 @@ def store(con: Engine, d: Definition, *, replace: bool = False) -> Definition:
                 f"segdb_key {d.key_type} NOT NULL, segment_id INTEGER NOT NULL, "
                 "distance DOUBLE NOT NULL, fitted BOOLEAN NOT NULL DEFAULT TRUE, "
                 + ", ".join(f"{c} {t}" for c, t in LABEL_PLACE_COLUMNS) + ")"
+                # on Spark one partition per run: prune drops a run's partition, no table rewrite
+                + (" PARTITIONED BY (run_id)" if spark else "")
             )
         con.execute(
             "INSERT INTO segdb.definitions (segmentation, version, created_at, source, source_kind, "
@@ -373,14 +375,15 @@ def store(con: Engine, d: Definition, *, replace: bool = False) -> Definition:
              json.dumps([f.to_json() for f in d.features]), d.k, d.k_min, d.k_max, d.scale,
              d.nulls, d.seed, d.n_init, d.max_fit_rows, json.dumps(d.options, sort_keys=True)],
         )
-        # last: the one write that makes the new version current (one row appended, or on Spark
-        # one UPDATE done as a copy-and-swap of this small table)
+        # the one write that makes the new version current: one appended row (migration 0006;
+        # never an UPDATE, which Spark does as a copy-and-swap). A new segmentation exists once its
+        # segmentations row is there, written last; a killed create leaves a version no
+        # segmentation row names, which the next create's version number skips.
+        con.execute("INSERT INTO segdb.definition_commits (segmentation, version, committed_at) "
+                    "VALUES (?, ?, ?)", [d.name, version, now])
         if existing is None:
             con.execute("INSERT INTO segdb.segmentations (name, created_at, current_version) "
                         "VALUES (?, ?, ?)", [d.name, now, version])
-        else:
-            con.execute("UPDATE segdb.segmentations SET current_version = ? WHERE name = ?",
-                        [version, d.name])
     return dataclasses.replace(d, version=version, created_at=now)
 
 
@@ -403,7 +406,8 @@ def get(con: Engine, name: str, version: int | None = None, *,
     """The current (or the given) version of a segmentation's definition."""
     row = con.execute(
         f"SELECT {_COLUMNS} FROM segdb.definitions d WHERE segmentation = ? AND version = "
-        "coalesce(?, (SELECT current_version FROM segdb.segmentations WHERE name = ?))",
+        "coalesce(?, (SELECT v.version FROM segdb.current_definitions AS v "
+        "JOIN segdb.segmentations AS s ON s.name = v.segmentation WHERE v.segmentation = ?))",
         [name, version, name],
     ).fetchall()
     row = row[0] if row else None

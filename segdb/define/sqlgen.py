@@ -163,7 +163,7 @@ def segments_view(d: Definition, run_id: int | None, *, pointer: bool = False) -
         f"SELECT l.segdb_key AS {q(d.key)}, l.segment_id, l.distance, l.run_id,\n"
         f"       n.name AS segment_name, l.fitted, l.runner_up_id, l.confidence\n"
         f"FROM {d.labels_table} AS l\n"
-        f"LEFT JOIN segdb.segment_ids AS n\n"
+        f"LEFT JOIN segdb.current_segment_ids AS n\n"
         f"  ON n.segmentation = {sql_literal(d.name)} AND n.segment_id = l.segment_id\n"
         f"WHERE l.run_id = {run}"
     )
@@ -189,7 +189,7 @@ def centroids_view(d: Definition, run_id: int | None, *, pointer: bool = False) 
         f"SELECT s.segment_id, s.size, s.share,\n       {pivots},\n       n.name AS segment_name\n"
         f"FROM segdb.segments AS s JOIN segdb.centroids AS c\n"
         f"  ON c.run_id = s.run_id AND c.segment_id = s.segment_id\n"
-        f"LEFT JOIN segdb.segment_ids AS n\n"
+        f"LEFT JOIN segdb.current_segment_ids AS n\n"
         f"  ON n.segmentation = {sql_literal(d.name)} AND n.segment_id = s.segment_id\n"
         f"WHERE s.run_id = {run}\n"
         f"GROUP BY s.segment_id, s.size, s.share, n.name\n"

@@ -14,8 +14,11 @@ Spark's file tables have no transactions, UPDATE, DELETE or sequences, so this c
   either the old table or the new one under the name, or both under their temporary names, which
   :func:`recover` (called when a connection opens) puts back; a local metastore renames a table's
   directory before its name, and a directory a kill left under the other name is put back too. An UPDATE or DELETE that matches no
-  row writes nothing. The copy costs a pass over the table: segdb uses these statements only on
-  small tables and for ``prune``;
+  row writes nothing. segdb's commands no longer send either (names, retirements, definition
+  versions and prune marks are appended rows, migration 0006; prune drops the partitions of tables
+  partitioned by run, :meth:`SparkConnection.drop_run_partitions`): they remain for a migration's
+  UPDATE at ``init``, the prune of a table an older segdb made unpartitioned, and a user's
+  ``segdb sql``;
 * keeps a sequence as a one-column table of the values handed out.
 
 One process at a time on a local master: the local metastore (Derby, in the warehouse folder) admits
@@ -237,6 +240,27 @@ class SparkConnection(Adapter):
                 self._warehouse_lock.release()
                 self._warehouse_lock = None
 
+    # -- partitions by run (segdb.living.history.prune) -----------------------------------------
+    def partitioned_by_run(self, database: str, table: str) -> bool:
+        """True when ``database.table`` is partitioned by run_id alone: segdb creates its labels
+        and per-run tables so (segdb.store.migrations); an older segdb's are not."""
+        rows = self._collect(self._sql(f"DESCRIBE TABLE {_full(database, table)}", None)).fetchall()
+        names = [str(r[0]).strip() for r in rows]
+        if "# Partition Information" not in names:
+            return False
+        spec = names[names.index("# Partition Information") + 1:]
+        spec = spec[1:] if spec[:1] == ["# col_name"] else spec
+        columns = [n.lower() for n in spec[:spec.index("")]] if "" in spec else [n.lower() for n in spec]
+        return columns == ["run_id"]
+
+    def drop_run_partitions(self, database: str, table: str, run_ids) -> None:
+        """Drop the partitions of ``run_ids`` from a table partitioned by run_id (a catalog operation
+        that deletes their directories: no copy, no rename); a run without one is skipped."""
+        run_ids = sorted({int(r) for r in run_ids})  # integers: a partition spec takes no parameters
+        if run_ids:
+            specs = ", ".join(f"PARTITION (run_id = {r})" for r in run_ids)
+            self._collect(self._sql(f"ALTER TABLE {_full(database, table)} DROP IF EXISTS {specs}", None))
+
     # -- internals -----------------------------------------------------------------------------
     def _transaction(self, statement: str) -> Result:
         return Result()  # no transactions on Spark (see the module's docstring)
@@ -328,6 +352,10 @@ class SparkConnection(Adapter):
         value = int(current) + 1
         self._sql(f"INSERT INTO {name} VALUES (?)", [value]).collect()
         return Result(["nextval"], [(value,)])
+
+
+def _full(database: str, table: str) -> str:
+    return f"{quote_identifier(database, 'spark')}.{quote_identifier(table, 'spark')}"
 
 
 SWAP_NEW = "__segdb_new"  # a table's next contents, complete once it is renamed (see _rewrite_table)

@@ -1,8 +1,13 @@
 """Run history: make an earlier run current again (rollback), delete old runs' rows (prune).
 
-Every run keeps its row in segdb.runs (status, triggered_by, started_at, finished_at); a pruned run's
-row gets ``pruned_at``, and every rollback is recorded in segdb.rollbacks. Transitions, segment
-matches and drift checks are small and stay, for the audit.
+Every run keeps its row in segdb.runs (status, triggered_by, started_at, finished_at); a pruned run
+gets a row in segdb.run_prunes (appended: no UPDATE of segdb.runs), and every rollback is recorded
+in segdb.rollbacks. Transitions, segment matches and drift checks are small and stay, for the audit.
+
+Prune marks first, then deletes. On Spark (no transactions, and a DELETE is a copy-and-swap of the
+table: two renames) a table partitioned by run_id, as segdb creates its labels and per-run tables
+there, loses a run's rows by dropping its partition; only a table an older segdb made unpartitioned
+is still rewritten.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from datetime import datetime, timezone
 from ..engines import catalog, dialect_of
 from ..define import definitions
 from . import ledger, runmodel, switch
-from ..store.database import dict_rows, transaction
+from ..store.database import dict_rows, insert_rows, transaction
 from ..errors import NotFoundError, SegdbError
 from ..engines.quoting import quote_identifier as q
 from ..store.runs import trigger_of
@@ -23,7 +28,8 @@ from ..store.sqlfiles import load_sql
 from ..engines.base import Engine
 
 # Tables in schema segdb with a run_id column that prune keeps: the audit trail (small).
-AUDIT_TABLES = ("runs", "segment_matches", "transitions", "drift_checks", "rollbacks", "run_commits")
+AUDIT_TABLES = ("runs", "segment_matches", "transitions", "drift_checks", "rollbacks", "run_commits",
+                "run_prunes", "segment_id_events")
 
 # Functions f(con, definition, run_id) that must follow the current run on a rollback, besides the
 # views and macros (e.g. a feature's own per-run view); they run inside the rollback's transaction.
@@ -42,10 +48,12 @@ def _runs(con: Engine, name: str) -> list[dict]:
     """Every run of ``name``; ``committed``: it has been current (a commit record names it). On
     Spark a refresh killed between its run row and its commit record leaves a succeeded run that
     never became current, and rollback does not make it current either."""
-    return dict_rows(con, "SELECT r.run_id, r.status, r.definition_version, r.pruned_at, "
+    return dict_rows(con, "SELECT r.run_id, r.status, r.definition_version, p.pruned_at, "
                           "r.run_id IN (SELECT c.run_id FROM segdb.run_commits AS c "
                           "WHERE c.segmentation = ?) AS committed "
-                          "FROM segdb.runs AS r WHERE r.segmentation = ? ORDER BY r.run_id", [name, name])
+                          "FROM segdb.runs AS r LEFT JOIN (SELECT run_id, min(pruned_at) AS pruned_at "
+                          "FROM segdb.run_prunes GROUP BY run_id) AS p ON p.run_id = r.run_id "
+                          "WHERE r.segmentation = ? ORDER BY r.run_id", [name, name])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +151,21 @@ def _orphan_run_ids(con: Engine, d) -> list[int]:
                   if r[0] is not None and r[0] not in known)
 
 
+def _delete_runs(con: Engine, table: str, run_ids: list[int], *, count: bool = False) -> int | None:
+    """Delete the rows of ``run_ids`` from ``segdb.<table>``; with ``count``, returns how many there
+    were. On Spark a table partitioned by run_id drops the runs' partitions (a catalog operation:
+    no copy, no rename); a kill leaves some partitions, which the next prune drops."""
+    if dialect_of(con) == "spark" and con.partitioned_by_run("segdb", table):
+        rows = None
+        if count:
+            rows = int(con.execute(f"SELECT count(*) FROM segdb.{q(table)} WHERE list_contains(?, run_id)",
+                                   [run_ids]).fetchall()[0][0])
+        con.drop_run_partitions("segdb", table, run_ids)
+        return rows
+    return int(con.execute(f"DELETE FROM segdb.{q(table)} WHERE list_contains(?, run_id)",
+                           [run_ids]).fetchall()[0][0])
+
+
 def prune(con: Engine, name: str, keep: int) -> PruneResult:
     """Delete the rows of all but the ``keep`` newest runs of ``name``; the current run always stays."""
     keep = definitions._check_int(keep, "keep", 1)
@@ -167,16 +190,16 @@ def prune(con: Engine, name: str, keep: int) -> PruneResult:
     if doomed or unfinished or orphans:
         with transaction(con, f"pruning {len(doomed)} runs of {name!r}"):
             if doomed:  # marked first: rollback and prune's own keep list leave a marked run alone
-                con.execute("UPDATE segdb.runs SET pruned_at = ? WHERE list_contains(?, run_id)",
-                            [_now(), doomed])
+                now = _now()
+                insert_rows(con, "INSERT INTO segdb.run_prunes (segmentation, run_id, pruned_at) "
+                                 "VALUES (?, ?, ?)", [[name, int(r), now] for r in doomed])
             gone = doomed + unfinished + orphans
-            deleted = con.execute(f"DELETE FROM {d.labels_table} WHERE list_contains(?, run_id)",
-                                  [gone]).fetchall()[0][0]
+            deleted = _delete_runs(con, d.name + "_labels", gone, count=True)
             for table in per_run_tables(con):
-                con.execute(f"DELETE FROM segdb.{q(table)} WHERE list_contains(?, run_id)", [gone])
+                _delete_runs(con, table, gone)
             if orphans:  # the audit rows a killed refresh wrote before its run row name no run
                 for table in ("segment_matches", "transitions"):
-                    con.execute(f"DELETE FROM segdb.{q(table)} WHERE list_contains(?, run_id)", [orphans])
+                    _delete_runs(con, table, orphans)
         if doomed and dialect_of(con) == "duckdb":  # PostgreSQL's CHECKPOINT is for superusers; Spark has none
             con.execute("CHECKPOINT")  # lets DuckDB reuse the freed blocks
     return PruneResult(name, tuple(kept), tuple(doomed), int(deleted))

@@ -1,6 +1,11 @@
 """The ledger of segment ids (segdb.segment_ids): every id a segmentation ever used, its name, the run
 that introduced it and the run that retired it. Ids are never reused, so a name or a campaign keyed
 to an id always means the same group.
+
+A new id is one appended segment_ids row; every later change (a name, a retirement, a reinstatement
+on rollback) is one appended row of segdb.segment_id_events (migration 0006), never an UPDATE: on
+Spark, which has no transactions, an UPDATE was a copy-and-swap of the table (two renames). The
+ledger as it stands is the view segdb.current_segment_ids (the newest event per id and kind).
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from datetime import datetime, timezone
 
 
 from ..define import definitions
+from . import switch
 from ..store.database import dict_rows, insert_rows, transaction
 from ..errors import DefinitionError, NotFoundError
 from ..cluster.identity import Matching
@@ -39,9 +45,7 @@ def record_run(con: Engine, name: str, run_id: int, previous_run_id: int | None,
     insert_rows(con, "INSERT INTO segdb.segment_ids (segmentation, segment_id, first_run_id) VALUES (?, ?, ?)",
                 [[name, segment_id, run_id]
                  for segment_id, previous in zip(matching.ids, matching.matched_from) if previous is None])
-    if matching.retired:
-        con.execute("UPDATE segdb.segment_ids SET retired_run_id = ? WHERE segmentation = ? "
-                    "AND list_contains(?, segment_id)", [run_id, name, list(matching.retired)])
+    _append_events(con, name, [(sid, "retired", run_id, None) for sid in matching.retired])
     insert_rows(
         con, load_sql("insert_segment_match"),
         [[run_id, previous_run_id, sid, prev, cost]
@@ -50,9 +54,38 @@ def record_run(con: Engine, name: str, run_id: int, previous_run_id: int | None,
 
 
 def make_current(con: Engine, name: str, run_id: int) -> None:
-    """After a rollback to ``run_id``: its ids are in use again, every other id is retired by it."""
+    """At a rollback to ``run_id``: its ids are in use again, and every id in use now that it lacks
+    is retired by it. Events are appended only where the stored ledger differs from that; the
+    ledger as readers see it now (segment_ids.sql: an id of the current run is in use) is the
+    starting point, so a refresh or rollback killed before its commit record does not count."""
     backfill(con, name, run_id)
-    con.execute(load_sql("reinstate_segment_ids"), [run_id, run_id, name])
+    stored = dict(con.execute("SELECT segment_id, retired_run_id FROM segdb.current_segment_ids "
+                              "WHERE segmentation = ?", [name]).fetchall())
+    shown = {r[0]: r[3] for r in con.execute(load_sql("segment_ids"), [name]).fetchall()}
+    in_run = {r[0] for r in con.execute("SELECT segment_id FROM segdb.segments WHERE run_id = ?",
+                                        [run_id]).fetchall()}
+    events = []
+    for sid in sorted(stored):
+        target = None if sid in in_run else (shown.get(sid) if shown.get(sid) is not None else run_id)
+        if target != stored[sid]:
+            events.append((sid, "reinstated", run_id, None) if target is None
+                          else (sid, "retired", target, None))
+    _append_events(con, name, events)
+
+
+def _append_events(con: Engine, name: str, events: list[tuple]) -> None:
+    """Append ``(segment_id, kind, run_id, name)`` events, one batch: one seq, after every earlier
+    event of ``name`` (its writers hold the segmentation's lock, so no other batch takes it; a
+    batch names each id at most once, so the newest event per id and kind is never a tie)."""
+    if not events:
+        return
+    seq = 1 + int(con.execute("SELECT coalesce(max(seq), 0) FROM segdb.segment_id_events "
+                              "WHERE segmentation = ?", [name]).fetchall()[0][0])
+    now = _now()
+    insert_rows(con, "INSERT INTO segdb.segment_id_events (segmentation, segment_id, seq, kind, run_id, "
+                     "name, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [[name, int(sid), seq, kind, None if run is None else int(run), label, now]
+                 for sid, kind, run, label in events])
 
 
 def set_name(con: Engine, name: str, segment_id: int, label: str | None) -> None:
@@ -69,6 +102,10 @@ def set_name(con: Engine, name: str, segment_id: int, label: str | None) -> None
                                   "give a name, or use label=None to remove it")
     with transaction(con, f"naming segment {segment_id} of {name!r}"):
         _set_name(con, name, current, segment_id, label)
+        version = con.execute("SELECT definition_version FROM segdb.runs WHERE run_id = ?",
+                              [current]).fetchall()
+        if version:
+            switch.follow_names(con, definitions.get(con, name, int(version[0][0])), current)
 
 
 def _set_name(con, name: str, current: int, segment_id: int, label: str | None) -> None:
@@ -85,8 +122,7 @@ def _set_name(con, name: str, current: int, segment_id: int, label: str | None) 
         if clash:
             raise DefinitionError(f"segment {clash[0]} of {name!r} is already named {label!r}; "
                                   "choose another name or rename that segment first")
-    con.execute("UPDATE segdb.segment_ids SET name = ?, named_at = ? "
-                "WHERE segmentation = ? AND segment_id = ?", [label, _now(), name, segment_id])
+    _append_events(con, name, [(segment_id, "named", None, label)])
 
 
 def segment_ids(con: Engine, name: str) -> list[dict]:

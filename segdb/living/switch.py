@@ -26,9 +26,11 @@ from . import macros
 
 
 def _marker(d: Definition) -> str:
-    # "with places": views written before the runner-up columns are rewritten once to show them
+    # A view written by an older segdb has another marker and is replaced once: names from
+    # segdb.current_segment_ids (migration 0006; the name column of segdb.segment_ids is no longer
+    # written), and the runner-up columns ("with places")
     return (f"segdb: views of {d.name}, definition version {d.version}, current run from "
-            "segdb.current_runs, with places")
+            "segdb.current_runs, names from segdb.current_segment_ids, with places")
 
 
 def _postgres_views_current(con: Engine, d: Definition) -> bool:
@@ -45,21 +47,37 @@ def _pointer_views(con: Engine, d: Definition) -> None:
     con.execute(sqlgen.centroids_view(d, None, pointer=True))
 
 
-def before_commit(con: Engine, d: Definition, run_id: int, current_run_id: int | None) -> None:
-    """Inside the run's transaction, before :func:`commit`."""
-    dialect = dialect_of(con)
-    ensure_label_columns(con, d)  # the views name the runner-up columns (a rollback to an old run)
-    if dialect == "spark":
-        macros.stage_macros(con, d.name, run_id, d, current_run_id)
-        return
-    if dialect == "duckdb":
+def _views(con: Engine, d: Definition, run_id: int) -> None:
+    """DuckDB and PostgreSQL: the two views of ``run_id``, inside the transaction."""
+    if dialect_of(con) == "duckdb":
         con.execute(sqlgen.segments_view(d, run_id))
         con.execute(sqlgen.centroids_view(d, run_id))
     elif not _postgres_views_current(con, d):
         _pointer_views(con, d)
         for view in (d.segments_view, d.centroids_view):
             con.native(f"COMMENT ON VIEW {view} IS {sql_literal(_marker(d))}")
+
+
+def before_commit(con: Engine, d: Definition, run_id: int, current_run_id: int | None) -> None:
+    """Inside the run's transaction, before :func:`commit`."""
+    ensure_label_columns(con, d)  # the views name the runner-up columns (a rollback to an old run)
+    if dialect_of(con) == "spark":
+        macros.stage_macros(con, d.name, run_id, d, current_run_id)
+        return
+    _views(con, d, run_id)
     macros.create_macros(con, d.name, run_id, d)
+
+
+def follow_names(con: Engine, d: Definition, run_id: int) -> None:
+    """After a name was appended (segdb.living.ledger): views written by a segdb before migration
+    0006 read names from a column no longer written, so the current run's views (``d``: its
+    definition version) are rewritten where they may be such views. On PostgreSQL only when their
+    marker is older (a view replacement waits for readers' locks); on DuckDB inside the
+    transaction (cheap); on Spark the pointer views again (a catalog operation, no table rename)."""
+    if dialect_of(con) == "spark":
+        _pointer_views(con, d)
+    else:
+        _views(con, d, run_id)
 
 
 def commit(con: Engine, d: Definition, run_id: int, action: str) -> None:

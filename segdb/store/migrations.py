@@ -154,13 +154,16 @@ def _rerunnable(con: Engine, statement: str) -> str | None:
     """Spark has no transactions: a migration killed half-way has run some of its statements but
     has no ledger row, so the next ``init`` runs it again. Its statements are made to finish the
     job instead of failing on what exists: CREATE TABLE ... IF NOT EXISTS, CREATE OR REPLACE VIEW,
-    an ADD COLUMN that is there already skipped (None). A migration's INSERTs must themselves skip
+    an ADD COLUMN that is there already skipped (None). A per-run table is partitioned by run
+    (:func:`_per_run_table`). A migration's INSERTs must themselves skip
     the rows they already wrote (see 0005)."""
     tree = sqlglot.parse_one(statement, read="duckdb")
     if isinstance(tree, exp.Create):
         kind = str(tree.args.get("kind", "")).upper()
         if kind == "TABLE":
             tree.set("exists", True)
+            if _per_run_table(tree):
+                return tree.sql(dialect="duckdb") + " PARTITIONED BY (run_id)"
         elif kind == "VIEW":
             tree.set("replace", True)
         return tree.sql(dialect="duckdb")
@@ -172,6 +175,22 @@ def _rerunnable(con: Engine, statement: str) -> str | None:
             if all(a.name.lower() in have for a in added):
                 return None
     return statement
+
+
+# Tables with a run_id column whose rows prune keeps (the audit trail): not partitioned on Spark.
+SPARK_WHOLE_TABLES = ("runs", "run_commits", "run_prunes", "drift_checks", "segment_id_events")
+
+
+def _per_run_table(tree) -> bool:
+    """On Spark, segdb's per-run tables (a run_id column; not the audit trail prune keeps) are
+    created PARTITIONED BY (run_id), so that prune drops a run's partition instead of rewriting the
+    table (a copy-and-swap: two renames). Only a database's first ``init`` creates them so: tables
+    of an older database stay as they are, and prune deletes from those as before."""
+    schema = tree.this
+    if not isinstance(schema, exp.Schema) or not isinstance(schema.this, exp.Table):
+        return False
+    columns = {c.name.lower() for c in schema.expressions if isinstance(c, exp.ColumnDef)}
+    return "run_id" in columns and schema.this.name.lower() not in SPARK_WHOLE_TABLES and len(columns) > 1
 
 
 def require_current(con: Engine, path: str) -> None:
