@@ -194,12 +194,14 @@ def prune(con: Engine, name: str, keep: int) -> PruneResult:
                 insert_rows(con, "INSERT INTO segdb.run_prunes (segmentation, run_id, pruned_at) "
                                  "VALUES (?, ?, ?)", [[name, int(r), now] for r in doomed])
             gone = doomed + unfinished + orphans
-            deleted = _delete_runs(con, d.name + "_labels", gone, count=True)
             for table in per_run_tables(con):
                 _delete_runs(con, table, gone)
             if orphans:  # the audit rows a killed refresh wrote before its run row name no run
                 for table in ("segment_matches", "transitions"):
                     _delete_runs(con, table, orphans)
+            # the labels last: an orphan run (no run row) is found by its labels, so a prune killed
+            # before this still leaves the next one what it needs to finish the job on Spark
+            deleted = _delete_runs(con, d.name + "_labels", gone, count=True)
         if doomed and dialect_of(con) == "duckdb":  # PostgreSQL's CHECKPOINT is for superusers; Spark has none
             con.execute("CHECKPOINT")  # lets DuckDB reuse the freed blocks
     return PruneResult(name, tuple(kept), tuple(doomed), int(deleted))

@@ -19,7 +19,7 @@ from __future__ import annotations
 from ..define import sqlgen
 from ..define.definitions import Definition, ensure_label_columns
 from ..engines import dialect_of
-from ..engines.base import Engine
+from ..engines.base import ENGINE_ERRORS, Engine
 from ..engines.quoting import sql_literal
 from ..store import commits
 from . import macros
@@ -75,9 +75,26 @@ def follow_names(con: Engine, d: Definition, run_id: int) -> None:
     marker is older (a view replacement waits for readers' locks); on DuckDB inside the
     transaction (cheap); on Spark the pointer views again (a catalog operation, no table rename)."""
     if dialect_of(con) == "spark":
-        _pointer_views(con, d)
+        # only views an older segdb wrote: Spark replaces a view by a drop and a create, and a kill
+        # between the two would leave no view
+        if not _spark_views_read_names(con, d):
+            _pointer_views(con, d)
     else:
         _views(con, d, run_id)
+
+
+def _spark_views_read_names(con: Engine, d: Definition) -> bool:
+    """Both pointer views exist and read names from segdb.current_segment_ids (migration 0006)."""
+    for view in (f"{d.name}_segments", f"{d.name}_centroids"):
+        spark_name = "`" + view.replace("`", "``") + "`"  # native Spark SQL quotes with backticks
+        try:
+            rows = con.native(f"DESCRIBE TABLE EXTENDED {spark_name}").fetchall()
+        except ENGINE_ERRORS:
+            return False
+        text = next((str(r[1]) for r in rows if str(r[0]).strip() == "View Text"), "")
+        if "current_segment_ids" not in text:
+            return False
+    return True
 
 
 def commit(con: Engine, d: Definition, run_id: int, action: str) -> None:
