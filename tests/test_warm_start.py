@@ -45,6 +45,13 @@ def zscored(table: pa.Table) -> np.ndarray:
     return (X - X.mean(axis=0)) / X.std(axis=0)  # population sd, as segdb scales
 
 
+def put_table(db, table: pa.Table) -> None:
+    """``table`` as the source table t of a DuckDB database (replacing the one there)."""
+    db.con.register("segdb_test_rows", table)
+    db.con.execute("CREATE OR REPLACE TABLE t AS SELECT * FROM segdb_test_rows")
+    db.con.unregister("segdb_test_rows")
+
+
 def rows(db, sql: str) -> list[tuple]:
     table = db.sql(sql)
     return list(zip(*(c.to_pylist() for c in table.columns)))
@@ -102,8 +109,7 @@ def test_toy_warm_start_keeps_the_segments_and_iterates_little(tmp_path):
     path = str(tmp_path / "toy.duckdb")
     before = blobs(3000, seed=3)
     with segdb.connect(path) as db:
-        db.con.register("before_rows", before)
-        db.con.execute("CREATE TABLE t AS SELECT * FROM before_rows")
+        put_table(db, before)
         db.create("w", source="t", key="id", features=["a", "b"], k=3)
         first = db.refresh("w")
         db.con.execute("UPDATE t SET a = a + 0.5 WHERE id % 100 = 0")
@@ -125,8 +131,7 @@ def test_toy_warm_start_keeps_the_segments_and_iterates_little(tmp_path):
 def test_a_warm_start_that_no_longer_applies_starts_cold_and_says_why(tmp_path, change, reason):
     path = str(tmp_path / "fallback.duckdb")
     with segdb.connect(path) as db:
-        db.con.register("rows", blobs(300, seed=4))
-        db.con.execute("CREATE TABLE t AS SELECT * FROM rows")
+        put_table(db, blobs(300, seed=4))
         db.create("w", source="t", key="id", features=["a", "b"], k=3)
         db.refresh("w")
         db.create("w", **{**dict(source="t", key="id", features=["a", "b"], k=3), **change}, replace=True)
@@ -142,8 +147,7 @@ def test_a_warm_start_that_no_longer_applies_starts_cold_and_says_why(tmp_path, 
 def test_first_refresh_and_pruned_current_run_start_cold(tmp_path):
     path = str(tmp_path / "first.duckdb")
     with segdb.connect(path) as db:
-        db.con.register("rows", blobs(300, seed=5))
-        db.con.execute("CREATE TABLE t AS SELECT * FROM rows")
+        put_table(db, blobs(300, seed=5))
         db.create("w", source="t", key="id", features=["a", "b"], k=3, warm_start=True)
         first = db.refresh("w")  # the definition asks for it: nothing to start from yet
         assert first.fit_start_note == "a warm start was asked for, but there is no current run to start from"
@@ -156,8 +160,7 @@ def test_first_refresh_and_pruned_current_run_start_cold(tmp_path):
 def test_warm_start_from_toml_and_the_cli(tmp_path):
     path = str(tmp_path / "cli.duckdb")
     with segdb.connect(path) as db:
-        db.con.register("rows", blobs(300, seed=6))
-        db.con.execute("CREATE TABLE t AS SELECT * FROM rows")
+        put_table(db, blobs(300, seed=6))
     toml = tmp_path / "segments.toml"
     toml.write_text('[segmentation.w]\nsource = "t"\nkey = "id"\nk = 3\nwarm_start = true\n'
                     'features = [{ name = "a" }, { name = "b" }]\n')
@@ -184,13 +187,11 @@ def test_fast_path_warm_start_is_sklearns_lloyd(tmp_path):
     before = blobs(200_001, seed=7)
     after = changed(before, 0.01, seed=8)
     with segdb.connect(path) as db:
-        db.con.register("before_rows", before)
-        db.con.execute("CREATE TABLE t AS SELECT * FROM before_rows")
+        put_table(db, before)
         db.create("w", source="t", key="id", features=["a", "b"], k=3)
         first = db.refresh("w")
         raw = raw_centroids(db, first.run_id)
-        db.con.register("after_rows", after)
-        db.con.execute("CREATE OR REPLACE TABLE t AS SELECT * FROM after_rows")
+        put_table(db, after)
         warm = db.refresh("w", warm_start=True)
         assert warm.fit_start == "warm"
         Xraw = np.column_stack([after.column(c).to_numpy() for c in ("a", "b")])
@@ -209,15 +210,13 @@ def test_the_start_is_the_previous_centroids_in_the_new_scaling(tmp_path):
     before = blobs(900, seed=9)
     after = changed(before, 0.2, seed=10)  # a fifth of the rows moved: mean and sd of a change
     with segdb.connect(path) as db:
-        db.con.register("before_rows", before)
-        db.con.execute("CREATE TABLE t AS SELECT * FROM before_rows")
+        put_table(db, before)
         db.create("w", source="t", key="id", features=["a", "b"], k=3)
         first = db.refresh("w")
         scaled = np.array(sorted(rows(db, "SELECT segment_id, feature_no, value_scaled FROM segdb.centroids"))
                           )[:, 2].reshape(3, 2)
         Xold = np.column_stack([before.column(c).to_numpy() for c in ("a", "b")])
-        db.con.register("after_rows", after)
-        db.con.execute("CREATE OR REPLACE TABLE t AS SELECT * FROM after_rows")
+        put_table(db, after)
         checked = check.check(db.con, "w")
         st = check.statistics(db.con, checked)
         start = warmstart.plan(db.con, checked.definition, st, k=3, asked=True, k_scanned=False)
@@ -230,8 +229,7 @@ def test_the_start_is_the_previous_centroids_in_the_new_scaling(tmp_path):
 def test_runs_lists_how_each_run_started(tmp_path):
     path = str(tmp_path / "runs.duckdb")
     with segdb.connect(path) as db:
-        db.con.register("rows", blobs(300, seed=11))
-        db.con.execute("CREATE TABLE t AS SELECT * FROM rows")
+        put_table(db, blobs(300, seed=11))
         db.create("w", source="t", key="id", features=["a", "b"], k=3)
         db.refresh("w")
         db.refresh("w", warm_start=True)

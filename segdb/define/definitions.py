@@ -313,16 +313,18 @@ LABEL_PLACE_COLUMNS = (("runner_up_id", "INTEGER"), ("runner_up_distance", "DOUB
 BORDERLINE_CONFIDENCE = 0.1
 
 
+def missing_label_columns(con: Engine, d: Definition) -> list[tuple[str, str]]:
+    """The (column, type) pairs of LABEL_PLACE_COLUMNS that ``d``'s labels table lacks."""
+    have = {c[0].lower() for c in con.execute(f"SELECT * FROM {d.labels_table} WHERE 1 = 0").description}
+    return [(c, t) for c, t in LABEL_PLACE_COLUMNS if c not in have]
+
+
 def ensure_label_columns(con: Engine, d: Definition) -> None:
     """Add the place columns to a labels table created before them (idempotent: a table that has
     them is left alone, so no lock is taken on it). Called by whatever writes labels or points the
     views at a run, inside its transaction (on Spark, which has none, a kill after the ALTER leaves
     the columns, NULL for every stored run, which is what the next call would add)."""
-    have = {c[0].lower() for c in con.execute(f"SELECT * FROM {d.labels_table} WHERE 1 = 0").description}
-    missing = [(c, t) for c, t in LABEL_PLACE_COLUMNS if c not in have]
-    if not missing:
-        return
-    for column, kind in missing:  # Spark takes ADD COLUMN too (translated: segdb.engines.translate)
+    for column, kind in missing_label_columns(con, d):  # Spark takes ADD COLUMN too (translated: segdb.engines.translate)
         con.execute(f"ALTER TABLE {d.labels_table} ADD COLUMN {column} {kind}")
 
 

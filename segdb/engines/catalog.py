@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import dialect_of
+from .base import ENGINE_ERRORS
 from .quoting import quote_identifier
 
 
@@ -42,6 +43,15 @@ def table_type(con, schema: str, name: str, *, fold_case: bool = False) -> str |
         if n == name or (fold_case and n.lower() == name.lower()):
             return t
     return None
+
+
+def spark_view_text(con, name: str) -> str:
+    """Spark: the SQL text of view ``name`` in the connection's database ('' when there is none)."""
+    try:
+        rows = con.native(f"DESCRIBE TABLE EXTENDED {quote_identifier(name, 'spark')}").fetchall()
+    except ENGINE_ERRORS:
+        return ""
+    return next((str(r[1]) for r in rows if str(r[0]).strip() == "View Text"), "")
 
 
 def _spark_tables(con, schema: str | None) -> list[tuple[str, str, str]]:

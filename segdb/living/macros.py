@@ -117,8 +117,7 @@ def macro_statements(model: runmodel.RunModel, dialect: str = "duckdb") -> list[
                 f"CREATE OR REPLACE MACRO {q(distance)}({args}) AS {distance_body}",
                 f"CREATE OR REPLACE MACRO {q(distances)}({args}) AS {distances_body}"]
     from ..engines.dialects import scalar_function
-    kinds = [f.kind for f in model.declared_features] if model.declared_features else ["number"] * len(params)
-    typed = [(p, "text" if kind == "category" else "double") for p, kind in zip(params, kinds)]
+    typed = _typed(model)
     return [scalar_function(dialect, assign, typed, "integer", assign_body),
             scalar_function(dialect, distance, typed, "double", distance_body),
             scalar_function(dialect, distances, typed, "doubles", distances_body)]
@@ -141,9 +140,7 @@ def create_macros(con: Engine, name: str, run_id: int, definition=None) -> None:
 def _functions(model: runmodel.RunModel, dialect: str) -> tuple[list[tuple[str, str]], str, str, str]:
     """(typed parameters, assign body, distance body, distances body) of the run ``model``, in
     DuckDB SQL."""
-    params = list(model.macro_parameters)
-    kinds = [f.kind for f in model.declared_features] if model.declared_features else ["number"] * len(params)
-    typed = [(p, "text" if kind == "category" else "double") for p, kind in zip(params, kinds)]
+    typed = _typed(model)
     assign, distance = scoring.macro_bodies(
         list(model.macro_columns), centers=model.centers, scales=model.scales, centroids=model.centroids,
         segment_ids=model.segment_ids)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..define.definitions import LABEL_PLACE_COLUMNS
 from ..engines.quoting import sql_literal
 
 
@@ -77,7 +78,7 @@ def nearest_from_columns(distance_columns: Sequence[str], segment_ids: Sequence[
             f"sqrt(least({', '.join(distance_columns)}))")
 
 
-PLACE_COLUMNS = ("runner_up_id", "runner_up_distance", "confidence")
+PLACE_COLUMNS = tuple(column for column, _ in LABEL_PLACE_COLUMNS)  # as the labels tables store them
 
 
 def _place_layers(inner: str, cols: Sequence[str], segment_ids: Sequence[int], carried: str) -> str:

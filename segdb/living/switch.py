@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from ..define import sqlgen
 from ..define.definitions import Definition, ensure_label_columns
-from ..engines import dialect_of
-from ..engines.base import ENGINE_ERRORS, Engine
+from ..engines import catalog, dialect_of
+from ..engines.base import Engine
 from ..engines.quoting import sql_literal
 from ..store import commits
 from . import macros
@@ -85,16 +85,8 @@ def follow_names(con: Engine, d: Definition, run_id: int) -> None:
 
 def _spark_views_read_names(con: Engine, d: Definition) -> bool:
     """Both pointer views exist and read names from segdb.current_segment_ids (migration 0006)."""
-    for view in (f"{d.name}_segments", f"{d.name}_centroids"):
-        spark_name = "`" + view.replace("`", "``") + "`"  # native Spark SQL quotes with backticks
-        try:
-            rows = con.native(f"DESCRIBE TABLE EXTENDED {spark_name}").fetchall()
-        except ENGINE_ERRORS:
-            return False
-        text = next((str(r[1]) for r in rows if str(r[0]).strip() == "View Text"), "")
-        if "current_segment_ids" not in text:
-            return False
-    return True
+    return all("current_segment_ids" in catalog.spark_view_text(con, view)
+               for view in (f"{d.name}_segments", f"{d.name}_centroids"))
 
 
 def commit(con: Engine, d: Definition, run_id: int, action: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..define.definitions import BORDERLINE_CONFIDENCE, LABEL_PLACE_COLUMNS, Definition
+from ..define.definitions import BORDERLINE_CONFIDENCE, Definition, missing_label_columns
 from ..engines.base import Engine
 
 
@@ -33,8 +33,7 @@ class Borderline:
 def borderline(con: Engine, d: Definition, run_id: int) -> list[Borderline] | None:
     """Per segment of run ``run_id`` (ascending ids); None when the run stored no places (runs
     written before them, or one segment), or the labels table predates the columns."""
-    have = {c[0].lower() for c in con.execute(f"SELECT * FROM {d.labels_table} WHERE 1 = 0").description}
-    if any(c not in have for c, _ in LABEL_PLACE_COLUMNS):
+    if missing_label_columns(con, d):
         return None
     rows = con.execute(
         f"SELECT segment_id, runner_up_id, count(*), count(confidence), "

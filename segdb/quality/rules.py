@@ -156,8 +156,7 @@ class RulesJob:
     def _source_value_sql(self, j: int) -> str:
         """The source value of column j's feature as its rule reads it: codes read as NULL, before
         a likert item's reversal."""
-        f = self.declared.features[self.columns[j].source_feature_no - 1]
-        return f"CAST({feature_sql(dataclasses.replace(f, reverse=False))} AS DOUBLE)"
+        return f"CAST({feature_sql(dataclasses.replace(self._declared_of(j), reverse=False))} AS DOUBLE)"
 
     def _splits(self) -> list[tuple[int, float]]:
         found = {(j, thr) for leaf in self.leaves for j, thr, _ in leaf.path

@@ -12,11 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ..define.definitions import Definition
+from ..define.definitions import LABEL_PLACE_COLUMNS, Definition
 from ..engines.base import Engine
 
 # the labels table's key column (segdb.define.definitions: the source key's type) -> binary COPY type
 _KEY_TYPES = {"BIGINT": "int8", "INTEGER": "int4", "SMALLINT": "int2"}
+_COPY_TYPES = {"INTEGER": "int4", "DOUBLE": "float8"}  # of LABEL_PLACE_COLUMNS
 
 
 def copy_labels(con: Engine, d: Definition, run_id: int, labels: pa.Table) -> None:
@@ -27,13 +28,12 @@ def copy_labels(con: Engine, d: Definition, run_id: int, labels: pa.Table) -> No
     keys = labels.column("segdb_key").combine_chunks()
     if key_type is not None:
         keys = keys.to_numpy(zero_copy_only=False)
-    places = [c for c in ("runner_up_id", "runner_up_distance", "confidence") if c in labels.column_names]
-    con.copy_in(d.labels_table, ["run_id", "segdb_key", "segment_id", "distance", *places],
+    places = [(c, t) for c, t in LABEL_PLACE_COLUMNS if c in labels.column_names]
+    con.copy_in(d.labels_table, ["run_id", "segdb_key", "segment_id", "distance", *(c for c, _ in places)],
                 [np.full(n, int(run_id), dtype=np.int64), keys,
                  labels.column("segment_id").to_numpy(), labels.column("distance").to_numpy(),
-                 *(labels.column(c).to_numpy() for c in places)],
-                ["int8", key_type or "text", "int4", "float8",
-                 *("int4" if c == "runner_up_id" else "float8" for c in places)])
+                 *(labels.column(c).to_numpy() for c, _ in places)],
+                ["int8", key_type or "text", "int4", "float8", *(_COPY_TYPES[t] for _, t in places)])
 
 
 def profile_moments(con: Engine, d: Definition, stats, X: np.ndarray | None, keys, labels: np.ndarray):
