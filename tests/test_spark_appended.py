@@ -46,6 +46,12 @@ def _renames(statements) -> list[str]:
     return [s for s in statements if re.search(r"\bRENAME\b|__segdb_(new|old)", s, re.IGNORECASE)]
 
 
+def _view_writes(statements) -> list[str]:
+    """Each statement that writes a view, up to the view's name."""
+    found = [re.match(r"\s*((CREATE|ALTER)\b.*?\bVIEW\s+\S+)", s, re.IGNORECASE | re.DOTALL) for s in statements]
+    return [" ".join(m.group(1).split()) for m in found if m]
+
+
 def _ledger(db):
     return {r["segment_id"]: (r["name"], r["retired_run_id"]) for r in db.segment_ids("ws")}
 
@@ -64,6 +70,9 @@ def test_name_retire_replace_rollback_prune_rename_no_table(spark_url, spied):
         db.name_segment("ws", 1, "Big spenders")
         shown = db.sql("SELECT DISTINCT segment_name FROM ws_segments WHERE segment_id = 1")
         assert shown.column(0).to_pylist() == ["Big spenders"]
+        assert _view_writes(statements) == []  # the views read the names already
+        same = db.refresh("ws").run_id  # the same definition version: the views stay as they are
+        assert _view_writes(statements) == []
 
         # a new definition version with one segment fewer: its first refresh retires one id
         db.create("ws", source="wholesale", key="customer_id", features=FEATURES, k=2, replace=True)
@@ -79,18 +88,21 @@ def test_name_retire_replace_rollback_prune_rename_no_table(spark_url, spied):
         assert all(by is None for _, by in _ledger(db).values()), _ledger(db)
         assert db.definition("ws").version == 2  # a rollback does not change the definition
 
-        # prune keeps the current run (2) and the newest (3); run 1's partitions go
+        # prune keeps the current run (2) and the newest (4); runs 1 and 3 go
         result = db.prune("ws", 1)
-        assert result.pruned_run_ids == (first,) and result.labels_deleted == 400
+        assert result.pruned_run_ids == (first, same) and result.labels_deleted == 800
         labelled = db.sql("SELECT DISTINCT run_id FROM segdb.ws_labels ORDER BY run_id")
         assert labelled.column(0).to_pylist() == [second, third]
         for table in ("segments", "centroids", "feature_stats", "profiles"):
             runs = db.sql(f"SELECT DISTINCT run_id FROM segdb.{table} ORDER BY run_id").column(0).to_pylist()
-            assert first not in runs, (table, runs)
-        assert [r["run_id"] for r in db.runs("ws") if r["pruned_at"] is not None] == [first]
+            assert first not in runs and same not in runs, (table, runs)
+        assert sorted(r["run_id"] for r in db.runs("ws") if r["pruned_at"] is not None) == [first, same]
 
         assert rewrites == [], rewrites
         assert _renames(statements) == [], _renames(statements)
+        # the definition version in the centroids view changed (k=2, then the rollback to version
+        # 1's run): altered in one catalog write each time, never replaced (a drop and a create)
+        assert _view_writes(statements) == ["ALTER VIEW `ws_centroids`"] * 2, _view_writes(statements)
         assert any("DROP IF EXISTS PARTITION" in s for s in statements)
         assert not [d for d in os.listdir(folder) if d.endswith((SWAP_NEW, SWAP_OLD))]
         assert db.con.partitioned_by_run("segdb", "ws_labels")

@@ -157,9 +157,13 @@ def current_run_sql(name: str) -> str:
 def segments_view(d: Definition, run_id: int | None, *, pointer: bool = False) -> str:
     """The labels of run ``run_id``, or with ``pointer`` of whichever run is current (the view then
     follows each commit record without being rewritten)."""
+    return f"CREATE OR REPLACE VIEW {d.segments_view} AS\n{segments_view_query(d, run_id, pointer=pointer)}"
+
+
+def segments_view_query(d: Definition, run_id: int | None, *, pointer: bool = False) -> str:
+    """The query of :func:`segments_view` (Spark compares it with the view's stored text)."""
     run = current_run_sql(d.name) if pointer else sql_literal(int(run_id))
     return (
-        f"CREATE OR REPLACE VIEW {d.segments_view} AS\n"
         f"SELECT l.segdb_key AS {q(d.key)}, l.segment_id, l.distance, l.run_id,\n"
         f"       n.name AS segment_name, l.fitted, l.runner_up_id, l.confidence\n"
         f"FROM {d.labels_table} AS l\n"
@@ -170,6 +174,11 @@ def segments_view(d: Definition, run_id: int | None, *, pointer: bool = False) -
 
 
 def centroids_view(d: Definition, run_id: int | None, *, pointer: bool = False) -> str:
+    """The view of :func:`centroids_view_query`."""
+    return f"CREATE OR REPLACE VIEW {d.centroids_view} AS\n{centroids_view_query(d, run_id, pointer=pointer)}"
+
+
+def centroids_view_query(d: Definition, run_id: int | None, *, pointer: bool = False) -> str:
     """The centroids of run ``run_id`` (one column per feature of ``d``), or with ``pointer`` of
     whichever run is current, as long as that run used definition version ``d.version``: its
     columns are ``d``'s features by position, so a run of another version shows no rows rather
@@ -185,7 +194,6 @@ def centroids_view(d: Definition, run_id: int | None, *, pointer: bool = False) 
         for i, f in enumerate(d.features, start=1)
     )
     return (
-        f"CREATE OR REPLACE VIEW {d.centroids_view} AS\n"
         f"SELECT s.segment_id, s.size, s.share,\n       {pivots},\n       n.name AS segment_name\n"
         f"FROM segdb.segments AS s JOIN segdb.centroids AS c\n"
         f"  ON c.run_id = s.run_id AND c.segment_id = s.segment_id\n"

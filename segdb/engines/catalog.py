@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import dialect_of
 from .base import ENGINE_ERRORS
 from .quoting import quote_identifier
+from .translate import translate
 
 
 def tables(con, schema: str | None = None) -> list[tuple[str, str, str]]:
@@ -47,11 +48,28 @@ def table_type(con, schema: str, name: str, *, fold_case: bool = False) -> str |
 
 def spark_view_text(con, name: str) -> str:
     """Spark: the SQL text of view ``name`` in the connection's database ('' when there is none)."""
+    if not con.session.catalog.tableExists(quote_identifier(name, "spark")):
+        return ""  # asked first: DESCRIBE of a missing view logs a JVM error on stderr
     try:
         rows = con.native(f"DESCRIBE TABLE EXTENDED {quote_identifier(name, 'spark')}").fetchall()
     except ENGINE_ERRORS:
         return ""
     return next((str(r[1]) for r in rows if str(r[0]).strip() == "View Text"), "")
+
+
+def spark_put_view(con, name: str, query: str) -> bool:
+    """Spark: make view ``name`` (in the connection's database) read ``query`` (DuckDB SQL), only
+    when its stored text differs and in one catalog write; True when it was written.
+
+    Spark runs ``CREATE OR REPLACE VIEW`` as a drop and then a create, so a kill between the two
+    leaves no view; ``ALTER VIEW … AS`` is one alteration of the view's catalog entry."""
+    (text,) = translate(query, "spark", False)
+    stored = spark_view_text(con, name)
+    if stored == text:
+        return False
+    verb = "ALTER" if stored else "CREATE"
+    con.native(f"{verb} VIEW {quote_identifier(name, 'spark')} AS {text}")
+    return True
 
 
 def _spark_tables(con, schema: str | None) -> list[tuple[str, str, str]]:

@@ -43,6 +43,12 @@ def _postgres_views_current(con: Engine, d: Definition) -> bool:
 
 
 def _pointer_views(con: Engine, d: Definition) -> None:
+    if dialect_of(con) == "spark":
+        # each view written only when its text differs, by one catalog alteration (see
+        # catalog.spark_put_view: CREATE OR REPLACE VIEW is a drop and a create there)
+        catalog.spark_put_view(con, f"{d.name}_segments", sqlgen.segments_view_query(d, None, pointer=True))
+        catalog.spark_put_view(con, f"{d.name}_centroids", sqlgen.centroids_view_query(d, None, pointer=True))
+        return
     con.execute(sqlgen.segments_view(d, None, pointer=True))
     con.execute(sqlgen.centroids_view(d, None, pointer=True))
 
@@ -73,20 +79,11 @@ def follow_names(con: Engine, d: Definition, run_id: int) -> None:
     0006 read names from a column no longer written, so the current run's views (``d``: its
     definition version) are rewritten where they may be such views. On PostgreSQL only when their
     marker is older (a view replacement waits for readers' locks); on DuckDB inside the
-    transaction (cheap); on Spark the pointer views again (a catalog operation, no table rename)."""
+    transaction (cheap); on Spark only when their text differs."""
     if dialect_of(con) == "spark":
-        # only views an older segdb wrote: Spark replaces a view by a drop and a create, and a kill
-        # between the two would leave no view
-        if not _spark_views_read_names(con, d):
-            _pointer_views(con, d)
+        _pointer_views(con, d)
     else:
         _views(con, d, run_id)
-
-
-def _spark_views_read_names(con: Engine, d: Definition) -> bool:
-    """Both pointer views exist and read names from segdb.current_segment_ids (migration 0006)."""
-    return all("current_segment_ids" in catalog.spark_view_text(con, view)
-               for view in (f"{d.name}_segments", f"{d.name}_centroids"))
 
 
 def commit(con: Engine, d: Definition, run_id: int, action: str) -> None:
@@ -96,8 +93,8 @@ def commit(con: Engine, d: Definition, run_id: int, action: str) -> None:
 
 def after_commit(con: Engine, d: Definition, run_id: int) -> None:
     """After :func:`commit` (Spark only: elsewhere all is done inside the transaction). The views
-    are rewritten every time: a catalog operation each, and a kill before it may have left them
-    for another definition version."""
+    are checked every time (a kill before may have left them for another definition version) and
+    rewritten only where their text differs."""
     if dialect_of(con) != "spark":
         return
     _pointer_views(con, d)
