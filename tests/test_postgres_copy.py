@@ -62,3 +62,26 @@ def test_copy_in_appends_inside_the_transaction(con, key_type):
     rows = con.execute("SELECT run_id, k, s, d FROM t ORDER BY s").fetchall()
     want_keys = [5, 3, 9] if key_type == "bigint" else ["a'b", "", "\\c"]
     assert rows == [(7, k, s, d) for k, s, d in zip(want_keys, [1, 2, 3], [0.1, 2.5, 1e-300])]
+
+
+def test_encode_in_chunks_is_the_same_stream_as_in_one_piece():
+    n = 10
+    columns = [(np.arange(n, dtype=np.int64) * 3, "int8"), (np.arange(n, dtype=np.int32), "int4"),
+               (np.linspace(-1, 1, n), "float8")]
+    whole = b"".join(pg_copy.encode(columns, rows_per_chunk=n))
+    assert b"".join(pg_copy.encode(columns, rows_per_chunk=3)) == whole  # 3 + 3 + 3 + 1 rows
+    table = pg_copy.read(whole, ["a", "b", "c"], ["int8", "int4", "float8"])
+    assert table.column("a").to_pylist() == (np.arange(n) * 3).tolist()
+    assert table.column("c").to_numpy().tolist() == np.linspace(-1, 1, n).tolist()
+    assert b"".join(pg_copy.encode([(np.array([], dtype=np.int64), "int8")])) == \
+        pg_copy.SIGNATURE + bytes(8) + pg_copy.TRAILER
+
+
+def test_copy_in_of_more_rows_than_one_chunk(con):
+    n = pg_copy.ROWS_PER_CHUNK * 2 + 5
+    con.execute("CREATE TABLE big (k BIGINT NOT NULL, d DOUBLE PRECISION NOT NULL)")
+    con.copy_in("big", ["k", "d"], [np.arange(n, dtype=np.int64), np.arange(n) / 3.0], ["int8", "float8"])
+    rows = con.execute("SELECT count(*), count(DISTINCT k), min(k), max(k), sum(d * 3) FROM big").fetchall()
+    assert rows[0][:4] == (n, n, 0, n - 1)
+    assert rows[0][4] == pytest.approx(n * (n - 1) / 2, rel=1e-12)
+    assert con.execute("SELECT d FROM big WHERE k = ?", [n - 1]).fetchall() == [((n - 1) / 3.0,)]

@@ -57,15 +57,24 @@ def read(data: bytes | bytearray | memoryview, names: list[str], types: list[str
     return pa.table(columns, names=names)
 
 
-def encode(columns: list[tuple[np.ndarray, str]]) -> bytes:
-    """Rows for COPY ... FROM STDIN (FORMAT binary): one ``(values, PostgreSQL type)`` per column,
-    every value present (the labels segdb writes have no NULL)."""
+ROWS_PER_CHUNK = 65_536  # a few MB per write: filled in cache, and the server parses while we fill
+
+
+def encode(columns: list[tuple[np.ndarray, str]], rows_per_chunk: int = ROWS_PER_CHUNK):
+    """Rows for COPY ... FROM STDIN (FORMAT binary), as successive pieces to write in order: one
+    ``(values, PostgreSQL type)`` per column, every value present (the labels segdb writes have
+    no NULL). Filled chunk by chunk in one reused buffer: one 780 MB array for 10M labels took
+    3.9 s (page faults and cache misses), 64k-row chunks 0.3 s."""
     types = [t for _, t in columns]
     n = len(columns[0][0]) if columns else 0
-    rows = np.empty(n, dtype=row_dtype(types))
+    yield SIGNATURE + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+    rows = np.empty(min(n, rows_per_chunk), dtype=row_dtype(types))
     rows["n"] = len(types)
-    for i, (values, t) in enumerate(columns):
+    for i, t in enumerate(types):
         rows[f"l{i}"] = np.dtype(WIDTHS[t][0]).itemsize
-        rows[f"v{i}"] = values
-    header = SIGNATURE + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
-    return header + rows.tobytes() + TRAILER
+    for start in range(0, n, rows_per_chunk):
+        chunk = rows[:min(rows_per_chunk, n - start)]
+        for i, (values, _) in enumerate(columns):
+            chunk[f"v{i}"] = values[start:start + len(chunk)]
+        yield chunk.tobytes()
+    yield TRAILER

@@ -260,7 +260,8 @@ class PostgresConnection(Adapter):
             with self.raw.cursor() as cur:
                 if all(t in pg_copy.WIDTHS for t in types):
                     with cur.copy(statement + " WITH (FORMAT binary)") as copy:
-                        copy.write(pg_copy.encode(list(zip(values, types))))
+                        for piece in pg_copy.encode(list(zip(values, types))):
+                            copy.write(piece)
                 else:
                     rows = zip(*[v.to_pylist() if hasattr(v, "to_pylist") else v.tolist() for v in values])
                     with cur.copy(statement) as copy:

@@ -7,7 +7,8 @@ rewrites below cover what it does not know:
 
 * ``hash(...)``: DuckDB's unsigned 64-bit hash; PostgreSQL's ``hashtextextended`` and Spark's
   ``xxhash64`` are signed, so they are shifted into [0, 2^64) as DECIMAL(20,0) (samples compare it
-  with a threshold). Inside ``bit_xor`` (the input fingerprint) the signed value is used as is.
+  with a threshold). Inside ``bit_xor`` (the input fingerprint) the signed value is used as is,
+  and PostgreSQL hashes the row's typed values with ``hash_record_extended`` (PostgreSQL 14+).
 * ``CAST(x AS UBIGINT)`` -> DECIMAL(20,0); ``isfinite(x)``, ``isnan(x)`` -> a comparison with the infinities and
   NaN (PostgreSQL and Spark treat NaN as equal to itself).
 * ``[e1, ..., ed]::DOUBLE[d] AS segdb_z`` (one array column, the fetch format DuckDB hands to
@@ -58,6 +59,17 @@ def _signed_hash(args: list[exp.Expression], dialect: str) -> exp.Expression:
     return exp.Anonymous(this="hashtextextended", expressions=[joined, exp.Literal.number(0)])
 
 
+def _fingerprint_hash(args: list[exp.Expression], dialect: str) -> exp.Expression:
+    """The row hash the input fingerprint xors. On PostgreSQL ``hash_record_extended`` hashes the
+    typed values: casting 8 doubles to text for ``hashtextextended`` made the fingerprint 5.8 s of
+    a 10M-row statistics scan (2 workers), the record hash 2.1 s. The fingerprint is only compared
+    with other runs of the same engine."""
+    if dialect != "postgresql":
+        return _signed_hash(args, dialect)
+    row = exp.Anonymous(this="ROW", expressions=[a.copy() for a in args])
+    return exp.Anonymous(this="hash_record_extended", expressions=[row, exp.Literal.number(0)])
+
+
 def _unsigned_hash(args: list[exp.Expression], dialect: str) -> exp.Expression:
     shifted = exp.Add(this=exp.Cast(this=_signed_hash(args, dialect), to=exp.DataType.build("DECIMAL(20,0)")),
                       expression=exp.Literal.number(_SHIFT))
@@ -67,8 +79,10 @@ def _unsigned_hash(args: list[exp.Expression], dialect: str) -> exp.Expression:
 def _is_finite(x: exp.Expression, dialect: str) -> exp.Expression:
     v = x.sql(dialect="postgres" if dialect == "postgresql" else "spark")
     if dialect == "postgresql":
-        text = f"({v} NOT IN ('Infinity'::float8, '-Infinity'::float8, 'NaN'::float8))"
-        return _parse(text, "postgres")
+        # x - x is 0 for every finite x and NaN for the infinities and NaN (which PostgreSQL
+        # compares unequal to 0): one subtraction instead of a three-value NOT IN, 1-1.5 s less
+        # of the statistics' feature scan at 10M rows x 8 features (two per feature)
+        return _parse(f"(({v} - {v}) = 0)", "postgres")
     return _parse(f"({v} NOT IN (double('inf'), double('-inf')) AND NOT isnan({v}))", "spark")
 
 
@@ -76,7 +90,7 @@ def _rewrite(node: exp.Expression, dialect: str) -> exp.Expression:
     if isinstance(node, exp.Anonymous) and str(node.this).lower() == "hash":
         if isinstance(node.parent, (exp.Anonymous, exp.Func)) and \
                 node.parent.sql_name().lower() in ("bit_xor", "bitxor", "bit_xor_agg", "bitwise_xor_agg"):
-            return _signed_hash(node.expressions, dialect)
+            return _fingerprint_hash(node.expressions, dialect)
         return _unsigned_hash(node.expressions, dialect)
     if isinstance(node, exp.Anonymous) and str(node.this).lower() == "isfinite":
         return _is_finite(node.expressions[0], dialect)

@@ -130,10 +130,12 @@ def compute(con: Engine, d: Definition, relation: str, where: str,
         with _perfect_hash_keys(con):
             row = con.execute(stats_query(d, relation, key_declared_unique,
                                           count_distinct=dialect_of(con) == "postgresql")).fetchall()[0]
-    except duckdb.OutOfRangeException as exc:
-        raise DataError(f"the features of {where} hold values too large to sum ({first_line(exc)}); "
-                        "rescale them in a source SELECT") from exc
     except ENGINE_ERRORS as exc:
+        # DuckDB's OutOfRangeException; PostgreSQL's "value out of range: overflow" (its sum of
+        # squares), on the same values
+        if isinstance(exc, duckdb.OutOfRangeException) or "value out of range" in str(exc):
+            raise DataError(f"the features of {where} hold values too large to sum ({first_line(exc)}); "
+                            "rescale them in a source SELECT") from exc
         raise translate(exc, f"computing statistics of {where}") from exc
     rows_total, keys_present, keys_distinct, rows_complete, fingerprint = row[:5]
     if rows_total == 0:
