@@ -9,8 +9,9 @@ rewrites below cover what it does not know:
   ``xxhash64`` are signed, so they are shifted into [0, 2^64) as DECIMAL(20,0) (samples compare it
   with a threshold). Inside ``bit_xor`` (the input fingerprint) the signed value is used as is,
   and PostgreSQL hashes the row's typed values with ``hash_record_extended`` (PostgreSQL 14+).
-* ``CAST(x AS UBIGINT)`` -> DECIMAL(20,0); ``isfinite(x)``, ``isnan(x)`` -> a comparison with the infinities and
-  NaN (PostgreSQL and Spark treat NaN as equal to itself).
+* ``CAST(x AS UBIGINT)`` -> DECIMAL(20,0); ``isfinite(x)`` -> ``(x - x) = 0`` on PostgreSQL, a comparison
+  with the infinities and NaN on Spark; ``isnan(x)`` -> a comparison with NaN (PostgreSQL and Spark
+  treat NaN as equal to itself).
 * ``[e1, ..., ed]::DOUBLE[d] AS segdb_z`` (one array column, the fetch format DuckDB hands to
   numpy without copying) -> d columns ``segdb_z_1`` ... ``segdb_z_d``.
 * ``any_value`` -> ``max`` on PostgreSQL 15 (segdb only uses it over a constant column);
@@ -80,7 +81,7 @@ def _is_finite(x: exp.Expression, dialect: str) -> exp.Expression:
     v = x.sql(dialect="postgres" if dialect == "postgresql" else "spark")
     if dialect == "postgresql":
         # x - x is 0 for every finite x and NaN for the infinities and NaN (which PostgreSQL
-        # compares unequal to 0): one subtraction instead of a three-value NOT IN, 1-1.5 s less
+        # compares unequal to 0): one subtraction instead of a three-value NOT IN, 0.8-1.8 s less
         # of the statistics' feature scan at 10M rows x 8 features (two per feature)
         return _parse(f"(({v} - {v}) = 0)", "postgres")
     return _parse(f"({v} NOT IN (double('inf'), double('-inf')) AND NOT isnan({v}))", "spark")

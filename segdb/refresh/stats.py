@@ -132,8 +132,8 @@ def compute(con: Engine, d: Definition, relation: str, where: str,
                                           count_distinct=dialect_of(con) == "postgresql")).fetchall()[0]
     except ENGINE_ERRORS as exc:
         # DuckDB's OutOfRangeException; PostgreSQL's "value out of range: overflow" (its sum of
-        # squares), on the same values
-        if isinstance(exc, duckdb.OutOfRangeException) or "value out of range" in str(exc):
+        # squares), on the same values; an underflow is another cause and keeps its own message
+        if isinstance(exc, duckdb.OutOfRangeException) or "value out of range: overflow" in str(exc):
             raise DataError(f"the features of {where} hold values too large to sum ({first_line(exc)}); "
                             "rescale them in a source SELECT") from exc
         raise translate(exc, f"computing statistics of {where}") from exc
