@@ -12,6 +12,24 @@ _TYPES = {
 }
 
 
+# PostgreSQL's integer types as segdb names them (segdb.engines.postgres): hashed as integers
+_INTEGER_KEYS = frozenset({"SMALLINT", "INTEGER", "BIGINT"})
+
+
+def key_hash(dialect: str, key: str, key_type: str) -> str:
+    """The DuckDB SQL of a sample's seeded key hash, ``hash(key, seed)`` (one parameter: the seed).
+
+    ``key`` is SQL (a quoted column). On PostgreSQL an integer key is cast to BIGINT, which
+    translation turns into ``hashint8extended(key, seed)`` (segdb.engines.translate) instead of a
+    hash of its text: at 10M rows the text cast and hash took most of the bounded sample's fetch.
+    DuckDB's and Spark's statements stay ``hash(key, seed)``: a cast would move their samples
+    (DuckDB hashes a negative INTEGER and the same BIGINT differently, Spark's xxhash64 hashes
+    4 bytes or 8)."""
+    if dialect == "postgresql" and str(key_type).upper() in _INTEGER_KEYS:
+        return f"hash(CAST({key} AS BIGINT), ?::BIGINT)"
+    return f"hash({key}, ?::BIGINT)"
+
+
 def expression(dialect: str, body: str) -> str:
     """A DuckDB expression in ``dialect`` (translated as the select list of a SELECT)."""
     (statement,) = translate(f"SELECT {body} AS segdb_value", dialect, False)

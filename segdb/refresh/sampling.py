@@ -8,8 +8,9 @@ same data give the same sample whatever order the source returns rows in:
 * the bounded fit sample: every row with ``hash(key, seed) < threshold``, a streaming filter that
   keeps each row with probability ``fraction`` (no sort, memory = the sample).
 
-``hash`` is DuckDB's 64-bit hash; another database would use its own (e.g. PostgreSQL's
-``hashtextextended(key::text, seed)``) -- the sample differs, the method does not.
+``hash`` is DuckDB's 64-bit hash; another database uses its own (PostgreSQL's
+``hashint8extended(key, seed)`` for an integer key, ``hashtextextended`` of its text otherwise:
+segdb.engines.dialects.key_hash) -- the sample differs, the method does not.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from ..define.definitions import Definition
 from .matrix_stream import read_matrix
 from ..engines.quoting import quote_identifier as q
 from ..define.sqlgen import scaled_expressions, scaled_params, used_condition
+from ..engines import dialect_of
+from ..engines.dialects import key_hash
 
 HASH_RANGE = 2 ** 64
 
@@ -31,13 +34,13 @@ def _z_list(d: Definition) -> str:
     return f"[{', '.join(exprs)}]::DOUBLE[{len(d.features)}]"
 
 
-def init_sample_query(d: Definition, relation: str) -> str:
+def init_sample_query(d: Definition, relation: str, dialect: str = "duckdb") -> str:
     """Parameters: the scaling parameters, the seed, a hash threshold, the seed, m.
 
     The threshold filter streams (it keeps about 5% more than m rows) and only those are sorted:
     a plain ORDER BY hash LIMIT m over ten million rows took 5.6 s and 1.4 GB here.
     """
-    h = f"hash({q(d.key)}, ?::BIGINT)"
+    h = key_hash(dialect, q(d.key), d.key_type)
     return (
         f"SELECT {_z_list(d)} AS segdb_z\n"
         f"FROM {relation} AS segdb_source\n"
@@ -47,9 +50,10 @@ def init_sample_query(d: Definition, relation: str) -> str:
     )
 
 
-def fit_sample_query(d: Definition, relation: str, *, every_row: bool = False) -> str:
+def fit_sample_query(d: Definition, relation: str, *, every_row: bool = False,
+                     dialect: str = "duckdb") -> str:
     """Parameters: the scaling parameters, then (unless ``every_row``) the seed and the hash threshold."""
-    sample = "" if every_row else f" AND hash({q(d.key)}, ?::BIGINT) < ?::UBIGINT"
+    sample = "" if every_row else f" AND {key_hash(dialect, q(d.key), d.key_type)} < ?::UBIGINT"
     return (
         f"SELECT {_z_list(d)} AS segdb_z\n"
         f"FROM {relation} AS segdb_source\n"
@@ -94,7 +98,7 @@ def init_sample(con, d: Definition, relation: str, stats, rows: int, where: str,
     """The ``rows`` used rows of smallest ``hash(key, seed)`` (about: see init_sample_query)."""
     threshold = _init_threshold(rows, rows_used)
     params = scaled_params(d, stats) + [d.seed, threshold, d.seed, rows]
-    return read_matrix(con, init_sample_query(d, relation), params, len(d.features), rows,
+    return read_matrix(con, init_sample_query(d, relation, dialect_of(con)), params, len(d.features), rows,
                        f"drawing the initialisation sample of {where}")
 
 
@@ -104,5 +108,5 @@ def fit_sample(con, d: Definition, relation: str, stats, max_rows: int, rows_use
         return read_matrix(con, fit_sample_query(d, relation, every_row=True), scaled_params(d, stats),
                            len(d.features), rows_used, f"reading the standardised features of {where}")
     params = scaled_params(d, stats) + [d.seed, threshold_for(max_rows, rows_used)]
-    return read_matrix(con, fit_sample_query(d, relation), params, len(d.features), max_rows,
+    return read_matrix(con, fit_sample_query(d, relation, dialect=dialect_of(con)), params, len(d.features), max_rows,
                        f"drawing the fit sample of {where}")

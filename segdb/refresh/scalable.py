@@ -21,6 +21,7 @@ from ..cluster import fitplan
 from . import matrix_stream, sampling
 from ..store.database import translate
 from ..engines import dialect_of
+from ..engines.dialects import key_hash
 from ..define.definitions import Definition
 from ..cluster.fastfit import fit_sampled_init
 from ..cluster.kmeans import FitResult, canonical_order
@@ -165,18 +166,21 @@ def labels_writer(d: Definition, relation: str, st, fit: FitResult, plan: fitpla
     instead of scoring the source again.
     """
     ids = fit_segment_ids(fit)  # ascending; the ids issue-4 matching gave, or 1..k
-    if plan.max_fit_rows >= plan.rows_used:  # every row was fitted (other engines' exact fit)
-        fitted, params = "TRUE", []
-    else:
-        fitted = "hash(segdb_key, ?::BIGINT) < ?::UBIGINT"
-        params = [d.seed, sampling.threshold_for(plan.max_fit_rows, plan.rows_used)]
-    insert = (f"INSERT INTO {d.labels_table} (run_id, segdb_key, segment_id, distance, fitted, {PLACES})\n"
-              f"SELECT ?, segdb_key, segment_id, distance, {fitted}, {PLACES}\n"
-              f"FROM {scored or '(' + _labelling(d, relation, st.features, fit.centers, ids.tolist()) + ')'} "
-              "AS segdb_labelled")
+    source = scored or '(' + _labelling(d, relation, st.features, fit.centers, ids.tolist()) + ')'
+
+    def insert(dialect: str) -> tuple[str, list]:
+        if plan.max_fit_rows >= plan.rows_used:  # every row was fitted (other engines' exact fit)
+            fitted, params = "TRUE", []
+        else:  # the labels' key has the source key's type, so the hash is the sample's
+            fitted = f"{key_hash(dialect, 'segdb_key', d.key_type)} < ?::UBIGINT"
+            params = [d.seed, sampling.threshold_for(plan.max_fit_rows, plan.rows_used)]
+        return (f"INSERT INTO {d.labels_table} (run_id, segdb_key, segment_id, distance, fitted, {PLACES})\n"
+                f"SELECT ?, segdb_key, segment_id, distance, {fitted}, {PLACES}\n"
+                f"FROM {source} AS segdb_labelled"), params
 
     def write(con, run_id):
-        con.execute(insert, [run_id, *params])
+        statement, params = insert(dialect_of(con))
+        con.execute(statement, [run_id, *params])
         rows = con.execute(f"SELECT segment_id, count(*), sum(distance * distance) FROM {d.labels_table} "
                            "WHERE run_id = ? GROUP BY segment_id", [run_id]).fetchall()
         k = fit.centers.shape[0]
