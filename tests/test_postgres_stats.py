@@ -5,9 +5,12 @@ moved from one customer to another."""
 
 from __future__ import annotations
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
 import segdb
+from engines import load_table, query
 from segdb.errors import DataError
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
@@ -53,3 +56,55 @@ def test_the_fingerprint_ignores_row_order_and_sees_a_value_moved(postgres_url):
         swapped = [(1, 2.0, 5.0), (2, 1.0, 1e6)] + ROWS[2:]  # a of customers 1 and 2
         _put(db, "fp", swapped)
         assert _fingerprint(db, "fp") != first
+
+
+SPANNING = [(1, 1.0, 1e30), (2, 2.0, -1e30), (3, 3.0, 1e-300), (4, 4.0, 1e30), (5, 5.5, -1e30), (6, 6.0, 0.0)]
+UNDERFLOW = (r"^feature 'b' of the source of u \(table spanning\) holds nonzero values too close to 0 beside "
+             r"its spread for PostgreSQL's doubles \(value out of range: underflow\); rescale in a source "
+             r"SELECT, e\.g\. CASE WHEN abs\(\"b\"\) < 1e-150 THEN 0 ELSE \"b\" END \(DuckDB rounds them to 0\)$")
+
+
+def _runs(db) -> int:
+    return db.sql("SELECT count(*) AS n FROM segdb.runs").to_pylist()[0]["n"]
+
+
+def test_an_underflow_names_the_feature_and_the_fix(postgres_url, tmp_path):
+    """1e-300 beside +-1e30: its z-score (about 1e-330) is 0 on DuckDB, an error on PostgreSQL,
+    which then says which feature and what to do, and writes nothing."""
+    with segdb.connect(postgres_url) as db:
+        _put(db, "spanning", SPANNING)
+        db.create("u", source="spanning", key="id", features=["a", "b"], k=2)
+        with pytest.raises(DataError, match=UNDERFLOW):
+            db.refresh("u")
+        assert _runs(db) == 0
+        # the advice works: the tiny value read as 0, as DuckDB reads its z-score
+        db.con.native("CREATE VIEW spanning_fixed AS SELECT id, a, "
+                      "CASE WHEN abs(b) < 1e-150 THEN 0 ELSE b END AS b FROM spanning")
+        db.create("fixed", source="spanning_fixed", key="id", features=["a", "b"], k=2)
+        assert db.refresh("fixed").rows_used == len(SPANNING)
+    with segdb.connect(str(tmp_path / "same.duckdb")) as duck:
+        duck.sql("CREATE TABLE spanning (id BIGINT, a DOUBLE, b DOUBLE)")
+        duck.sql("INSERT INTO spanning VALUES " + ", ".join(["(?, ?, ?)"] * len(SPANNING)),
+                 params=[v for row in SPANNING for v in row])
+        duck.create("u", source="spanning", key="id", features=["a", "b"], k=2)
+        assert duck.refresh("u").rows_used == len(SPANNING)
+
+
+def test_an_underflow_outside_the_bounded_sample_is_named_by_the_scoring_pass(postgres_url):
+    """A bounded fit reads a sample; the two tiny values sit in the rows neither sample draws, so
+    the scoring pass over every row meets them (segdb.refresh.fit.score), and names them the same
+    way. The others, +-1e30 in equal numbers, keep the mean 0 or tiny (their sums are exact)."""
+    n = 30_000
+    # the rows hashed last by the samples' rule (segdb.engines.dialects.key_hash, seed 0): in neither
+    last = [r[0] for r in query(postgres_url, f"SELECT i FROM generate_series(1, {n}) AS g(i) "
+                                              "ORDER BY hashint8extended(i, 0) DESC LIMIT 2")]
+    others = np.setdiff1d(np.arange(1, n + 1), last)
+    ids = np.concatenate([others, last])
+    b = np.concatenate([np.where(np.arange(n - 2) % 2 == 0, 1e30, -1e30), [1e-300, -1e-300]])
+    a = np.random.default_rng(3).normal(0, 1, n)
+    load_table(postgres_url, "spanning", pa.table({"id": pa.array(ids), "a": pa.array(a), "b": pa.array(b)}))
+    with segdb.connect(postgres_url) as db:
+        db.create("u", source="spanning", key="id", features=["a", "b"], k=2, max_fit_rows=1000)
+        with pytest.raises(DataError, match=UNDERFLOW):
+            db.refresh("u")
+        assert _runs(db) == 0

@@ -15,7 +15,7 @@ from ..engines import dialect_of
 from ..errors import DefinitionError
 from . import matrix, scalable
 from .check import Checked
-from .stats import SourceStats
+from .stats import SourceStats, naming_underflow
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +51,11 @@ def fit_plan(con: Engine, checked: Checked, st: SourceStats) -> fitplan.FitPlan:
 
 def fetch(con: Engine, checked: Checked, st: SourceStats,
           plan: fitplan.FitPlan) -> Fetched:
+    with naming_underflow(con, checked.definition, checked.source.relation, checked.where, st.features):
+        return _fetch(con, checked, st, plan)
+
+
+def _fetch(con: Engine, checked: Checked, st: SourceStats, plan: fitplan.FitPlan) -> Fetched:
     d, relation = checked.definition, checked.source.relation
     if plan.mode == "exact":
         keys, X, w = matrix.fetch(con, d, relation, st.features, checked.where, weights=True)

@@ -22,7 +22,7 @@ from ..engines import dialect_of
 from . import pg_write, scalable
 from .check import Checked
 from .fetch import Fetched
-from .stats import SourceStats
+from .stats import SourceStats, naming_underflow
 from .warmstart import COLD, Start
 
 
@@ -87,9 +87,10 @@ def fit(checked: Checked, st: SourceStats, fetched: Fetched, chosen: KChosen,
 def score(con: Engine, checked: Checked, st: SourceStats, fitted: Fitted) -> Fitted:
     """A bounded fit's segments numbered largest first by their size over every row (in SQL); on
     PostgreSQL the same pass computes the profiles' figures (no profiles pass in the write-back)."""
-    if dialect_of(con) == "postgresql":
-        fit, moments = pg_write.score_with_moments(con, fitted.definition, checked.source.relation, st,
-                                                    fitted.fit, checked.where)
+    if dialect_of(con) == "postgresql":  # every row's z-scores: an underflow the sample missed
+        with naming_underflow(con, fitted.definition, checked.source.relation, checked.where, st.features):
+            fit, moments = pg_write.score_with_moments(con, fitted.definition, checked.source.relation, st,
+                                                        fitted.fit, checked.where)
         return dataclasses.replace(fitted, fit=fit, moments=(fit.centers, tuple(moments)))
     return dataclasses.replace(fitted, fit=scalable.renumber_by_all_rows(
         con, fitted.definition, checked.source.relation, st, fitted.fit, checked.where))

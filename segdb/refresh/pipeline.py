@@ -22,6 +22,7 @@ from . import pg_write, warmstart
 from .fit import choose_k, fit, identify, score, start_quality
 from ..quality import rules
 from .stages import Listener, Stages
+from .stats import underflow_named
 from .writeback import labels_in_python, write
 from ..cluster import places as cluster_places
 from ..cluster.identity import fit_segment_ids
@@ -54,7 +55,7 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
     started_at = utcnow()
     stages = Stages(progress)
     guard = access.guarded(con, name, access.allowed(definitions.get(con, name).options))
-    with read_only_reads(con, name), guard:  # reads without side effects on PostgreSQL and DuckDB
+    with underflow_named(con), read_only_reads(con, name), guard:  # reads without side effects on PostgreSQL and DuckDB
         checked = stages.run("check", check, con, name)
         st = stages.run("stats", statistics, con, checked)
         plan = fit_plan(con, checked, st)
@@ -72,7 +73,8 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
         running.enter_context(one_blas_thread())
         fitted = stages.run("fit", fit, checked, st, fetched, chosen, start)
         if plan.mode == "bounded":  # every row is labelled in SQL; inertia is then over all of them
-            with read_only_reads(con, name), access.guarded(con, name, access.allowed(checked.definition.options)):
+            with underflow_named(con), read_only_reads(con, name), \
+                    access.guarded(con, name, access.allowed(checked.definition.options)):
                 fitted = stages.run("score", score, con, checked, st, fitted)
         identified = identify(con, checked, st, fitted)  # keep the current run's segment ids
         quality_job = stages.run("quality", start_quality, fetched, identified)

@@ -1,7 +1,8 @@
 """Per-feature statistics computed by the database in one scan, and the checks they allow.
 
 The checks run before anything is written: NULL or duplicate keys, NULL features under
-nulls=error, NaN/Inf, overflowing values, constant features, too few rows for k.
+nulls=error, NaN/Inf, overflowing values, constant features, too few rows for k; and PostgreSQL's
+underflow, wherever its arithmetic on the features raises it, named (:func:`naming_underflow`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import duckdb
 from ..cluster.kmeans import too_few_rows_message
 from ..store.database import translate
 from ..define.definitions import Definition
-from ..errors import DataError
+from ..errors import DatabaseError, DataError
 from ..engines.quoting import quote_identifier
 from ..engines.result import first_line
-from ..define.sqlgen import stats_query
+from ..define.features import feature_sql
+from ..define.sqlgen import stats_query, used_condition
 from ..engines import dialect_of
 from ..engines.base import ENGINE_ERRORS, Engine
 from ..engines.quoting import sql_literal
@@ -95,6 +97,86 @@ def _scaling(d: Definition, name: str, mean, stddev, lo, hi) -> tuple[float, flo
     return float(center), float(scale)
 
 
+# PostgreSQL's float8 arithmetic raises this where DuckDB and numpy round to 0 (or a denormal):
+# a product or quotient of nonzero doubles below the smallest denormal, e.g. a feature spanning
+# +-1e150 beside 1e-300, whose z-score (1e-300 / 1e150) or square (1e-600) is not a double.
+PG_UNDERFLOW = "value out of range: underflow"
+
+
+def underflowing_features(con: Engine, d: Definition, relation: str,
+                          features: tuple[FeatureStats, ...] | None = None) -> list[str]:
+    """Names of the features with a nonzero value whose square underflows (below MIN_STDDEV, the
+    square root of the smallest normal double, in magnitude), or, given the statistics, that close
+    to their center in scales (its z-score or the z-score's square underflows). One scan, run only
+    after PostgreSQL raised PG_UNDERFLOW, to name the culprits."""
+    counts, params = [], []
+    for i, f in enumerate(d.features):
+        x = f"CAST({feature_sql(f)} AS DOUBLE)"
+        near = f"({x} <> 0 AND abs({x}) < ?)"
+        params.append(MIN_STDDEV)
+        if features is not None:
+            near += f" OR ({x} <> ? AND abs({x} - ?) < ?)"
+            params += [features[i].center, features[i].center, features[i].scale * MIN_STDDEV]
+        counts.append(f"count(CASE WHEN {near} THEN 1 END)")
+    try:
+        row = con.execute(f"SELECT {', '.join(counts)} FROM {relation} AS segdb_source "
+                          f"WHERE {used_condition(d)}", params).fetchall()[0]
+    except ENGINE_ERRORS:
+        return []
+    return [f.name for f, n in zip(d.features, row) if n]
+
+
+def _underflow_message(names: list[str], where: str, cause: str) -> str:
+    several = len(names) > 1
+    which = (f"feature{'s' if several else ''} {', '.join(repr(n) for n in names)}" if names
+             else "a feature")
+    x = quote_identifier(names[0]) if names else "x"
+    return (f"{which} of {where} {'hold' if several else 'holds'} nonzero values too close to 0 "
+            f"beside {'their' if several else 'its'} spread for PostgreSQL's doubles ({cause}); "
+            f"rescale in a source SELECT, e.g. CASE WHEN abs({x}) < 1e-150 THEN 0 ELSE {x} END "
+            "(DuckDB rounds them to 0)")
+
+
+class Underflow(DataError):
+    """PostgreSQL's underflow on a segmentation's features, not yet named: the scan that names them
+    cannot run in the transaction the error aborted (segdb.store.database.read_only_reads), so
+    :func:`underflow_named` runs it after that transaction, around it."""
+
+    def __init__(self, con: Engine, d: Definition, relation: str, where: str, exc: BaseException,
+                 features: tuple[FeatureStats, ...] | None = None):
+        engine_error = exc.__cause__ if isinstance(exc, DatabaseError) and exc.__cause__ else exc
+        self.con, self.d, self.relation, self.where, self.features = con, d, relation, where, features
+        self.cause = first_line(engine_error)
+        super().__init__(_underflow_message([], where, self.cause))
+
+    def named(self) -> DataError:
+        names = underflowing_features(self.con, self.d, self.relation, self.features)
+        return DataError(_underflow_message(names, self.where, self.cause))
+
+
+@contextlib.contextmanager
+def naming_underflow(con: Engine, d: Definition, relation: str, where: str,
+                     features: tuple[FeatureStats, ...] | None = None):
+    """A PostgreSQL underflow raised inside (an engine error, or one already translated into a
+    segdb DatabaseError) becomes an :class:`Underflow`."""
+    try:
+        yield
+    except (DatabaseError, *ENGINE_ERRORS) as exc:
+        if PG_UNDERFLOW not in str(exc):
+            raise
+        raise Underflow(con, d, relation, where, exc, features) from exc
+
+
+@contextlib.contextmanager
+def underflow_named(con: Engine):
+    """Around the transaction of the reads: an :class:`Underflow` raised inside leaves as a
+    DataError naming the features (the transaction rolled back, so the naming scan can run)."""
+    try:
+        yield
+    except Underflow as exc:
+        raise exc.named() from exc.__cause__
+
+
 # DuckDB groups integer keys whose range (max - min, from the table's statistics) fits in this many
 # bits in a "perfect" hash table: an array indexed by key - min, no hashing, no probing. Its own
 # default is 12 bits (4,096 values); the distinct-key count of the statistics raises it to 24 (16.8M
@@ -136,6 +218,8 @@ def compute(con: Engine, d: Definition, relation: str, where: str,
         if isinstance(exc, duckdb.OutOfRangeException) or "value out of range: overflow" in str(exc):
             raise DataError(f"the features of {where} hold values too large to sum ({first_line(exc)}); "
                             "rescale them in a source SELECT") from exc
+        if PG_UNDERFLOW in str(exc):  # e.g. a weighted variance's squares
+            raise Underflow(con, d, relation, where, exc) from exc
         raise translate(exc, f"computing statistics of {where}") from exc
     rows_total, keys_present, keys_distinct, rows_complete, fingerprint = row[:5]
     if rows_total == 0:
