@@ -8,8 +8,10 @@ rewrites below cover what it does not know:
 * ``hash(...)``: DuckDB's unsigned 64-bit hash; PostgreSQL's ``hashtextextended`` and Spark's
   ``xxhash64`` are signed, so they are shifted into [0, 2^64) as DECIMAL(20,0) (samples compare it
   with a threshold). On PostgreSQL ``hash(CAST(x AS BIGINT), seed)`` (an integer key, see
-  segdb.engines.dialects.key_hash) becomes ``hashint8extended(x, seed)``, not a hash of x's text. Inside ``bit_xor`` (the input fingerprint) the signed value is used as is,
-  and PostgreSQL hashes the row's typed values with ``hash_record_extended`` (PostgreSQL 14+).
+  segdb.engines.dialects.key_hash) becomes ``hashint8extended(x, seed)``, not a hash of x's text,
+  and ``hash(...) < t`` and ``ORDER BY hash(...)`` use the signed hash (see _signed_comparison).
+  Inside ``bit_xor`` (the input fingerprint) the signed value is used as is, and PostgreSQL hashes
+  the row's typed values with ``hash_record_extended`` (PostgreSQL 14+).
 * ``CAST(x AS UBIGINT)`` -> DECIMAL(20,0); ``isfinite(x)`` -> ``(x - x) = 0`` on PostgreSQL, a comparison
   with the infinities and NaN on Spark; ``isnan(x)`` -> a comparison with NaN (PostgreSQL and Spark
   treat NaN as equal to itself).
