@@ -276,6 +276,37 @@ def test_float32_boundary_splits_doubles_as_the_tree_does():
         assert ((xs.astype(np.float32) <= t) == (xs <= b)).all(), t
 
 
+def test_a_feature_beyond_float32s_range_gets_rules_exact_on_every_row(tmp_path):
+    # |amount| up to 2e39: a tree's float32 copy of it would be infinite, which scikit-learn refuses
+    rng = np.random.default_rng(0)
+    amount = np.concatenate([rng.uniform(1, 2, 100) * 1e39, rng.uniform(-2, -1, 100) * 1e39])
+    table = pa.table({"id": np.arange(200), "amount": amount, "other": rng.normal(0, 1, 200)})
+    with segdb.connect(str(tmp_path / "big.duckdb")) as db:
+        db.con.register("src", table)
+        db.sql("CREATE TABLE t AS SELECT * FROM src")
+        db.create("big", source="t", key="id", features=["amount", "other"], k=2)
+        db.refresh("big")
+        rr = db.rules("big")
+        hits = ", ".join(f"{r['condition_sql']} AS r{i}" for i, r in enumerate(rr.rules))
+        got = db.sql(f"SELECT l.segment_id, {hits} FROM t JOIN big_segments AS l USING (id)").to_pydict()
+    labels = np.array(got["segment_id"])
+    assert len(rr.rules) == 2 and rr.tree["fidelity"] == 1.0
+    for i, r in enumerate(rr.rules):  # each rule is exactly its segment, read in source values
+        hit = np.array(got[f"r{i}"], dtype=bool)
+        assert (hit == (labels == r["segment_id"])).all()
+        assert r["coverage"] == 1.0 and r["precision"] == 1.0
+
+
+def test_float32_units_scale_only_columns_beyond_float32_by_a_power_of_two():
+    R = np.array([[1.0, 3e38, -5e39, 1e-300], [2.0, -1.0, 1.0, 0.0]])
+    units = rules_mod.float32_units(R)
+    assert units[0] == 1.0 and units[3] == 1.0  # within range: unchanged, results as before
+    assert units[1] == 2.0 ** (np.frexp(3e38)[1] - 120) and units[2] == 2.0 ** (np.frexp(5e39)[1] - 120)
+    scaled = R / units
+    assert np.isfinite(scaled.astype(np.float32)).all()
+    assert np.array_equal(scaled * units, R)  # exact: a power of two
+
+
 def test_numbers_and_levels_render_as_plain_sql():
     assert rulesql.number_sql(5.0) == "5" and rulesql.number_sql(-0.25) == "-0.25"
     assert rulesql.number_sql(0.1 + 0.2) == "0.30000000000000004e0"  # a DOUBLE, not a DECIMAL, in DuckDB

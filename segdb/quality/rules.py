@@ -51,6 +51,20 @@ def fit_tree(R: np.ndarray, y: np.ndarray, depth: int, seed: int):
                                   random_state=int(seed) % (2 ** 32)).fit(R, y)
 
 
+FLOAT32_SAFE = 2.0 ** 120  # well inside float32's range (3.4e38 = 2^128): a column's largest |value| is brought below it
+
+
+def float32_units(R: np.ndarray) -> np.ndarray:
+    """Per column, the power of two the tree's input is divided by: 1 for every column within
+    float32's range (the usual case: nothing changes), else 2^e bringing its largest |value| below
+    FLOAT32_SAFE. A tree compares float32 copies of its input, and scikit-learn refuses the
+    infinities a value beyond 3.4e38 would become; dividing doubles by a power of two is exact,
+    so the thresholds, multiplied back, split the source values as the tree split the scaled ones."""
+    largest = np.max(np.abs(R), axis=0, initial=0.0)
+    exponents = np.where(largest > FLOAT32_SAFE, np.frexp(largest)[1] - 120, 0)
+    return np.ldexp(1.0, exponents)
+
+
 def float32_boundary(t: float) -> float:
     """The largest double ``b`` with ``x <= b`` exactly when ``float32(x) <= t``: how a tree, which
     compares its float32 input with ``t``, splits doubles."""
@@ -138,6 +152,8 @@ class RulesJob:
         scale = np.array([s.scale for s in stats], dtype=np.float64)
         center = np.array([s.center for s in stats], dtype=np.float64)
         R = X[rows] * scale + center  # source units (NULLs imputed under nulls=mean, as fitted)
+        self.units = float32_units(R)
+        R /= self.units
         y = np.asarray(labels)[rows].astype(np.int64)
         self.tree = fit_tree(R, y, depth, seed)
         self.leaves = _leaves(self.tree)
@@ -173,7 +189,7 @@ class RulesJob:
         for i, (j, thr) in enumerate(splits):
             v = f"CAST({feature_sql(self.expanded.features[j])} AS DOUBLE)"
             x = self._source_value_sql(j)
-            b = float32_boundary(thr)
+            b = self._boundary(j, thr)
             # the low side (smaller source values) is the tree's left, or its right for a reversed item
             low, high = ("> ?", "<= ?") if self._declared_of(j).reverse else ("<= ?", "> ?")
             cols += [f"max(CASE WHEN {v} {low} THEN {x} END) AS segdb_low{i}",
@@ -183,6 +199,10 @@ class RulesJob:
                           f"WHERE {used_condition(self.expanded)}", params).fetchall()[0]
         return {split: tuple(None if v is None else float(v) for v in row[2 * i:2 * i + 2])
                 for i, split in enumerate(splits)}
+
+    def _boundary(self, j: int, thr: float) -> float:
+        """The largest source value of column j the tree sends left at ``thr`` (in its units)."""
+        return float32_boundary(thr) * float(self.units[j])
 
     def _declared_of(self, j: int):
         return self.declared.features[self.columns[j].source_feature_no - 1]
@@ -204,7 +224,7 @@ class RulesJob:
         if self.nulls != "mean" or not self.stats[j].n_null:
             return False
         mean = self.stats[j].mean
-        return mean is not None and (mean <= float32_boundary(thr)) == left
+        return mean is not None and (mean <= self._boundary(j, thr)) == left
 
     def _terms(self, leaf: _Leaf, sides: dict) -> tuple[dict, ...]:
         by_feature: dict[int, list] = {}
