@@ -29,6 +29,8 @@ def current_schema(con) -> str:
 
 def user_tables(con) -> list[tuple[str, str, str]]:
     """Every table and view outside segdb's own schema."""
+    if dialect_of(con) == "spark":  # segdb's own database is not listed at all (two calls saved)
+        return _spark_tables(con, None, exclude="segdb")
     return [t for t in tables(con) if t[0] != "segdb"]
 
 
@@ -72,7 +74,7 @@ def spark_put_view(con, name: str, query: str) -> bool:
     return True
 
 
-def _spark_tables(con, schema: str | None) -> list[tuple[str, str, str]]:
+def _spark_tables(con, schema: str | None, exclude: str | None = None) -> list[tuple[str, str, str]]:
     """Names only (``SHOW TABLES``, ``SHOW VIEWS``: one metastore call each per database), where
     ``catalog.listTables`` reads every table's metadata: seconds on a local metastore, and a
     refresh resolves its source through this listing."""
@@ -80,7 +82,7 @@ def _spark_tables(con, schema: str | None) -> list[tuple[str, str, str]]:
     names = [schema] if schema is not None else [db.name for db in catalog.listDatabases()]
     out = []
     for db in names:
-        if not catalog.databaseExists(db):
+        if db == exclude or not catalog.databaseExists(db):
             continue
         quoted = quote_identifier(db, "spark")
         # (namespace, name, isTemporary): a session's temporary views are not the database's
