@@ -330,8 +330,9 @@ def ensure_label_columns(con: Engine, d: Definition) -> None:
 
 def check_names_free_before_first_run(con: Engine, name: str) -> None:
     """At a refresh of a segmentation that has no run yet: its views and macros are not written yet,
-    so any of those names found now is the user's (made after ``create``)."""
-    if current_run_id(con, name) is None:
+    so any of those names found now is the user's (made after ``create``). The caller has read
+    the definition (the name is known), so the commit record alone is read here."""
+    if commits.current_run_id(con, name) is None:
         _check_view_names_free(con, name, views_are_segdbs=False)
 
 
@@ -473,8 +474,18 @@ def current_run_id(con: Engine, name: str) -> int | None:
 def definition_for_run(con: Engine, d: Definition, run_id: int) -> Definition:
     """The expanded definition a run used (category levels from ``segdb.feature_columns``): one
     feature per matrix column, whose :func:`feature_sql` scores new rows like the run did."""
-    rows = con.execute("SELECT source_feature_no, level FROM segdb.feature_columns WHERE run_id = ? "
+    return expand_for_run(d, run_columns(con, run_id))
+
+
+def run_columns(con: Engine, run_id: int) -> list[tuple]:
+    """Run ``run_id``'s (source feature number, category level) per matrix column, for
+    :func:`expand_for_run` (read once by a caller that expands more than one definition)."""
+    return con.execute("SELECT source_feature_no, level FROM segdb.feature_columns WHERE run_id = ? "
                        "ORDER BY feature_no", [run_id]).fetchall()
+
+
+def expand_for_run(d: Definition, rows: list[tuple]) -> Definition:
+    """:func:`definition_for_run` with the run's :func:`run_columns` already read."""
     if not rows:  # a run written before migration 0004: plain features only
         return d
     expanded = []

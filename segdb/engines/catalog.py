@@ -29,6 +29,8 @@ def current_schema(con) -> str:
 
 def user_tables(con) -> list[tuple[str, str, str]]:
     """Every table and view outside segdb's own schema."""
+    if dialect_of(con) == "spark":  # segdb's own database is not listed at all (two calls saved)
+        return _spark_tables(con, None, exclude="segdb")
     return [t for t in tables(con) if t[0] != "segdb"]
 
 
@@ -72,15 +74,19 @@ def spark_put_view(con, name: str, query: str) -> bool:
     return True
 
 
-def _spark_tables(con, schema: str | None) -> list[tuple[str, str, str]]:
+def _spark_tables(con, schema: str | None, exclude: str | None = None) -> list[tuple[str, str, str]]:
+    """Names only (``SHOW TABLES``, ``SHOW VIEWS``: one metastore call each per database), where
+    ``catalog.listTables`` reads every table's metadata: seconds on a local metastore, and a
+    refresh resolves its source through this listing."""
     catalog = con.session.catalog
     names = [schema] if schema is not None else [db.name for db in catalog.listDatabases()]
     out = []
     for db in names:
-        if not catalog.databaseExists(db):
+        if db == exclude or not catalog.databaseExists(db):
             continue
-        for t in catalog.listTables(dbName=db):
-            if t.isTemporary:
-                continue
-            out.append((db, t.name, "VIEW" if t.tableType == "VIEW" else "BASE TABLE"))
+        quoted = quote_identifier(db, "spark")
+        # (namespace, name, isTemporary): a session's temporary views are not the database's
+        tables = [r[1] for r in con.native(f"SHOW TABLES IN {quoted}").fetchall() if not r[2]]
+        views = {r[1] for r in con.native(f"SHOW VIEWS IN {quoted}").fetchall() if not r[2]}
+        out += [(db, t, "VIEW" if t in views else "BASE TABLE") for t in tables]
     return sorted(out)

@@ -90,15 +90,16 @@ def _target(name: str, runs: list[dict], current: int, run_id: int | None) -> di
     return run
 
 
-def make_current(con: Engine, d: definitions.Definition, run_id: int) -> None:
+def make_current(con: Engine, d: definitions.Definition, run_id: int):
     """Views, macros, segment-id ledger and the commit record follow ``run_id`` (in a transaction;
     on Spark in the order of segdb.living.switch). Returns after the commit record; the caller
-    finishes with ``switch.after_commit``."""
-    switch.before_commit(con, d, run_id, current_run_id(con, d.name))
+    finishes with ``switch.after_commit``, given what this returns (segdb.living.switch)."""
+    staged = switch.before_commit(con, d, run_id, current_run_id(con, d.name))
     ledger.make_current(con, d.name, run_id)
     for hook in CURRENT_RUN_HOOKS:
         hook(con, d, run_id)
     switch.commit(con, d, run_id, "rollback")
+    return staged
 
 
 def rollback(con: Engine, name: str, run_id: int | None = None, *,
@@ -114,8 +115,8 @@ def rollback(con: Engine, name: str, run_id: int | None = None, *,
         # the audit row first: on Spark the commit record is the last essential write
         con.execute(load_sql("insert_rollback"), [name, _now(), current, target["run_id"],
                                                   trigger_of(triggered_by)])
-        make_current(con, d, target["run_id"])
-        switch.after_commit(con, d, target["run_id"])
+        staged = make_current(con, d, target["run_id"])
+        switch.after_commit(con, d, target["run_id"], staged)
     return RollbackResult(name, int(current), int(target["run_id"]))
 
 

@@ -28,6 +28,7 @@ rules, NULL when none holds. It follows the current run with the other two; a ru
 
 from __future__ import annotations
 
+import dataclasses
 
 from . import runmodel, scoring
 from ..define import rulesql
@@ -70,11 +71,16 @@ def _drop_rule_function(con: Engine, name: str, dialect: str, typed) -> None:
         con.native(f"DROP FUNCTION IF EXISTS {q(function, dialect)}")
 
 
-def create_rule_function(con: Engine, model: runmodel.RunModel, dialect: str) -> None:
-    """(Re)create ``<name>_rule_segment`` for the run ``model``, or drop it when the run has no rules."""
+_UNREAD = object()  # a rule body not read yet (None is a run without rules)
+
+
+def create_rule_function(con: Engine, model: runmodel.RunModel, dialect: str, body=_UNREAD) -> None:
+    """(Re)create ``<name>_rule_segment`` for the run ``model``, or drop it when the run has no rules
+    (``body``: the run's :func:`rule_body`, when the caller has read it already)."""
     name = model.definition.name
     typed = _typed(model)
-    body = rule_body(con, model.run_id, model.macro_parameters)
+    if body is _UNREAD:
+        body = rule_body(con, model.run_id, model.macro_parameters)
     if body is None:
         _drop_rule_function(con, name, dialect, typed)
     elif dialect == "duckdb":
@@ -123,18 +129,29 @@ def macro_statements(model: runmodel.RunModel, dialect: str = "duckdb") -> list[
             scalar_function(dialect, distances, typed, "doubles", distances_body)]
 
 
-def create_macros(con: Engine, name: str, run_id: int, definition=None) -> None:
+@dataclasses.dataclass(frozen=True)
+class Staged:
+    """What :func:`stage_macros` read of the new run (its model and rules), for :func:`create_macros`
+    after the commit record: a run's stored rows do not change once written, so reading them
+    again would give the same functions (on Spark each read is a job: seconds per refresh)."""
+    model: runmodel.RunModel
+    rule_body: str | None
+
+
+def create_macros(con: Engine, name: str, run_id: int, definition=None, staged: Staged | None = None) -> None:
     """(Re)create both macros for run ``run_id`` (call inside the transaction that makes it current;
-    ``definition``: the run's definition while the run's own row is not written yet)."""
+    ``definition``: the run's definition while the run's own row is not written yet; ``staged``:
+    the run as :func:`stage_macros` read it)."""
     from ..engines import dialect_of
     dialect = dialect_of(con)
-    model = runmodel.load(con, name, run_id, definition)
+    usable = staged is not None and staged.model.run_id == int(run_id)
+    model = staged.model if usable else runmodel.load(con, name, run_id, definition)
     for statement in macro_statements(model, dialect):
         if dialect == "duckdb":
             con.execute(statement)
         else:
             con.native(statement)
-    create_rule_function(con, model, dialect)
+    create_rule_function(con, model, dialect, *((staged.rule_body,) if usable else ()))
 
 
 def _functions(model: runmodel.RunModel, dialect: str) -> tuple[list[tuple[str, str]], str, str, str]:
@@ -149,11 +166,12 @@ def _functions(model: runmodel.RunModel, dialect: str) -> tuple[list[tuple[str, 
     return typed, assign, distance, distances
 
 
-def stage_macros(con: Engine, name: str, run_id: int, definition, current_run_id: int | None) -> None:
+def stage_macros(con: Engine, name: str, run_id: int, definition, current_run_id: int | None) -> Staged:
     """Spark, before the commit record that makes ``run_id`` current: functions scoring with the run
     that is current when they are called, ``current_run_id`` or ``run_id`` (a CASE on the commit
     record; NULL while neither is). When the two runs take different arguments, no function can
-    serve both: both are dropped until :func:`create_macros` writes the new run's after the commit."""
+    serve both: both are dropped until :func:`create_macros` writes the new run's after the commit.
+    Returns what it read of the new run, for that :func:`create_macros`."""
     from ..engines.dialects import scalar_function
     from ..define.sqlgen import current_run_sql
     dialect = "spark"
@@ -165,9 +183,10 @@ def stage_macros(con: Engine, name: str, run_id: int, definition, current_run_id
     if any(shape[0] != shapes[-1][0] for shape in shapes):
         for function in (assign, distance, distances, rule_function_name(name)):
             con.native(f"DROP FUNCTION IF EXISTS {q(function, dialect)}")
-        return
+        return Staged(models[-1], rule_body(con, run_id, models[-1].macro_parameters))
     pointer = current_run_sql(name)
     rule_bodies = [rule_body(con, m.run_id, m.macro_parameters) for m in models]
+    staged = Staged(models[-1], rule_bodies[-1])
 
     def by_run(i: int) -> str:
         return f"CASE {pointer} " + " ".join(
@@ -178,7 +197,8 @@ def stage_macros(con: Engine, name: str, run_id: int, definition, current_run_id
     con.native(scalar_function(dialect, distances, typed, "doubles", by_run(3)))
     if all(body is None for body in rule_bodies):
         con.native(f"DROP FUNCTION IF EXISTS {q(rule_function_name(name), dialect)}")
-        return
+        return staged
     rule_case = f"CASE {pointer} " + " ".join(
         f"WHEN {int(m.run_id)} THEN {body}" for m, body in zip(models, rule_bodies) if body is not None) + " END"
     con.native(scalar_function(dialect, rule_function_name(name), typed, "integer", rule_case))
+    return staged

@@ -13,7 +13,7 @@ from ..define import definitions
 from . import scoring
 from ..errors import NotFoundError
 from ..define.features import feature_sql
-from ..define.definitions import definition_for_run
+from ..define.definitions import expand_for_run, run_columns
 from ..engines.quoting import quote_identifier as q
 from ..engines.quoting import sql_literal
 from ..store.sqlfiles import load_sql
@@ -71,13 +71,14 @@ def load(con: Engine, name: str, run_id: int,
             raise NotFoundError(f"segmentation {name!r} has no run {run_id}; see `segdb runs {name}`")
         d = definitions.get(con, name, run[0][1])
     declared = definitions.get(con, name, d.version)
-    d = definition_for_run(con, declared, run_id)
+    columns = run_columns(con, run_id)  # read once, expanded twice (Spark: a job per read)
+    d = expand_for_run(declared, columns)
     # Macros take one argument per declared feature (its column's or expression's value) and apply
     # the feature's transformations to it, so the analyst passes raw answers, not matrix columns.
     parameters = tuple(f"x{i}" for i in range(1, len(declared.features) + 1))
     as_parameters = dataclasses.replace(declared, features=tuple(
         dataclasses.replace(f, expr=p) for f, p in zip(declared.features, parameters)))
-    macro_columns = tuple(feature_sql(f) for f in definition_for_run(con, as_parameters, run_id).features)
+    macro_columns = tuple(feature_sql(f) for f in expand_for_run(as_parameters, columns).features)
     stats = _rows(con, load_sql("run_feature_stats"), [run_id])
     cents = _rows(con, load_sql("run_centroids"), [run_id])
     if not stats or not cents:

@@ -64,14 +64,15 @@ def _views(con: Engine, d: Definition, run_id: int) -> None:
             con.native(f"COMMENT ON VIEW {view} IS {sql_literal(_marker(d))}")
 
 
-def before_commit(con: Engine, d: Definition, run_id: int, current_run_id: int | None) -> None:
-    """Inside the run's transaction, before :func:`commit`."""
+def before_commit(con: Engine, d: Definition, run_id: int, current_run_id: int | None) -> macros.Staged | None:
+    """Inside the run's transaction, before :func:`commit`. On Spark returns what the staged
+    functions read of the run, to be passed to :func:`after_commit`."""
     ensure_label_columns(con, d)  # the views name the runner-up columns (a rollback to an old run)
     if dialect_of(con) == "spark":
-        macros.stage_macros(con, d.name, run_id, d, current_run_id)
-        return
+        return macros.stage_macros(con, d.name, run_id, d, current_run_id)
     _views(con, d, run_id)
     macros.create_macros(con, d.name, run_id, d)
+    return None
 
 
 def follow_names(con: Engine, d: Definition, run_id: int) -> None:
@@ -91,11 +92,12 @@ def commit(con: Engine, d: Definition, run_id: int, action: str) -> None:
     commits.commit_run(con, d.name, run_id, action)
 
 
-def after_commit(con: Engine, d: Definition, run_id: int) -> None:
+def after_commit(con: Engine, d: Definition, run_id: int, staged: macros.Staged | None = None) -> None:
     """After :func:`commit` (Spark only: elsewhere all is done inside the transaction). The views
     are checked every time (a kill before may have left them for another definition version) and
-    rewritten only where their text differs."""
+    rewritten only where their text differs. ``staged``: what :func:`before_commit` returned (the
+    run's model and rules, not read a second time)."""
     if dialect_of(con) != "spark":
         return
     _pointer_views(con, d)
-    macros.create_macros(con, d.name, run_id, d)
+    macros.create_macros(con, d.name, run_id, d, staged)

@@ -27,8 +27,10 @@ class Checked:
         return self.prepared.definition
 
 
-def check(con: Engine, name: str) -> Checked:
-    d = definitions.get(con, name)
+def check(con: Engine, name: str, definition: Definition | None = None) -> Checked:
+    """``definition``: the current version of ``name``, when the caller has just read it (a
+    second read is a Spark job of seconds)."""
+    d = definitions.get(con, name) if definition is None else definition
     definitions.check_names_free_before_first_run(con, name)
     src, where = definitions.check_source_unchanged(con, d)
     return Checked(prepare(con, d, src, where), src, where)  # typed features: checks, category levels

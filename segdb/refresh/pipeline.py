@@ -54,9 +54,10 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
     ``progress(stage, event)`` is called at every stage boundary (segdb.refresh.stages)."""
     started_at = utcnow()
     stages = Stages(progress)
-    guard = access.guarded(con, name, access.allowed(definitions.get(con, name).options))
+    declared = definitions.get(con, name)  # read once: check takes it too
+    guard = access.guarded(con, name, access.allowed(declared.options))
     with underflow_named(con), read_only_reads(con, name), guard:  # reads without side effects on PostgreSQL and DuckDB
-        checked = stages.run("check", check, con, name)
+        checked = stages.run("check", check, con, name, declared)
         st = stages.run("stats", statistics, con, checked)
         plan = fit_plan(con, checked, st)
         fetched = stages.run("fetch", fetch, con, checked, st, plan)

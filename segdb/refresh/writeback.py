@@ -211,7 +211,7 @@ def write_run(con: Engine, d: Definition, *, run_row: RunRow, stats, keys: pa.Ar
         q = quality.result() if isinstance(quality, QualityJob) else quality
         quality_store.quality_writer(q)(con, run_id)
         report("write", "views")
-        switch.before_commit(con, d, run_id, previous_run_id)
+        staged = switch.before_commit(con, d, run_id, previous_run_id)
         r = dataclasses.replace(
             run_row, inertia=inertia, finished_at=datetime.now(timezone.utc).replace(tzinfo=None),
             stage_seconds={**run_row.stage_seconds, "quality": q.seconds,
@@ -225,6 +225,6 @@ def write_run(con: Engine, d: Definition, *, run_row: RunRow, stats, keys: pa.Ar
         report("write", "commit_record")
         switch.commit(con, d, run_id, "refresh")
         report("write", "commit")
-        switch.after_commit(con, d, run_id)
+        switch.after_commit(con, d, run_id, staged)
     report("write", "committed")
     return Written(int(run_id), r)

@@ -128,6 +128,8 @@ def apply(con: Engine, migrations: list[Migration] | None = None,
           up_to: int | None = None) -> list[Migration]:
     """Apply every pending migration (or those up to ``up_to``), each in its own transaction."""
     todo = check(con, migrations)
+    if not todo:  # every migration is in the ledger, so it exists: not looked up again (Spark: catalog calls)
+        return todo
     if up_to is not None:
         todo = [m for m in todo if m.version <= up_to]
     if not _ledger_exists(con):
