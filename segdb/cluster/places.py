@@ -16,6 +16,8 @@ import dataclasses
 
 import numpy as np
 
+from .fastfit import distances_to_own_centroid
+
 
 @dataclasses.dataclass(frozen=True)
 class Places:
@@ -34,8 +36,8 @@ def places(X: np.ndarray, centers: np.ndarray, labels: np.ndarray, segment_ids: 
            distances: np.ndarray | None = None, chunk: int = 1 << 14) -> Places | None:
     """The place of every row of ``X`` labelled ``labels`` (segment ids; row r of ``centers`` is
     segment ``segment_ids[r]``, ascending); None with fewer than two segments (no runner-up).
-    ``distances``: each row's distance to its own centroid when known, computed as here
-    (sqrt of sum((x - c)^2): segdb.cluster.kmeans.distances_to_own_centroid, a fit's distances).
+    ``distances``: each row's distance to its own centroid (sqrt of sum((x - c)^2), a fit's
+    distances); computed with segdb.cluster.fastfit.distances_to_own_centroid when None.
 
     The runner-up is found with the expanded form |c|^2 - 2 x.c (one matrix product: a third of
     the time of k subtractions at k=6, d=8), rows with a near tie among the other centroids being
@@ -58,6 +60,8 @@ def places(X: np.ndarray, centers: np.ndarray, labels: np.ndarray, segment_ids: 
     norms = np.einsum("ij,ij->i", centers, centers)
     minus_twice = -2.0 * centers
     largest_norm = norms.max()
+    if distances is None:
+        distances = distances_to_own_centroid(X, centers, own)
     runner_up = np.empty(n, dtype=np.int32)
     d2 = np.empty(n, dtype=np.float64)
     confidence = np.empty(n, dtype=np.float64)
@@ -102,13 +106,8 @@ def places(X: np.ndarray, centers: np.ndarray, labels: np.ndarray, segment_ids: 
             D[np.arange(near.size), mine[near]] = np.inf
             chosen[near] = np.argmin(D, axis=1)
         diff = picked[:m]
-        if distances is None:
-            np.take(centers, mine, axis=0, out=diff, mode="clip")  # "raise" buffers out
-            np.subtract(block, diff, out=diff)
-            d1 = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-        else:
-            d1 = distances[start:stop]
-        np.take(centers, chosen, axis=0, out=diff, mode="clip")
+        d1 = distances[start:stop]
+        np.take(centers, chosen, axis=0, out=diff, mode="clip")  # "raise" buffers out
         np.subtract(block, diff, out=diff)
         r = d2[start:stop]
         np.einsum("ij,ij->i", diff, diff, out=r)
