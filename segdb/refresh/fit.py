@@ -19,7 +19,7 @@ from ..define.definitions import Definition
 from ..living import transitions as living
 from ..quality import job as quality, kselect
 from ..engines import dialect_of
-from . import pg_write, scalable
+from . import scalable
 from .check import Checked
 from .fetch import Fetched
 from .stats import SourceStats, naming_underflow
@@ -42,8 +42,8 @@ class Fitted:
     keys: pa.Array | None
     weights: np.ndarray | None
     fit_rows: int
-    # PostgreSQL's bounded fit: the profiles' per-segment figures from its scoring pass, aligned
-    # with the rows of the scored fit's centres (segdb.refresh.pg_write.score_with_moments)
+    # a bounded fit (DuckDB, PostgreSQL): the profiles' per-segment figures from its scoring pass, aligned
+    # with the rows of the scored fit's centres (segdb.refresh.scalable.score_with_moments)
     moments: tuple | None = None
     start: Start = COLD          # where k-means started (segdb.refresh.warmstart), for the run row
 
@@ -85,15 +85,17 @@ def fit(checked: Checked, st: SourceStats, fetched: Fetched, chosen: KChosen,
 
 
 def score(con: Engine, checked: Checked, st: SourceStats, fitted: Fitted) -> Fitted:
-    """A bounded fit's segments numbered largest first by their size over every row (in SQL); on
-    PostgreSQL the same pass computes the profiles' figures (no profiles pass in the write-back)."""
-    if dialect_of(con) == "postgresql":  # every row's z-scores: an underflow the sample missed
-        with naming_underflow(con, fitted.definition, checked.source.relation, checked.where, st.features):
-            fit, moments = pg_write.score_with_moments(con, fitted.definition, checked.source.relation, st,
-                                                        fitted.fit, checked.where)
-        return dataclasses.replace(fitted, fit=fit, moments=(fit.centers, tuple(moments)))
-    return dataclasses.replace(fitted, fit=scalable.renumber_by_all_rows(
-        con, fitted.definition, checked.source.relation, st, fitted.fit, checked.where))
+    """A bounded fit's segments numbered largest first by their size over every row (in SQL). On
+    DuckDB and PostgreSQL the same pass computes the profiles' figures (no profiles pass in the
+    write-back); on Spark the write-back's one cached scoring pass feeds the labels and profiles."""
+    if dialect_of(con) == "spark":
+        return dataclasses.replace(fitted, fit=scalable.renumber_by_all_rows(
+            con, fitted.definition, checked.source.relation, st, fitted.fit, checked.where))
+    # every row's z-scores: a PostgreSQL underflow the sample missed is named here
+    with naming_underflow(con, fitted.definition, checked.source.relation, checked.where, st.features):
+        fit, moments = scalable.score_with_moments(con, fitted.definition, checked.source.relation, st,
+                                                   fitted.fit, checked.where)
+    return dataclasses.replace(fitted, fit=fit, moments=(fit.centers, tuple(moments)))
 
 
 def identify(con: Engine, checked: Checked, st: SourceStats, fitted: Fitted) -> Identified:

@@ -18,7 +18,7 @@ from ..store.database import read_only_reads
 from ..store.runs import run_ordinal, utcnow
 from .check import check, statistics
 from .fetch import fetch, fit_plan
-from . import pg_write, warmstart
+from . import pg_write, scalable, warmstart
 from .fit import choose_k, fit, identify, score, start_quality
 from ..quality import rules
 from .stages import Listener, Stages
@@ -86,7 +86,7 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
                                seed=checked.definition.seed, options=checked.definition.options)
         moments = (pg_write.profile_moments(con, checked.definition, st.features, fetched.X, fetched.keys,
                                             identified.fitted.fit.labels)  # None but on PostgreSQL
-                   or pg_write.identified_moments(identified.fitted.moments, identified.fitted.fit))
+                   or scalable.identified_moments(identified.fitted.moments, identified.fitted.fit))
         running.callback(quality_job.close)  # also when the write fails: no thread outlives it
         places = None  # each label's runner-up, computed on the matrix while it is here
         if labels_in_python(con, plan):

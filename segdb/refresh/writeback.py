@@ -108,9 +108,10 @@ def write(con: Engine, checked: Checked, st: SourceStats, identified: Identified
     labels_writer = labelled = None
     scoring = contextlib.nullcontext()
     if not labels_in_python(con, fitted.plan):
-        # every row is labelled in SQL (on Spark: by the engine); the profiles score the rows again
-        # instead of joining them back; on Spark both read one cached scoring pass. PostgreSQL
-        # writes fetched rows' labels with COPY (segdb.refresh.pg_write).
+        # every row is labelled in SQL (on Spark: by the engine); the profiles take the figures of
+        # the score pass (moments, DuckDB and PostgreSQL) instead of joining the labels back; on
+        # Spark labels and profiles read one cached scoring pass. PostgreSQL writes fetched rows'
+        # labels with COPY (segdb.refresh.pg_write).
         labelled = scalable.labelled_values(fitted.definition, relation, st, fit)
         scored = None
         if dialect_of(con) == "spark":
