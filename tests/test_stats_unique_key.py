@@ -99,3 +99,46 @@ def test_duplicate_keys_are_found_whichever_hash_table_groups_them(db, key):
     with pytest.raises(segdb.errors.DataError, match="not unique .* 1 duplicate rows"):
         db.refresh("s")
     assert db.con.execute("SELECT current_setting('perfect_ht_threshold')").fetchall()[0][0] == threshold
+
+
+@pytest.mark.parametrize("rows, bits", [
+    (None, 24), (0, 24), (1_000, 24), (2 ** 23, 24),   # the default: 2 * rows fits in 24 bits
+    (2 ** 23 + 1, 25), (10_000_000, 25), (2 ** 25, 26), (50_000_000, 27), (100_000_000, 27),  # at most 27
+])
+def test_the_perfect_hash_bound_follows_the_rows(rows, bits):
+    from segdb.refresh.stats import perfect_hash_bits
+    assert perfect_hash_bits(rows) == bits
+
+
+def test_the_rows_estimate_is_read_for_tables_only(db):
+    from segdb.define.source import table_rows_estimate
+    _load(db.con, "t")
+    db.con.execute("CREATE VIEW v AS SELECT * FROM t")
+    for name, source in (("over_table", "t"), ("over_view", "v"), ("over_select", "SELECT * FROM t")):
+        db.create(name, source=source, key="id", features=FEATURES, k=2)
+    assert [table_rows_estimate(db.con, definitions.get(db.con, name).resolve(db.con))
+            for name in ("over_table", "over_view", "over_select")] == [300, None, None]
+
+
+def test_a_table_of_more_rows_groups_a_wider_key_range_perfectly(db):
+    """9M keys spread over 27M values (25 bits): the statistics of a table DuckDB estimates at 9M
+    rows group them in the perfect hash table, and still refuse one duplicate."""
+    import segdb
+    from segdb.define.source import table_rows_estimate
+    from segdb.refresh import stats
+    db.con.execute("CREATE TABLE k AS SELECT (i * 3)::BIGINT AS id, (i % 97)::DOUBLE AS x, "
+                   "(i % 13)::DOUBLE AS y FROM range(1, 9000001) t(i)")
+    db.create("s", source="k", key="id", features=FEATURES, k=2)
+    d = definitions.get(db.con, "s")
+    src = d.resolve(db.con)
+    rows = table_rows_estimate(db.con, src)
+    assert rows == 9_000_000
+    explain = "EXPLAIN " + sqlgen.stats_query(d, src.relation)
+    assert "Perfect Hash Group By" not in db.con.execute(explain).fetchall()[0][1]  # 24 bits: too narrow
+    with stats._perfect_hash_keys(db.con, stats.perfect_hash_bits(rows)):
+        assert "Perfect Hash Group By" in db.con.execute(explain).fetchall()[0][1]
+    assert stats.compute(db.con, d, src.relation, "table k", rows_estimate=rows).rows_total == 9_000_000
+    db.con.execute("INSERT INTO k VALUES (27000000, 1, 1)")  # the last key again
+    with pytest.raises(segdb.errors.DataError, match="not unique .* 1 duplicate rows"):
+        stats.compute(db.con, d, src.relation, "table k", rows_estimate=table_rows_estimate(db.con, src))
+    assert db.con.execute("SELECT current_setting('perfect_ht_threshold')").fetchall()[0][0] == 12

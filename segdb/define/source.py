@@ -183,3 +183,20 @@ def key_declared_unique(con: Engine, src: Source, key: str) -> bool:
         "WHERE database_name = coalesce(?, current_database()) AND schema_name = ? AND table_name = ? "
         "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')", [database, parts[-2], parts[-1]]).fetchall()
     return any(len(cols) == 1 and cols[0].lower() == key.lower() for (cols,) in rows)
+
+
+def table_rows_estimate(con: Engine, src: Source) -> int | None:
+    """DuckDB's estimate of the rows of the table ``src`` (its catalog's ``estimated_size``, kept
+    by DuckDB, no scan), or None for a SELECT source, a view or another engine."""
+    from ..engines import dialect_of
+    if src.kind != "table" or dialect_of(con) != "duckdb":
+        return None
+    parts = _split_table_name(src.relation)
+    if len(parts) < 2:
+        return None
+    database = parts[-3] if len(parts) >= 3 else None
+    rows = con.execute(
+        "SELECT estimated_size FROM duckdb_tables() "
+        "WHERE database_name = coalesce(?, current_database()) AND schema_name = ? AND table_name = ?",
+        [database, parts[-2], parts[-1]]).fetchall()
+    return int(rows[0][0]) if len(rows) == 1 and rows[0][0] is not None else None

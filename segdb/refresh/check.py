@@ -9,7 +9,7 @@ import dataclasses
 from ..engines.base import Engine
 from ..define import definitions
 from ..define.definitions import Definition
-from ..define.source import Source, key_declared_unique
+from ..define.source import Source, key_declared_unique, table_rows_estimate
 from . import stats as stats_mod
 from .prepare import Prepared, prepare
 
@@ -41,4 +41,5 @@ def statistics(con: Engine, checked: Checked) -> stats_mod.SourceStats:
     d, src = checked.definition, checked.source
     return checked.prepared.adjust_stats(stats_mod.compute(
         con, d if d.k else dataclasses.replace(d, k=d.k_min), src.relation, checked.where,
-        key_declared_unique=key_declared_unique(con, src, d.key)))
+        key_declared_unique=key_declared_unique(con, src, d.key),
+        rows_estimate=table_rows_estimate(con, src)))
