@@ -108,3 +108,20 @@ def test_an_underflow_outside_the_bounded_sample_is_named_by_the_scoring_pass(po
         with pytest.raises(DataError, match=UNDERFLOW):
             db.refresh("u")
         assert _runs(db) == 0
+
+
+def test_a_weighted_statistics_underflow_names_the_feature(postgres_url):
+    """A weighted definition's standard deviation squares each deviation from the weighted mean;
+    deviations of 1e-170 square to below the smallest double, which PostgreSQL refuses. The
+    statistics then name the feature the same way, and nothing is written."""
+    tiny = [(1, 1.0, 1e-170), (2, 2.0, 3e-170), (3, 3.0, 1e-170), (4, 4.0, 3e-170), (5, 5.0, 2e-170)]
+    with segdb.connect(postgres_url) as db:
+        db.con.native("CREATE TABLE weighted (id bigint, a double precision, b double precision, "
+                      "w double precision)")
+        for row in tiny:
+            db.con.native("INSERT INTO weighted VALUES (%s, %s::float8, %s::float8, 1.5)", list(row))
+        db.create("u", source="weighted", key="id", features=["a", "b"], k=2, weight="w")
+        with pytest.raises(DataError, match=r"^feature 'b' of the source of u \(table weighted\) holds nonzero "
+                                            r"values too close to 0 beside its spread for PostgreSQL's doubles"):
+            db.refresh("u")
+        assert _runs(db) == 0
