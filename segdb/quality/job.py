@@ -92,8 +92,9 @@ def evaluate(X: np.ndarray, labels: np.ndarray, k: int, *, seed: int, choice: KC
 class QualityJob:
     """A run's quality: the passes over every row now, the rest on a worker thread.
 
-    The constructor makes, on the caller's thread, everything that reads every row: the
-    Calinski-Harabasz / Davies-Bouldin pass and the copies of the two bounded samples; the caller
+    The constructor makes, on the caller's thread, everything that reads every row: the clusters'
+    moments (:attr:`moments`, segdb.quality.metrics.cluster_moments: the Calinski-Harabasz /
+    Davies-Bouldin scores, and the profiles' figures) and the copies of the two bounded samples; the caller
     may free ``X`` as soon as it returns. The silhouette (on at most ``metrics.SILHOUETTE_MAX_ROWS``
     rows) and the bootstrap refits cost about half a second of single-threaded numpy and
     scikit-learn whatever the table's size; with ``background=True`` they run on a worker thread
@@ -109,12 +110,15 @@ class QualityJob:
                  scan: list[ScanRow] = (), background: bool = True):
         started = time.perf_counter()
         labels = np.asarray(labels)
-        segment_ids = metrics.distinct_values(labels)
+        # the moments of every row's segment: the two scores now, and the profiles' figures when X
+        # holds every used row (segdb.refresh.pipeline), from the same two passes
+        self.moments = metrics.cluster_moments(X, labels)
+        segment_ids = self.moments.ids
         self._silhouette_rows = None
         if len(segment_ids) >= 2 and X.shape[0] > len(segment_ids):
             self._silhouette_rows = metrics.silhouette_sample(X, labels, seed=seed)[:2]
         self._stability_rows = stability_sample(X, labels, seed=seed)
-        self._ch, self._db = metrics.calinski_harabasz_and_davies_bouldin(X, labels)
+        self._ch, self._db = metrics.calinski_harabasz_and_davies_bouldin(X, labels, self.moments)
         self._k, self._seed, self._choice, self._scan = k, seed, choice, tuple(scan)
         self._segment_ids = [int(v) for v in segment_ids]
         self._result: RunQuality | None = None

@@ -14,6 +14,8 @@ Labels are any integer array; clusters are numbered by their distinct values (as
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..cluster.fastfit import distances_to_own_centroid  # the buffered one: no per-chunk temporaries
@@ -83,6 +85,50 @@ def cluster_sums(X: np.ndarray, codes: np.ndarray, k: int, chunk: int = 1 << 16)
         np.equal(block[None, :], cluster_ids, out=m)
         sums += m @ X[start:start + chunk]
     return sizes, sums
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterMoments:
+    """Per cluster, in the order of the sorted distinct labels ``ids``: its size, the sums of its
+    rows, the per-column sums of squared deviations from its mean, and the sum of its rows'
+    distances to its mean (:func:`cluster_moments`)."""
+    ids: np.ndarray
+    sizes: np.ndarray      # float64, k
+    sums: np.ndarray       # k x d
+    squares: np.ndarray    # k x d
+    distances: np.ndarray  # k
+
+    @property
+    def means(self) -> np.ndarray:
+        return self.sums / self.sizes[:, None]
+
+
+def cluster_moments(X: np.ndarray, labels, chunk: int = 1 << 16) -> ClusterMoments:
+    """The clusters' :class:`ClusterMoments` in two passes over X (the sums, then the deviations
+    from the means), no copy of X: what Calinski-Harabasz and Davies-Bouldin need, and the
+    profiles' per-segment means and variances (segdb.quality.profiles.figures_from_moments) from
+    the same passes instead of a join of the labels with the source in SQL (1.3-1.9 s at 10M)."""
+    codes, k = _encode(labels)
+    ids = distinct_values(labels)
+    sizes, sums = cluster_sums(X, codes, k, chunk)
+    means = sums / sizes[:, None]
+    n, width = X.shape
+    squares, distances = np.zeros((k, width)), np.zeros(k)
+    rows = min(chunk, max(n, 1))
+    member, deviation, distance = np.empty((k, rows)), np.empty((rows, width)), np.empty(rows)
+    cluster_ids = np.arange(k)[:, None]
+    for start in range(0, n, chunk):
+        block = codes[start:start + chunk]
+        m, b, r = member[:, :block.size], deviation[:block.size], distance[:block.size]
+        np.equal(block[None, :], cluster_ids, out=m)
+        np.take(means, block, axis=0, out=b, mode="clip")  # "raise" buffers out
+        np.subtract(X[start:start + chunk], b, out=b)
+        np.multiply(b, b, out=b)
+        squares += m @ b
+        np.sum(b, axis=1, out=r)
+        np.sqrt(r, out=r)
+        distances += m @ r
+    return ClusterMoments(ids, sizes, sums, squares, distances)
 
 
 def cluster_means(X: np.ndarray, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -215,23 +261,24 @@ def davies_bouldin(X: np.ndarray, labels) -> float:
     return calinski_harabasz_and_davies_bouldin(X, labels)[1]
 
 
-def calinski_harabasz_and_davies_bouldin(X: np.ndarray, labels) -> tuple[float, float]:
-    """Both scores from one encoding, one pass for the cluster means and one for the distances to
-    them (computing them apart repeats both passes over every row)."""
-    codes, k = _encode(labels)
+def calinski_harabasz_and_davies_bouldin(X: np.ndarray, labels,
+                                         moments: ClusterMoments | None = None) -> tuple[float, float]:
+    """Both scores from the clusters' moments (:func:`cluster_moments`: one pass for the cluster
+    means and one for the deviations from them; computing the scores apart repeats both passes
+    over every row). ``moments``: those of ``X`` and ``labels``, already computed."""
     n = X.shape[0]
+    m = moments if moments is not None else cluster_moments(X, labels)
+    k = len(m.ids)
     if k < 2 or k >= n:
         return float("nan"), float("nan")
-    sizes, sums = cluster_sums(X, codes, k)
-    means = sums / sizes[:, None]
-    dist = distances_to_own_centroid(X, means, codes)
+    sizes, sums, means = m.sizes, m.sums, m.means
     # Calinski-Harabasz: between-cluster over within-cluster dispersion.
     overall = sums.sum(axis=0) / n  # the overall mean from the cluster sums: no pass over X
     extra = float(np.sum(sizes * np.sum((means - overall) ** 2, axis=1)))
-    intra_sq = float(np.dot(dist, dist))
+    intra_sq = float(np.sum(m.squares))
     ch = 1.0 if intra_sq == 0.0 else extra * (n - k) / (intra_sq * (k - 1.0))
     # Davies-Bouldin: mean over clusters of the worst (spread_i + spread_j) / separation_ij.
-    intra = np.bincount(codes, weights=dist, minlength=k) / sizes
+    intra = m.distances / sizes
     diff = means[:, None, :] - means[None, :, :]
     centroid_dist = np.sqrt(np.sum(diff ** 2, axis=2))
     if np.allclose(intra, 0) or np.allclose(centroid_dist, 0):

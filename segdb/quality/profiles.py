@@ -125,6 +125,24 @@ def profile_params(d: Definition, stats, run_id: int, labelled: bool = False, mo
     return params + ([run_id] if labelled else [run_id, run_id])
 
 
+def figures_from_moments(stats, moments) -> list[list]:
+    """The rows for :func:`profile_query`'s ``moments`` (per segment, ascending ids: segment_id,
+    then per feature the count, the mean and the population variance of its values centred on the
+    population mean) from the moments of the matrix of every used row
+    (segdb.quality.metrics.ClusterMoments; the matrix holds z = (x - center) / scale, so a mean is
+    center + scale * mean(z) and a variance scale^2 * var(z)). Only for a matrix without filled
+    values (not under nulls='mean', where the profiles count only the values present)."""
+    rows = []
+    for j, segment_id in enumerate(moments.ids):
+        n = float(moments.sizes[j])
+        row: list = [int(segment_id)]
+        for i, s in enumerate(stats):
+            mean = moments.sums[j, i] / n * s.scale + (s.center - s.mean)
+            row += [int(n), float(mean), float(moments.squares[j, i] / n * s.scale * s.scale)]
+        rows.append(row)
+    return rows
+
+
 def write_profiles(con: Engine, d: Definition, relation: str, stats, run_id: int,
                    labelled: str | None = None, moments=None) -> dict[int, str]:
     """Insert the run's profiles; returns its segments' descriptions made from them (and from the

@@ -50,7 +50,7 @@ def quality_writer(quality: RunQuality | QualityJob):
 def profiles_writer(d, relation: str, stats, labelled: str | None = None, moments=None):
     """The writer of a run's profiles; it returns the segments' descriptions as segment columns
     (see segdb.refresh.writeback.write_run). ``moments``: the per-segment figures when Python
-    computed them (segdb.refresh.pg_write.profile_moments)."""
+    computed them (segdb.quality.profiles.figures_from_moments)."""
     def write(con: Engine, run_id: int) -> dict:
         return {"description": profiles.write_profiles(con, d, relation, stats, run_id, labelled, moments)}
     return write

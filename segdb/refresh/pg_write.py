@@ -34,33 +34,3 @@ def copy_labels(con: Engine, d: Definition, run_id: int, labels: pa.Table) -> No
                  labels.column("segment_id").to_numpy(), labels.column("distance").to_numpy(),
                  *(labels.column(c).to_numpy() for c, _ in places)],
                 ["int8", key_type or "text", "int4", "float8", *(_COPY_TYPES[t] for _, t in places)])
-
-
-def profile_moments(con: Engine, d: Definition, stats, X: np.ndarray | None, keys, labels: np.ndarray):
-    """Per segment (ascending ids): segment_id, then per feature the count, mean and population
-    variance of its values centred on the population mean, for segdb.quality.profiles with
-    ``moments``: computed from the fitted matrix (raw = z * scale + center) when every used row was
-    fetched, instead of joining the labels just written with the source (at 1M rows that join
-    and its GROUP BY took 2.5-3 s of the write). None where the SQL must compute them: on other
-    engines, on a bounded fit (only a sample is here), and under nulls='mean' (the matrix holds the
-    filled means where the profiles count only values present)."""
-    from ..engines import dialect_of
-    if dialect_of(con) != "postgresql" or keys is None or X is None or d.nulls == "mean":
-        return None
-    labels = np.asarray(labels, dtype=np.int64)
-    counts = np.bincount(labels)
-    ids = np.flatnonzero(counts)
-    position = np.zeros(len(counts), dtype=np.int64)
-    position[ids] = np.arange(len(ids))
-    inverse = position[labels]
-    n = counts[ids]
-    columns = []
-    for i, s in enumerate(stats):
-        x = X[:, i] * s.scale
-        x += s.center - s.mean
-        mean = np.bincount(inverse, weights=x, minlength=len(ids)) / n
-        x -= mean[inverse]
-        np.multiply(x, x, out=x)
-        columns.append((mean, np.bincount(inverse, weights=x, minlength=len(ids)) / n))
-    return [[int(ids[j])] + [v for mean, var in columns for v in (int(n[j]), float(mean[j]), float(var[j]))]
-            for j in range(len(ids))]

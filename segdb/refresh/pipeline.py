@@ -18,9 +18,10 @@ from ..store.database import read_only_reads
 from ..store.runs import run_ordinal, utcnow
 from .check import check, statistics
 from .fetch import fetch, fit_plan
-from . import pg_write, scalable, warmstart
+from . import scalable, warmstart
 from .fit import choose_k, fit, identify, score, start_quality
 from ..quality import rules
+from ..quality.profiles import figures_from_moments
 from .stages import Listener, Stages
 from .stats import underflow_named
 from .writeback import labels_in_python, write
@@ -84,9 +85,11 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
                                stats=st.features, columns=prepared.columns, declared=prepared.original,
                                expanded=checked.definition, nulls=checked.definition.nulls,
                                seed=checked.definition.seed, options=checked.definition.options)
-        moments = (pg_write.profile_moments(con, checked.definition, st.features, fetched.X, fetched.keys,
-                                            identified.fitted.fit.labels)  # None but on PostgreSQL
-                   or scalable.identified_moments(identified.fitted.moments, identified.fitted.fit))
+        # the profiles' figures: from the quality job's moments of the matrix when it holds every
+        # used row unfilled, from a bounded fit's score pass, or else (None) in SQL by the write-back
+        moments = (figures_from_moments(st.features, quality_job.moments)
+                   if labels_in_python(con, plan) and checked.definition.nulls != "mean"
+                   else scalable.identified_moments(identified.fitted.moments, identified.fitted.fit))
         running.callback(quality_job.close)  # also when the write fails: no thread outlives it
         places = None  # each label's runner-up, computed on the matrix while it is here
         if labels_in_python(con, plan):

@@ -100,7 +100,7 @@ def write(con: Engine, checked: Checked, st: SourceStats, identified: Identified
           places: Places | None = None, rules_writer=None) -> Written:
     """The "write" stage: the run, its labels and everything the features, the living segments and
     the quality store about it, in one transaction (:func:`write_run`). ``moments``: the profiles'
-    per-segment figures when Python computed them (segdb.refresh.pg_write.profile_moments);
+    per-segment figures when Python computed them (segdb.quality.profiles.figures_from_moments);
     ``places``: the labels' runner-ups when Python labels the rows (:func:`labels_in_python`);
     ``rules_writer``: the run's segment rules (segdb.quality.rules.RulesJob.writer), if any."""
     fitted = identified.fitted
