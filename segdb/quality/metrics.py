@@ -89,46 +89,60 @@ def cluster_sums(X: np.ndarray, codes: np.ndarray, k: int, chunk: int = 1 << 16)
 
 @dataclasses.dataclass(frozen=True)
 class ClusterMoments:
-    """Per cluster, in the order of the sorted distinct labels ``ids``: its size, the sums of its
-    rows, the per-column sums of squared deviations from its mean, and the sum of its rows'
-    distances to its mean (:func:`cluster_moments`)."""
+    """Per cluster, in the order of the sorted distinct labels ``ids``: its size, the mean of its
+    rows, the per-column sums of squared deviations from that mean, and the sum of its rows'
+    distances to it (:func:`cluster_moments`)."""
     ids: np.ndarray
     sizes: np.ndarray      # float64, k
-    sums: np.ndarray       # k x d
+    means: np.ndarray      # k x d
     squares: np.ndarray    # k x d
     distances: np.ndarray  # k
 
-    @property
-    def means(self) -> np.ndarray:
-        return self.sums / self.sizes[:, None]
-
 
 def cluster_moments(X: np.ndarray, labels, chunk: int = 1 << 16) -> ClusterMoments:
-    """The clusters' :class:`ClusterMoments` in two passes over X (the sums, then the deviations
-    from the means), no copy of X: what Calinski-Harabasz and Davies-Bouldin need, and the
-    profiles' per-segment means and variances (segdb.quality.profiles.figures_from_moments) from
-    the same passes instead of a join of the labels with the source in SQL (1.3-1.9 s at 10M)."""
+    """The clusters' :class:`ClusterMoments` in two blocked passes over X, no copy of X: the means,
+    then the deviations from them. What Calinski-Harabasz and Davies-Bouldin need, and the profiles'
+    per-segment means and variances (segdb.quality.profiles.figures_from_moments) from the same
+    passes instead of a join of the labels with the source in SQL (1.3-1.9 s at 10M).
+
+    Each cluster's rows are summed as differences from one of them (its first row): a column that
+    is constant within a cluster then has exactly its value as mean and exactly 0 as variance, as
+    the database's ``var_pop`` gives, where a plain sum's rounding leaves a deviation of about
+    1e-16 whose square made a Cohen's d of 1.7e16 (tests/test_quality_present.py)."""
     codes, k = _encode(labels)
     ids = distinct_values(labels)
-    sizes, sums = cluster_sums(X, codes, k, chunk)
-    means = sums / sizes[:, None]
     n, width = X.shape
-    squares, distances = np.zeros((k, width)), np.zeros(k)
+    sizes = np.bincount(codes, minlength=k).astype(np.float64)
     rows = min(chunk, max(n, 1))
     member, deviation, distance = np.empty((k, rows)), np.empty((rows, width)), np.empty(rows)
     cluster_ids = np.arange(k)[:, None]
+    first, missing = np.zeros((k, width)), np.ones(k, dtype=bool)
+    shifted = np.zeros((k, width))
+    for start in range(0, n, chunk):
+        block = codes[start:start + chunk]
+        for c in np.flatnonzero(missing):  # a cluster's first row, in the first block holding it
+            found = np.flatnonzero(block == c)
+            if found.size:
+                first[c], missing[c] = X[start + found[0]], False
+        m, b = member[:, :block.size], deviation[:block.size]
+        np.equal(block[None, :], cluster_ids, out=m)
+        np.take(first, block, axis=0, out=b, mode="clip")  # "raise" buffers out
+        np.subtract(X[start:start + chunk], b, out=b)
+        shifted += m @ b
+    means = first + shifted / sizes[:, None]
+    squares, distances = np.zeros((k, width)), np.zeros(k)
     for start in range(0, n, chunk):
         block = codes[start:start + chunk]
         m, b, r = member[:, :block.size], deviation[:block.size], distance[:block.size]
         np.equal(block[None, :], cluster_ids, out=m)
-        np.take(means, block, axis=0, out=b, mode="clip")  # "raise" buffers out
+        np.take(means, block, axis=0, out=b, mode="clip")
         np.subtract(X[start:start + chunk], b, out=b)
         np.multiply(b, b, out=b)
         squares += m @ b
         np.sum(b, axis=1, out=r)
         np.sqrt(r, out=r)
         distances += m @ r
-    return ClusterMoments(ids, sizes, sums, squares, distances)
+    return ClusterMoments(ids, sizes, means, squares, distances)
 
 
 def cluster_means(X: np.ndarray, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -271,9 +285,9 @@ def calinski_harabasz_and_davies_bouldin(X: np.ndarray, labels,
     k = len(m.ids)
     if k < 2 or k >= n:
         return float("nan"), float("nan")
-    sizes, sums, means = m.sizes, m.sums, m.means
+    sizes, means = m.sizes, m.means
     # Calinski-Harabasz: between-cluster over within-cluster dispersion.
-    overall = sums.sum(axis=0) / n  # the overall mean from the cluster sums: no pass over X
+    overall = (sizes @ means) / n  # the overall mean from the cluster means: no pass over X
     extra = float(np.sum(sizes * np.sum((means - overall) ** 2, axis=1)))
     intra_sq = float(np.sum(m.squares))
     ch = 1.0 if intra_sq == 0.0 else extra * (n - k) / (intra_sq * (k - 1.0))

@@ -137,7 +137,7 @@ def figures_from_moments(stats, moments) -> list[list]:
         n = float(moments.sizes[j])
         row: list = [int(segment_id)]
         for i, s in enumerate(stats):
-            mean = moments.sums[j, i] / n * s.scale + (s.center - s.mean)
+            mean = moments.means[j, i] * s.scale + (s.center - s.mean)
             row += [int(n), float(mean), float(moments.squares[j, i] / n * s.scale * s.scale)]
         rows.append(row)
     return rows
