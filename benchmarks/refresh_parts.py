@@ -7,7 +7,8 @@ runs), printing the median wall and CPU seconds:
 full          what ``segdb refresh`` does (issue 6's pipeline plus issue 3's quality and profiles and
               issue 4's transitions, id ledger and scoring macros, all in the run's transaction)
 no-quality    the silhouette, bootstrap refits, Calinski-Harabasz and Davies-Bouldin replaced by
-              constants (the stored quality of these runs is meaningless)
+              constants (the stored quality of these runs is meaningless); the clusters' moments
+              still run (segdb.quality.metrics.cluster_moments): the profiles take their figures
 core-only     also no profiles, transitions, id ledger or macros: statistics, fetch, fit, labels,
               centroids, views, commit
 
@@ -42,7 +43,7 @@ def _strip(config: str) -> None:
     if config in ("no-quality", "core-only"):
         quality.bootstrap_refits = lambda Xs, k, seed: []
         quality.metrics.silhouette_samples_many = lambda X, labelings: [np.zeros(X.shape[0])]
-        quality.metrics.calinski_harabasz_and_davies_bouldin = lambda X, labels: (float("nan"),) * 2
+        quality.metrics.calinski_harabasz_and_davies_bouldin = lambda X, labels, moments=None: (float("nan"),) * 2
     if config == "core-only":
         real_prepare = living.prepare
 
