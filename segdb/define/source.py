@@ -167,36 +167,40 @@ def find_column(columns: dict[str, str], name: str, source: Source, role: str,
     raise NotFoundError(f"{role} column {name!r} not found in {source.describe()}{hint}")
 
 
+def _duckdb_table(con: Engine, src: Source) -> tuple[str | None, str, str] | None:
+    """(database or None for the current one, schema, table) of the table ``src`` on DuckDB, for
+    a look-up in its catalog; None for a SELECT source, a view, another engine or an unqualified name."""
+    from ..engines import dialect_of
+    if src.kind != "table" or dialect_of(con) != "duckdb":
+        return None
+    parts = _split_table_name(src.relation)
+    if len(parts) < 2:
+        return None
+    return (parts[-3] if len(parts) >= 3 else None), parts[-2], parts[-1]
+
+
 def key_declared_unique(con: Engine, src: Source, key: str) -> bool:
     """Whether the table ``src`` declares ``key`` alone as its PRIMARY KEY or UNIQUE (DuckDB, which
     enforces both), so that its uniqueness need not be counted. False for a SELECT source, a view,
     another engine, or a constraint over several columns."""
-    from ..engines import dialect_of
-    if src.kind != "table" or dialect_of(con) != "duckdb":
+    table = _duckdb_table(con, src)
+    if table is None:
         return False
-    parts = _split_table_name(src.relation)
-    if len(parts) < 2:
-        return False
-    database = parts[-3] if len(parts) >= 3 else None
     rows = con.execute(
         "SELECT constraint_column_names FROM duckdb_constraints() "
         "WHERE database_name = coalesce(?, current_database()) AND schema_name = ? AND table_name = ? "
-        "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')", [database, parts[-2], parts[-1]]).fetchall()
+        "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')", list(table)).fetchall()
     return any(len(cols) == 1 and cols[0].lower() == key.lower() for (cols,) in rows)
 
 
 def table_rows_estimate(con: Engine, src: Source) -> int | None:
     """DuckDB's estimate of the rows of the table ``src`` (its catalog's ``estimated_size``, kept
     by DuckDB, no scan), or None for a SELECT source, a view or another engine."""
-    from ..engines import dialect_of
-    if src.kind != "table" or dialect_of(con) != "duckdb":
+    table = _duckdb_table(con, src)
+    if table is None:
         return None
-    parts = _split_table_name(src.relation)
-    if len(parts) < 2:
-        return None
-    database = parts[-3] if len(parts) >= 3 else None
     rows = con.execute(
         "SELECT estimated_size FROM duckdb_tables() "
         "WHERE database_name = coalesce(?, current_database()) AND schema_name = ? AND table_name = ?",
-        [database, parts[-2], parts[-1]]).fetchall()
+        list(table)).fetchall()
     return int(rows[0][0]) if len(rows) == 1 and rows[0][0] is not None else None
