@@ -293,12 +293,17 @@ def _check_view_names_free(con: Engine, name: str, *, views_are_segdbs: bool = T
             )
     if views_are_segdbs or dialect_of(con) != "duckdb":
         return
-    for macro in (name + "_assign", name + "_distance", name + "_distances", name + "_rule_segment"):
-        found = con.execute(
-            "SELECT count(*) FROM duckdb_functions() WHERE function_type IN ('macro', 'table_macro') "
-            "AND database_name = current_database() AND schema_name = ? AND lower(function_name) = lower(?)",
-            [schema, macro]).fetchall()[0][0]
-        if found:
+    macros = (name + "_assign", name + "_distance", name + "_distances", name + "_rule_segment")
+    # one read of duckdb_functions() for the four: each lists every function of the database
+    # (20-40 ms a call measured, as much as the statistics of 100,000 rows)
+    # (positions in ``macros``, so the names are compared by DuckDB's lower() alone)
+    found = {row[0] for row in con.execute(
+        "SELECT DISTINCT p FROM (SELECT list_position([lower(?), lower(?), lower(?), lower(?)], "
+        "lower(function_name)) AS p FROM duckdb_functions() WHERE function_type IN ('macro', "
+        "'table_macro') AND database_name = current_database() AND schema_name = ?) WHERE p > 0",
+        [*macros, schema]).fetchall()}
+    for position, macro in enumerate(macros, start=1):
+        if position in found:
             raise DefinitionError(
                 f"a macro named {macro!r} already exists and is not segdb's; segdb would replace it; "
                 "drop or rename it, or choose another segmentation name"
