@@ -235,7 +235,29 @@ def test_refresh_lowers_duckdb_memory_limit_and_restores_it(db, user_limit, duri
     seen = []
 
     def report(stage, state):
-        seen.append(db.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+        seen.append((stage, state, db.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]))
     db.refresh("m", progress=report)
-    assert set(seen) == {during}
+    # between the fetch and the write DuckDB's cached blocks are released (scalable.duckdb_cache_released):
+    # the fit's, the quality's and the rules' boundaries see the idle limit, every other one the refresh's
+    released = {(stage, state) for stage, state, _ in seen if stage in ("fit", "quality", "rules")}
+    assert released == {(stage, state) for stage in ("fit", "quality", "rules") for state in ("start", "done")}
+    assert {limit for stage, _, limit in seen if stage in ("fit", "quality", "rules")} == {"64.0 MiB"}
+    assert {limit for stage, _, limit in seen if stage not in ("fit", "quality", "rules")} == {during}
+    assert [stage for stage, _, _ in seen][:4] == ["check", "check", "stats", "stats"]
+    assert seen[-1][0] == "write"
     assert db.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == before
+
+
+def test_a_refresh_failing_while_the_cache_is_released_restores_the_limit(db):
+    load(db, blobs(n=300))
+    db.create("m", source="pts", key="id", features=FEATURES, k=3)
+    db.con.execute("SET memory_limit = '1GiB'")  # below the refresh's own bound: only this release lowers it
+
+    def report(stage, state):
+        if (stage, state) == ("rules", "start"):
+            assert db.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == "64.0 MiB"
+            raise RuntimeError("stopped while the cache is released")
+    with pytest.raises(RuntimeError, match="stopped while the cache is released"):
+        db.refresh("m", progress=report)
+    assert db.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == "1.0 GiB"
+    assert db.sql("SELECT count(*) FROM segdb.runs WHERE segmentation = 'm' AND status = 'succeeded'").column(0).to_pylist() == [0]

@@ -54,14 +54,19 @@ def places(X: np.ndarray, centers: np.ndarray, labels: np.ndarray, segment_ids: 
         return None
     n, width = X.shape
     ids = np.asarray(segment_ids, dtype=np.int64)
-    labels = np.asarray(labels, dtype=np.int64)
-    own = labels - 1 if np.array_equal(ids, np.arange(1, k + 1)) else np.searchsorted(ids, labels)
+    labels = np.asarray(labels)
+    consecutive = bool(np.array_equal(ids, np.arange(1, k + 1)))
+
+    def positions(segment: np.ndarray) -> np.ndarray:
+        """Row r of ``centers`` for each label; per chunk: for every row at once they would be
+        two int64 copies of the labels (160 MB at 10M rows, the refresh's peak)."""
+        return segment.astype(np.int64) - 1 if consecutive else np.searchsorted(ids, segment)
     centers = np.ascontiguousarray(centers, dtype=np.float64)
     norms = np.einsum("ij,ij->i", centers, centers)
     minus_twice = -2.0 * centers
     largest_norm = norms.max()
     if distances is None:
-        distances = distances_to_own_centroid(X, centers, own)
+        distances = distances_to_own_centroid(X, centers, positions(labels))
     runner_up = np.empty(n, dtype=np.int32)
     d2 = np.empty(n, dtype=np.float64)
     confidence = np.empty(n, dtype=np.float64)
@@ -79,7 +84,7 @@ def places(X: np.ndarray, centers: np.ndarray, labels: np.ndarray, segment_ids: 
         stop = min(start + chunk, n)
         m = stop - start
         block = X[start:stop]
-        mine = own[start:stop]
+        mine = positions(labels[start:stop])
         E = expanded[: k * m].reshape(k, m)  # E[j, i] = |x_i - c_j|^2 - |x_i|^2
         np.matmul(minus_twice, block.T, out=E)
         E += norms[:, None]

@@ -73,8 +73,14 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
     # (segdb.quality.QualityJob); BLAS limits are process-wide, so one BLAS thread meanwhile.
     with contextlib.ExitStack() as running:
         running.enter_context(one_blas_thread())
+        # DuckDB's cached blocks of the source leave while Python works on the matrix; the limit
+        # is back before the next statement that reads the source (score or write)
+        released = contextlib.ExitStack()
+        running.callback(released.close)
+        released.enter_context(scalable.duckdb_cache_released(con))
         fitted = stages.run("fit", fit, checked, st, fetched, chosen, start)
         if plan.mode == "bounded":  # every row is labelled in SQL; inertia is then over all of them
+            released.close()
             with underflow_named(con), read_only_reads(con, name), \
                     access.guarded(con, name, access.allowed(checked.definition.options)):
                 fitted = stages.run("score", score, con, checked, st, fitted)
@@ -97,6 +103,7 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
             places = cluster_places.places(fetched.X, fit_.centers, fit_.labels, fit_segment_ids(fit_),
                                            fit_.distances)
         del fetched  # the matrix: the quality job's constructor has read every row it needs
+        released.close()
         written = stages.around("write", write, con, checked, st, identified, quality_job,
                                 triggered_by=triggered_by, started_at=started_at, moments=moments,
                                 places=places,
