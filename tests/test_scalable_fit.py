@@ -248,6 +248,28 @@ def test_refresh_lowers_duckdb_memory_limit_and_restores_it(db, user_limit, duri
     assert db.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == before
 
 
+def test_a_bounded_refresh_scores_under_the_scan_limit_between_two_releases(db):
+    load(db, blobs(n=300))
+    db.create("m", source="pts", key="id", features=FEATURES, k=3, max_fit_rows=120)
+    db.con.execute("SET memory_limit = '4GiB'")
+    seen = []
+
+    def report(stage, state):
+        seen.append((stage, state, db.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]))
+    result = db.refresh("m", progress=report)
+    limits = {}
+    for stage, _, limit in seen:
+        limits.setdefault(stage, set()).add(limit)
+    assert "score" in limits  # the bounded plan: every row labelled in SQL
+    assert limits.pop("score") == {"256.0 MiB"}
+    assert {stage: limits.pop(stage) for stage in ("fit", "quality", "rules")} == {
+        "fit": {"64.0 MiB"}, "quality": {"64.0 MiB"}, "rules": {"64.0 MiB"}}
+    assert set(limits) == {"check", "stats", "fetch", "write"}
+    assert all(limit <= {"1.5 GiB", "768.0 MiB"} for limit in limits.values())
+    assert db.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == "4.0 GiB"
+    assert result.rows_used == 300
+
+
 def test_a_refresh_failing_while_the_cache_is_released_restores_the_limit(db):
     load(db, blobs(n=300))
     db.create("m", source="pts", key="id", features=FEATURES, k=3)

@@ -74,16 +74,19 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
     with contextlib.ExitStack() as running:
         running.enter_context(one_blas_thread())
         # DuckDB's cached blocks of the source leave while Python works on the matrix; the limit
-        # is back before the next statement that reads the source (score or write)
+        # is back for each statement that reads the source (the score pass, the write)
         released = contextlib.ExitStack()
         running.callback(released.close)
         released.enter_context(scalable.duckdb_cache_released(con))
         fitted = stages.run("fit", fit, checked, st, fetched, chosen, start)
         if plan.mode == "bounded":  # every row is labelled in SQL; inertia is then over all of them
             released.close()
-            with underflow_named(con), read_only_reads(con, name), \
+            # one streaming pass into k groups: it needs no cache beside the fit sample
+            with scalable.duckdb_cache_released(con, scalable.DUCKDB_SCAN_MEMORY_LIMIT), \
+                    underflow_named(con), read_only_reads(con, name), \
                     access.guarded(con, name, access.allowed(checked.definition.options)):
                 fitted = stages.run("score", score, con, checked, st, fitted)
+            released.enter_context(scalable.duckdb_cache_released(con))
         identified = identify(con, checked, st, fitted)  # keep the current run's segment ids
         quality_job = stages.run("quality", start_quality, fetched, identified)
         prepared = checked.prepared  # the rules' tree: its sample is taken here, before the matrix goes

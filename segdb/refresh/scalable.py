@@ -260,6 +260,9 @@ def lower_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> bool:
 # while Python fits and judges the fetched matrix, DuckDB runs only a few small queries: under this
 # limit it drops the blocks it cached while reading the source (and its allocator returns them)
 DUCKDB_IDLE_MEMORY_LIMIT = "64MiB"
+# a bounded fit's score pass beside the fit sample: a scan into k groups pins only the blocks each
+# thread is reading (256 KB per column and thread), so it needs no more than this
+DUCKDB_SCAN_MEMORY_LIMIT = "256MiB"
 
 
 @contextlib.contextmanager
