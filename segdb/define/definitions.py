@@ -294,9 +294,9 @@ def _check_view_names_free(con: Engine, name: str, *, views_are_segdbs: bool = T
     if views_are_segdbs or dialect_of(con) != "duckdb":
         return
     macros = (name + "_assign", name + "_distance", name + "_distances", name + "_rule_segment")
-    # one read of duckdb_functions() for the four: each lists every function of the database
-    # (20-40 ms a call measured, as much as the statistics of 100,000 rows)
-    # (positions in ``macros``, so the names are compared by DuckDB's lower() alone)
+    # one read of duckdb_functions() for the four names (each read lists every function of the
+    # database: 20-40 ms measured); it returns their positions in ``macros``, so that the names are
+    # compared by DuckDB's lower() alone
     found = {row[0] for row in con.execute(
         "SELECT DISTINCT p FROM (SELECT list_position([lower(?), lower(?), lower(?), lower(?)], "
         "lower(function_name)) AS p FROM duckdb_functions() WHERE function_type IN ('macro', "
