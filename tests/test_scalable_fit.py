@@ -229,6 +229,7 @@ def test_stage_bars_draw_one_bar_per_stage():
 @pytest.mark.parametrize("user_limit, during", [("4GiB", "1.5 GiB"), ("500MiB", "500.0 MiB")])
 def test_refresh_lowers_duckdb_memory_limit_and_restores_it(db, user_limit, during):
     load(db, blobs(n=300))
+    db.con.execute("CHECKPOINT")  # rows not checkpointed are held in memory: the limits would sit above them
     db.create("m", source="pts", key="id", features=FEATURES, k=3)
     db.con.execute(f"SET memory_limit = '{user_limit}'")
     before = db.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
@@ -250,6 +251,7 @@ def test_refresh_lowers_duckdb_memory_limit_and_restores_it(db, user_limit, duri
 
 def test_a_bounded_refresh_scores_under_the_scan_limit_between_two_releases(db):
     load(db, blobs(n=300))
+    db.con.execute("CHECKPOINT")  # rows not checkpointed are held in memory: the limits would sit above them
     db.create("m", source="pts", key="id", features=FEATURES, k=3, max_fit_rows=120)
     db.con.execute("SET memory_limit = '4GiB'")
     seen = []
@@ -272,6 +274,7 @@ def test_a_bounded_refresh_scores_under_the_scan_limit_between_two_releases(db):
 
 def test_a_refresh_failing_while_the_cache_is_released_restores_the_limit(db):
     load(db, blobs(n=300))
+    db.con.execute("CHECKPOINT")  # rows not checkpointed are held in memory: the limits would sit above them
     db.create("m", source="pts", key="id", features=FEATURES, k=3)
     db.con.execute("SET memory_limit = '1GiB'")  # below the refresh's own bound: only this release lowers it
 
@@ -283,3 +286,29 @@ def test_a_refresh_failing_while_the_cache_is_released_restores_the_limit(db):
         db.refresh("m", progress=report)
     assert db.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == "1.0 GiB"
     assert db.sql("SELECT count(*) FROM segdb.runs WHERE segmentation = 'm' AND status = 'succeeded'").column(0).to_pylist() == [0]
+
+
+def test_an_in_memory_database_is_never_spilled_to_make_room(tmp_path, monkeypatch):
+    """In an in-memory database the source's blocks are the data: the lowered limits stay above
+    what its tables hold, so nothing is written to DuckDB's temporary directory (.tmp in the
+    working directory by default) during a refresh."""
+    monkeypatch.chdir(tmp_path)
+    import segdb
+    with segdb.connect(":memory:") as mem:
+        mem.sql("CREATE TABLE big AS SELECT range AS id, (range % 7)::DOUBLE AS a, "
+                "((range * 7919) % 1000)::DOUBLE / 10 AS b FROM range(3000000)")
+        held = mem.con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory() "
+                               "WHERE tag = 'IN_MEMORY_TABLE'").fetchall()[0][0]
+        assert held > 64 * 2 ** 20  # more than the idle limit: without the rule it would spill
+        mem.create("m", source="big", key="id", features=["a", "b"], k=3, seed=0)
+        seen = []
+
+        def report(stage, state):
+            seen.append((stage, mem.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0],
+                         mem.con.execute("SELECT sum(temporary_storage_bytes) FROM duckdb_memory()").fetchall()[0][0]))
+        result = mem.refresh("m", progress=report)
+        assert result.rows_used == 3_000_000
+    assert {spilled for _, _, spilled in seen} == {0}
+    fit_limits = {limit for stage, limit, _ in seen if stage == "fit"}
+    assert len(fit_limits) == 1 and fit_limits != {"64.0 MiB"}  # lowered, but above the tables
+    assert not (tmp_path / ".tmp").exists()

@@ -248,8 +248,10 @@ DUCKDB_FETCH_MEMORY_LIMIT = "768MiB"  # afterwards: DuckDB then only caches bloc
 
 # DuckDB's type on purpose: memory_limit is DuckDB's setting; callers check dialect_of(con) first
 def lower_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> bool:
-    """Lower DuckDB's memory limit to ``limit`` if it is higher (DuckDB evicts cached blocks)."""
+    """Lower DuckDB's memory limit to ``limit`` (plus what its in-memory tables hold:
+    :func:`above_in_memory_tables`) if it is higher (DuckDB evicts cached blocks)."""
     current = _parse_size(str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]))
+    limit = above_in_memory_tables(con, limit)
     wanted = _parse_size(limit)
     if current is None or wanted is None or wanted >= current:
         return False
@@ -263,6 +265,17 @@ DUCKDB_IDLE_MEMORY_LIMIT = "64MiB"
 # a bounded fit's score pass beside the fit sample: a scan into k groups pins only the blocks each
 # thread is reading (256 KB per column and thread), so it needs no more than this
 DUCKDB_SCAN_MEMORY_LIMIT = "256MiB"
+
+
+def above_in_memory_tables(con: duckdb.DuckDBPyConnection, limit: str) -> str:
+    """``limit`` plus what DuckDB's in-memory tables hold (an in-memory database's, temporary
+    tables): their blocks are the data, not a cache, and under a lower limit DuckDB would write
+    them to its temporary directory (``.tmp`` in the working directory by default) and read them
+    back for the write."""
+    held = con.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() "
+                       "WHERE tag = 'IN_MEMORY_TABLE'").fetchall()[0][0]
+    wanted = _parse_size(limit)
+    return limit if not held or wanted is None else f"{wanted + int(held)}B"
 
 
 @contextlib.contextmanager
