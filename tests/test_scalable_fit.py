@@ -238,7 +238,7 @@ def test_refresh_lowers_duckdb_memory_limit_and_restores_it(db, user_limit, duri
     def report(stage, state):
         seen.append((stage, state, db.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]))
     db.refresh("m", progress=report)
-    # between the fetch and the write DuckDB's cached blocks are released (scalable.duckdb_cache_released):
+    # between the fetch and the write DuckDB's cached blocks are released (scalable.DUCKDB_IDLE_MEMORY_LIMIT):
     # the fit's, the quality's and the rules' boundaries see the idle limit, every other one the refresh's
     released = {(stage, state) for stage, state, _ in seen if stage in ("fit", "quality", "rules")}
     assert released == {(stage, state) for stage in ("fit", "quality", "rules") for state in ("start", "done")}

@@ -75,18 +75,17 @@ def refresh(con: Engine, name: str, *, triggered_by: str | None = None,
         running.enter_context(one_blas_thread())
         # DuckDB's cached blocks of the source leave while Python works on the matrix; the limit
         # is back for each statement that reads the source (the score pass, the write)
-        released = contextlib.ExitStack()
-        running.callback(released.close)
-        released.enter_context(scalable.duckdb_cache_released(con))
+        released = running.enter_context(contextlib.ExitStack())
+        released.enter_context(scalable.duckdb_memory_bound(con, scalable.DUCKDB_IDLE_MEMORY_LIMIT))
         fitted = stages.run("fit", fit, checked, st, fetched, chosen, start)
         if plan.mode == "bounded":  # every row is labelled in SQL; inertia is then over all of them
             released.close()
             # one streaming pass into k groups: it needs no cache beside the fit sample
-            with scalable.duckdb_cache_released(con, scalable.DUCKDB_SCAN_MEMORY_LIMIT), \
+            with scalable.duckdb_memory_bound(con, scalable.DUCKDB_SCAN_MEMORY_LIMIT), \
                     underflow_named(con), read_only_reads(con, name), \
                     access.guarded(con, name, access.allowed(checked.definition.options)):
                 fitted = stages.run("score", score, con, checked, st, fitted)
-            released.enter_context(scalable.duckdb_cache_released(con))
+            released.enter_context(scalable.duckdb_memory_bound(con, scalable.DUCKDB_IDLE_MEMORY_LIMIT))
         identified = identify(con, checked, st, fitted)  # keep the current run's segment ids
         quality_job = stages.run("quality", start_quality, fetched, identified)
         prepared = checked.prepared  # the rules' tree: its sample is taken here, before the matrix goes

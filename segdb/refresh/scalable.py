@@ -260,7 +260,8 @@ def lower_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> bool:
 
 
 # while Python fits and judges the fetched matrix, DuckDB runs only a few small queries: under this
-# limit it drops the blocks it cached while reading the source (and its allocator returns them)
+# limit it drops the blocks it cached while reading the source and its allocator returns them (at
+# 10M x 8, 270 MB measured: the RSS fell from 1,317 to 1,047 MiB; docs/performance.md, "Memory")
 DUCKDB_IDLE_MEMORY_LIMIT = "64MiB"
 # a bounded fit's score pass beside the fit sample: a scan into k groups pins only the blocks each
 # thread is reading (256 KB per column and thread), so it needs no more than this
@@ -279,14 +280,20 @@ def above_in_memory_tables(con: duckdb.DuckDBPyConnection, limit: str) -> str:
 
 
 @contextlib.contextmanager
-def duckdb_cache_released(con: Engine, limit: str = DUCKDB_IDLE_MEMORY_LIMIT):
-    """DuckDB: between the fetch and the next statement that reads the source (a bounded fit's score
-    pass, the write-back), run under ``limit`` so the blocks DuckDB cached while reading the source
-    leave the process while the matrix is in it (at 10M x 8, 270 MB measured: the RSS fell from
-    1,317 to 1,047 MiB as the limit went down; docs/performance.md, "Memory"). The limit
-    found is set back at the end, also after a failure. A limit that cannot be lowered (memory
-    another query holds) is left as it is: this only saves memory."""
-    if dialect_of(con) != "duckdb":
+def duckdb_memory_bound(con: Engine, limit: str = DUCKDB_MEMORY_LIMIT):
+    """Run a refresh, or a stretch of one, with DuckDB's memory limit lowered to ``limit`` (never
+    raised), then restore it, also after a failure.
+
+    DuckDB's default limit is 80% of RAM, and it keeps scanned blocks cached up to that limit: at
+    100M rows the statistics' distinct-key count and the cached table alone would exceed a 2.5 GiB
+    budget. Under the limit DuckDB spills its hash tables to its temporary directory instead.
+    The fast and bounded paths lower it further after the statistics (see :func:`fetch`), and the
+    refresh (segdb.refresh.pipeline) to :data:`DUCKDB_IDLE_MEMORY_LIMIT` between the fetch and the
+    next statement that reads the source; whatever the refresh lowered is restored to the limit it
+    found. A limit DuckDB cannot lower (memory another query holds) is left as it is: the bound
+    only saves memory.
+    """
+    if dialect_of(con) != "duckdb":  # the other engines manage their own memory, outside this process
         yield
         return
     previous = str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
@@ -294,28 +301,6 @@ def duckdb_cache_released(con: Engine, limit: str = DUCKDB_IDLE_MEMORY_LIMIT):
         lowered = lower_memory_limit(con, limit)
     except duckdb.Error:
         lowered = False
-    try:
-        yield
-    finally:
-        if lowered:
-            con.execute(f"SET memory_limit = {sql_literal(previous)}")
-
-
-@contextlib.contextmanager
-def duckdb_memory_bound(con: Engine, limit: str = DUCKDB_MEMORY_LIMIT):
-    """Run a refresh with DuckDB's memory limit lowered to ``limit`` (never raised), then restore it.
-
-    DuckDB's default limit is 80% of RAM, and it keeps scanned blocks cached up to that limit: at
-    100M rows the statistics' distinct-key count and the cached table alone would exceed a 2.5 GiB
-    budget. Under the limit DuckDB spills its hash tables to its temporary directory instead.
-    The fast and bounded paths lower it further after the statistics (see :func:`fetch`); whatever
-    the refresh lowered is restored to the limit it found.
-    """
-    if dialect_of(con) != "duckdb":  # the other engines manage their own memory, outside this process
-        yield
-        return
-    previous = str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
-    lowered = lower_memory_limit(con, limit)
     try:
         yield
     finally:
