@@ -7,6 +7,8 @@
     python benchmarks/bench_engines.py --rows 1000000 --engines postgresql --peers pg-copy
                                         # and the COPY pipeline a PostgreSQL user would write, beside it
     python benchmarks/bench_engines.py --rows 5000000 --engines spark --peers spark-mllib --driver-memory 4g
+    python benchmarks/bench_engines.py --rows 10000000 --engines postgresql --refreshes 4 --prune-keep 1
+                                        # later refreshes (runs kept, transitions) and a prune, timed
 
 The data are benchmarks/bench_data.py's N customers x d features (default 10,000,000 x 8, k = 6),
 generated once by DuckDB and cached per engine:
@@ -94,6 +96,11 @@ def parse_args(argv=None):
                    help="comma-separated peers to run beside segdb, each in its own process, in the same "
                         f"run: {', '.join(PEERS)} (PostgreSQL's COPY pipeline, benchmarks/peer_pg_copy.py; "
                         "pyspark.ml's pipeline, benchmarks/peer_spark_mllib.py) [default: none]")
+    p.add_argument("--refreshes", type=int, default=1,
+                   help="refreshes in a row on each engine, each its own process (the later ones keep "
+                        "the earlier runs, write transitions against the previous run) [default: 1]")
+    p.add_argument("--prune-keep", type=int, default=None,
+                   help="after the refreshes, time `segdb prune bench --keep N` [default: no prune]")
     p.add_argument("--child", choices=["spark-sql"], help=argparse.SUPPRESS)
     p.add_argument("--sql", action="append", default=[], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -401,10 +408,20 @@ def run_segdb(args, engine: str, url: str, env: dict, cwd: str | None = None) ->
     run = last_run(args, engine, url, env, cwd)
     stages = run["stage_seconds"]
     stages = json.loads(stages) if isinstance(stages, str) else stages
+    later = []  # the refreshes after the first: each keeps the runs before it
+    for _ in range(args.refreshes - 1):
+        again = checked(run_process(segdb_cmd(url, "refresh", SEGMENTATION), env, cwd), f"segdb refresh on {engine}")
+        seconds = last_run(args, engine, url, env, cwd)["stage_seconds"]
+        seconds = json.loads(seconds) if isinstance(seconds, str) else seconds
+        later.append({"seconds": again["seconds"], "write_s": seconds.get("write"), "rss_mib": again["rss_mib"]})
+    prune = None
+    if args.prune_keep is not None:
+        prune = checked(run_process(segdb_cmd(url, "prune", SEGMENTATION, "--keep", str(args.prune_keep)), env, cwd),
+                        f"segdb prune on {engine}")["seconds"]
     return {"engine": engine, "url": url, "rows": int(run["rows_used"]), "fit_rows": int(run["fit_rows"]),
             "seconds": refresh["seconds"], "stage_seconds": stages, "stages_total_s": sum(stages.values()),
             "rss_mib": refresh["rss_mib"], "jvm_rss_mib": refresh["descendant_rss_mib"] if engine == "spark" else None,
-            "inertia": float(run["inertia"])}
+            "inertia": float(run["inertia"]), "later_refreshes": later, "prune_s": prune}
 
 
 def bench_duckdb(args, duck_path: Path, want: dict) -> dict:
@@ -498,7 +515,8 @@ def run_all(args) -> dict:
     duck_path = bench_data.ensure_data(args.data_dir, args.rows, args.d, args.k, args.seed)
     want = duckdb_checksums(duck_path, bench_data.feature_names(args.d))
     res = {"rows": args.rows, "d": args.d, "k": args.k, "n_init": args.n_init, "seed": args.seed,
-           "max_fit_rows": args.max_fit_rows, "cpus": os.cpu_count(), "engines": {}}
+           "max_fit_rows": args.max_fit_rows, "cpus": os.cpu_count(), "prune_keep": args.prune_keep,
+           "engines": {}}
     for engine in args.engines:
         log(f"{engine} ...")
         res["engines"][engine] = RUNNERS[engine](args, duck_path, want)
@@ -536,6 +554,11 @@ def print_table(res: dict) -> None:
         print(f"{name:<11} {_fmt(r['rows']):>12} {_fmt(r['fit_rows']):>10} {_fmt(r['seconds']):>8} "
               f"{_fmt(r['stages_total_s']):>9} {_fmt(r['rss_mib'], 0):>9} {_fmt(r['jvm_rss_mib'], 0):>8} "
               f"{_fmt(r['inertia'], 1):>16} {('-' if excess is None else f'{excess:+.1e}'):>10}  {stages}")
+        for i, again in enumerate(r.get("later_refreshes") or (), start=2):
+            print(f"{'':<11} refresh {i} (runs kept: {i - 1} before it): {again['seconds']:.2f} s wall, "
+                  f"write {_fmt(again['write_s'])} s, peak {_fmt(again['rss_mib'], 0)} MiB")
+        if r.get("prune_s") is not None:
+            print(f"{'':<11} prune --keep {res['prune_keep']}: {r['prune_s']:.2f} s wall")
         if r.get("peer"):
             peer = r["peer"]
             steps = ", ".join(f"{k} {v:.2f}" for k, v in peer["steps"].items())

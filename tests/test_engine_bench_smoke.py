@@ -38,6 +38,16 @@ def test_duckdb_run_reports_stages_rss_and_inertia(tmp_path):
     assert list(tmp_path.glob("*.work.duckdb")) == []  # the scratch copy is gone
 
 
+def test_later_refreshes_and_a_prune_are_timed(tmp_path):
+    proc = bench("--engines", "duckdb", "--n-init", "1", "--data-dir", str(tmp_path), "--refreshes", "3",
+                 "--prune-keep", "1")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert [line.split(":")[0].strip() for line in lines if "refresh " in line] == \
+        ["refresh 2 (runs kept", "refresh 3 (runs kept"]
+    assert [line.strip().split(":")[0] for line in lines if "prune" in line] == ["prune --keep 1"]
+
+
 def test_postgresql_loader_copies_the_data_exactly(tmp_path, postgres_admin):
     url, admin = postgres_admin
     name = f"segdb_bench_n{ROWS}_d8_k6_s0"

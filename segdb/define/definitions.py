@@ -13,7 +13,7 @@ import re
 from datetime import datetime, timezone
 
 
-from ..store import commits
+from ..store import commits, run_partitions
 from ..store.database import transaction
 from . import access, categories, rulesql
 from ..engines import catalog, dialect_of
@@ -367,7 +367,7 @@ def store(con: Engine, d: Definition, *, replace: bool = False) -> Definition:
         if existing is None:
             # IF NOT EXISTS on Spark: a killed create may have made it (its segmentation row,
             # written last, is missing, so the segmentation does not exist)
-            con.execute(
+            create = (
                 f"CREATE TABLE {'IF NOT EXISTS ' if spark else ''}{d.labels_table} (run_id BIGINT NOT NULL, "
                 f"segdb_key {d.key_type} NOT NULL, segment_id INTEGER NOT NULL, "
                 "distance DOUBLE NOT NULL, fitted BOOLEAN NOT NULL DEFAULT TRUE, "
@@ -375,6 +375,10 @@ def store(con: Engine, d: Definition, *, replace: bool = False) -> Definition:
                 # on Spark one partition per run: prune drops a run's partition, no table rewrite
                 + (" PARTITIONED BY (run_id)" if spark else "")
             )
+            if dialect_of(con) == "postgresql":  # one partition per run (segdb.store.run_partitions)
+                run_partitions.create_partitioned(con, create)
+            else:
+                con.execute(create)
         con.execute(
             "INSERT INTO segdb.definitions (segmentation, version, created_at, source, source_kind, "
             "key_column, key_type, features, k, k_min, k_max, scale, nulls, seed, n_init, "

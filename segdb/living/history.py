@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from ..engines import catalog, dialect_of
 from ..define import definitions
 from . import ledger, runmodel, switch
+from ..store import run_partitions
 from ..store.database import dict_rows, insert_rows, transaction
 from ..errors import NotFoundError, SegdbError
 from ..engines.quoting import quote_identifier as q
@@ -132,7 +133,7 @@ def per_run_tables(con: Engine) -> list[str]:
     """segdb tables holding per-run data (a run_id column), except the audit trail and label tables."""
     label_tables = {n + "_labels" for n in definitions.names(con)}
     names = [n for _, n, t in catalog.tables(con, "segdb") if t == "BASE TABLE"
-             and n not in AUDIT_TABLES and n not in label_tables]
+             and n not in AUDIT_TABLES and n not in label_tables and not run_partitions.is_partition_name(n)]
     return [n for n in names if "run_id" in (row[0] for row in con.execute(
         f"DESCRIBE SELECT * FROM segdb.{q(n)}").fetchall())]
 
@@ -202,7 +203,10 @@ def prune(con: Engine, name: str, keep: int) -> PruneResult:
                     _delete_runs(con, table, orphans)
             # the labels last: an orphan run (no run row) is found by its labels, so a prune killed
             # before this still leaves the next one what it needs to finish the job on Spark
-            deleted = _delete_runs(con, d.name + "_labels", gone, count=True)
+            if run_partitions.partitioned(con, d.name + "_labels"):  # PostgreSQL: a DROP per run
+                deleted = run_partitions.drop(con, d.name + "_labels", gone, count=True)
+            else:
+                deleted = _delete_runs(con, d.name + "_labels", gone, count=True)
         if doomed and dialect_of(con) == "duckdb":  # PostgreSQL's CHECKPOINT is for superusers; Spark has none
             con.execute("CHECKPOINT")  # lets DuckDB reuse the freed blocks
     return PruneResult(name, tuple(kept), tuple(doomed), int(deleted))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ..define.definitions import LABEL_PLACE_COLUMNS, Definition
+from ..define.definitions import LABEL_PLACE_COLUMNS
 from ..engines.base import Engine
 
 # the labels table's key column (segdb.define.definitions: the source key's type) -> binary COPY type
@@ -20,16 +20,17 @@ _KEY_TYPES = {"BIGINT": "int8", "INTEGER": "int4", "SMALLINT": "int2"}
 _COPY_TYPES = {"INTEGER": "int4", "DOUBLE": "float8"}  # of LABEL_PLACE_COLUMNS
 
 
-def copy_labels(con: Engine, d: Definition, run_id: int, labels: pa.Table) -> None:
+def copy_labels(con: Engine, table: str, run_id: int, labels: pa.Table, key_type: str) -> None:
     """Append ``labels`` (segdb_key, segment_id, distance, and the place columns when present:
-    runner_up_id, runner_up_distance, confidence) as run ``run_id``'s rows of d's labels."""
+    runner_up_id, runner_up_distance, confidence) as run ``run_id``'s rows of ``table`` (quoted:
+    the labels table or the run's partition of it), whose key column has ``key_type``."""
     n = labels.num_rows
-    key_type = _KEY_TYPES.get(str(d.key_type).upper())
+    key_type = _KEY_TYPES.get(str(key_type).upper())
     keys = labels.column("segdb_key").combine_chunks()
     if key_type is not None:
         keys = keys.to_numpy(zero_copy_only=False)
     places = [(c, t) for c, t in LABEL_PLACE_COLUMNS if c in labels.column_names]
-    con.copy_in(d.labels_table, ["run_id", "segdb_key", "segment_id", "distance", *(c for c, _ in places)],
+    con.copy_in(table, ["run_id", "segdb_key", "segment_id", "distance", *(c for c, _ in places)],
                 [np.full(n, int(run_id), dtype=np.int64), keys,
                  labels.column("segment_id").to_numpy(), labels.column("distance").to_numpy(),
                  *(labels.column(c).to_numpy() for c, _ in places)],

@@ -29,7 +29,7 @@ from ..cluster.identity import fit_segment_ids
 from ..engines import dialect_of
 from ..quality import store as quality_store
 from ..quality.job import QualityJob, RunQuality
-from ..store import commits
+from ..store import commits, run_partitions
 from ..store.runs import trigger_of
 from ..living import switch
 from ..store.sqlfiles import load_sql
@@ -179,13 +179,16 @@ def write_run(con: Engine, d: Definition, *, run_row: RunRow, stats, keys: pa.Ar
     with transaction(con, f"writing the new run of {d.name!r}"):
         run_id = con.execute(load_sql("next_run_id")).fetchall()[0][0]
         ensure_label_columns(con, d)  # a labels table created before the runner-up columns
+        # PostgreSQL: the run's own partition, attached empty (readers see it at COMMIT)
+        partition = (run_partitions.add(con, d.name + "_labels", run_id)
+                     if run_partitions.partitioned(con, d.name + "_labels") else None)
         report("write", "write_labels")
         if labels_writer is not None:
             sizes, sse = labels_writer(con, run_id)
             segments, centroids = segment_rows(d, stats, fit, sizes=sizes, sse=sse)
             inertia = float(np.sum(sse))
         elif dialect_of(con) == "postgresql":
-            pg_write.copy_labels(con, d, run_id, labels)
+            pg_write.copy_labels(con, partition or d.labels_table, run_id, labels, d.key_type)
         else:
             con.register(LABELS_RELATION, labels)
             try:
