@@ -128,3 +128,38 @@ def test_prune_waits_for_a_reader_of_the_runs_it_drops_then_stops_in_one_line(li
             assert partitions(db) == [f"labels_run_{second}"]
     finally:
         idle.close()
+
+
+def to_heap(db, table: str) -> None:
+    """Turn segdb.<table> into one heap table, as an earlier segdb made it."""
+    db.sql(f"CREATE TABLE segdb.heap (LIKE segdb.{table} INCLUDING DEFAULTS); "
+           f"DROP TABLE segdb.{table}; ALTER TABLE segdb.heap RENAME TO {table}")
+
+
+def test_a_bounded_fit_fills_its_partition_by_create_table_as_with_the_same_labels(live):
+    """Every row labelled in SQL (a 200-row fit sample of 500): the run's partition is made by
+    CREATE TABLE ... AS and attached; its columns match the labels table's, and its rows equal
+    those the INSERT ... SELECT writes into a heap labels table for the same definition."""
+    with segdb.connect(live) as db:
+        for name in ("live", "heap"):
+            db.create(name, source="customers", key="customer_id", features=["spend", "visits"], k=3,
+                      max_fit_rows=200, replace=name == "live")
+        to_heap(db, "heap_labels")
+        run = db.refresh("live").run_id
+        other = db.refresh("heap").run_id
+        assert partitions(db) == [f"labels_run_{run}"] and relkind(db, "heap_labels") == "r"
+        shape = ("SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS kind, a.attnotnull "
+                 "FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 "
+                 "AND NOT a.attisdropped ORDER BY a.attname")
+        assert db.sql(shape, [f"segdb.labels_run_{run}"]).to_pylist() == \
+            db.sql(shape, ["segdb.live_labels"]).to_pylist()
+        assert db.sql("SELECT pg_get_constraintdef(oid) AS c FROM pg_constraint WHERE conrelid = "
+                      "to_regclass(%s) AND contype = 'c'", [f"segdb.labels_run_{run}"]).to_pylist() \
+            == [{"c": f"CHECK ((run_id = {run}))"}]
+        columns = "segdb_key, segment_id, distance, fitted, runner_up_id, runner_up_distance, confidence"
+        mine = db.sql(f"SELECT {columns} FROM segdb.live_labels WHERE run_id = %s ORDER BY segdb_key", [run])
+        theirs = db.sql(f"SELECT {columns} FROM segdb.heap_labels WHERE run_id = %s ORDER BY segdb_key", [other])
+        assert mine.num_rows == ROWS and mine.to_pylist() == theirs.to_pylist()
+        assert 0 < sum(mine.column("fitted").to_pylist()) < ROWS  # a sample was fitted, every row labelled
+        assert db.sql("SELECT sum(size) AS n FROM segdb.segments WHERE run_id = %s", [run]).to_pylist() \
+            == [{"n": ROWS}]

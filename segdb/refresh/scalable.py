@@ -21,6 +21,7 @@ import numpy as np
 
 from ..cluster import fitplan
 from . import matrix_stream, sampling
+from ..store import run_partitions
 from ..store.database import translate
 from ..engines import dialect_of
 from ..engines.dialects import key_hash
@@ -209,33 +210,41 @@ def cached_scoring(con: Engine, labelled: str):
 
 def labels_writer(d: Definition, relation: str, st, fit: FitResult, plan: fitplan.FitPlan,
                   scored: str | None = None):
-    """``writer(con, run_id) -> (sizes, sse)`` inserting every row's label in SQL.
+    """``writer(con, run_id, partitioned=False) -> (sizes, sse)`` writing every row's label in SQL.
 
     ``fitted`` marks the rows of the fit sample (same hash rule as segdb.refresh.sampling).
     ``scored``: a relation holding :func:`labelled_values`'s rows (:func:`cached_scoring`), read
-    instead of scoring the source again.
+    instead of scoring the source again. ``partitioned`` (a PostgreSQL labels table with one
+    partition per run, segdb.store.run_partitions): the run's partition is made by a parallel
+    ``CREATE TABLE ... AS`` of the labelling query and attached, instead of an ``INSERT ... SELECT``,
+    whose SELECT PostgreSQL never runs in parallel.
     """
     ids = fit_segment_ids(fit)  # ascending; the ids issue-4 matching gave, or 1..k
     source = scored or '(' + _labelling(d, relation, st.features, fit.centers, ids.tolist()) + ')'
 
-    def insert(dialect: str) -> tuple[str, list]:
+    def rows(dialect: str) -> tuple[str, list]:
+        """The labels' SELECT (run id first) and its parameters after the run id."""
         if plan.max_fit_rows >= plan.rows_used:  # every row was fitted (other engines' exact fit)
             fitted, params = "TRUE", []
         else:  # the labels' key has the source key's type, so the hash is the sample's
             fitted = f"{key_hash(dialect, 'segdb_key', d.key_type)} < ?::UBIGINT"
             params = [d.seed, sampling.threshold_for(plan.max_fit_rows, plan.rows_used)]
-        return (f"INSERT INTO {d.labels_table} (run_id, segdb_key, segment_id, distance, fitted, {PLACES})\n"
-                f"SELECT ?, segdb_key, segment_id, distance, {fitted}, {PLACES}\n"
+        return (f"SELECT ? AS run_id, segdb_key, segment_id, distance, {fitted} AS fitted, {PLACES}\n"
                 f"FROM {source} AS segdb_labelled"), params
 
-    def write(con, run_id):
-        statement, params = insert(dialect_of(con))
-        con.execute(statement, [run_id, *params])
-        rows = con.execute(f"SELECT segment_id, count(*), sum(distance * distance) FROM {d.labels_table} "
-                           "WHERE run_id = ? GROUP BY segment_id", [run_id]).fetchall()
+    def write(con, run_id, partitioned: bool = False):
+        select, params = rows(dialect_of(con))
+        if partitioned:
+            table = run_partitions.fill(con, d.name + "_labels", run_id, select, [run_id, *params])
+        else:
+            table = d.labels_table
+            con.execute(f"INSERT INTO {table} (run_id, segdb_key, segment_id, distance, fitted, {PLACES})\n"
+                        + select, [run_id, *params])
+        rows_ = con.execute(f"SELECT segment_id, count(*), sum(distance * distance) FROM {table} "
+                            "WHERE run_id = ? GROUP BY segment_id", [run_id]).fetchall()
         k = fit.centers.shape[0]
         sizes, sse = np.zeros(k, dtype=np.int64), np.zeros(k)
-        for segment_id, count, total in rows:
+        for segment_id, count, total in rows_:
             j = int(np.searchsorted(ids, int(segment_id)))
             sizes[j], sse[j] = int(count), float(total)
         return sizes, sse
