@@ -342,7 +342,9 @@ def run_process(cmd: list[str], env: dict, cwd: str | None = None) -> dict:
     """Run a child; its wall time, exit code, output, peak RSS (os.wait4) and its descendants' peak."""
     started = time.perf_counter()
     err_file = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: nothing to drain while we read stdout
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err_file, env=env, cwd=cwd, text=True)
+    # `python -m segdb` puts its working directory first on sys.path: run it in this checkout, so
+    # that a copy of the repository benchmarks its own segdb, not one in the caller's directory
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err_file, env=env, cwd=cwd or str(REPO), text=True)
     peak_descendant = [0]
     done = threading.Event()
 
