@@ -9,8 +9,9 @@ current-run views) scans every kept run's rows; at 10M customers with 6-9 runs k
 transitions alone took 8-22 s of a refresh. With a partition per run a read of one run reads that
 run, and ``prune`` drops a run's table instead of deleting its rows.
 
-The run's partition is made in the write-back's transaction: created empty and attached at once,
-before any row goes in. ``ATTACH PARTITION`` takes only a SHARE UPDATE EXCLUSIVE lock on the
+The run's partition is made in the write-back's transaction: created empty and attached before
+the labels fitted in Python are copied in (:func:`add`), or made by ``CREATE TABLE ... AS`` of the
+labelling query and then attached (:func:`fill`). ``ATTACH PARTITION`` takes only a SHARE UPDATE EXCLUSIVE lock on the
 labels table, which readers (ACCESS SHARE) and ``assign`` (ROW EXCLUSIVE) do not wait for;
 ``CREATE TABLE ... PARTITION OF`` would take an ACCESS EXCLUSIVE one and block every reader of the
 views until the commit. Other sessions see the partition at COMMIT, with the run; a killed
