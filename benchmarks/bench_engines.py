@@ -400,6 +400,12 @@ def last_run(args, engine: str, url: str, env: dict, cwd: str | None) -> dict:
     return spark_sql(args, [LAST_RUN], env, "reading segdb.runs on Spark", cwd)[0]
 
 
+def stage_seconds(run: dict) -> dict:
+    """A run row's stage_seconds (JSON text on PostgreSQL and Spark, already decoded on DuckDB)."""
+    stages = run["stage_seconds"]
+    return json.loads(stages) if isinstance(stages, str) else stages
+
+
 def run_segdb(args, engine: str, url: str, env: dict, cwd: str | None = None) -> dict:
     features = [a for f in bench_data.feature_names(args.d) for a in ("--feature", f)]
     checked(run_process(segdb_cmd(url, "create", SEGMENTATION, "--source", bench_data.TABLE, "--key",
@@ -408,14 +414,12 @@ def run_segdb(args, engine: str, url: str, env: dict, cwd: str | None = None) ->
                         env, cwd), f"segdb create on {engine}")
     refresh = checked(run_process(segdb_cmd(url, "refresh", SEGMENTATION), env, cwd), f"segdb refresh on {engine}")
     run = last_run(args, engine, url, env, cwd)
-    stages = run["stage_seconds"]
-    stages = json.loads(stages) if isinstance(stages, str) else stages
+    stages = stage_seconds(run)
     later = []  # the refreshes after the first: each keeps the runs before it
     for _ in range(args.refreshes - 1):
         again = checked(run_process(segdb_cmd(url, "refresh", SEGMENTATION), env, cwd), f"segdb refresh on {engine}")
-        seconds = last_run(args, engine, url, env, cwd)["stage_seconds"]
-        seconds = json.loads(seconds) if isinstance(seconds, str) else seconds
-        later.append({"seconds": again["seconds"], "write_s": seconds.get("write"), "rss_mib": again["rss_mib"]})
+        write_s = stage_seconds(last_run(args, engine, url, env, cwd)).get("write")
+        later.append({"seconds": again["seconds"], "write_s": write_s, "rss_mib": again["rss_mib"]})
     prune = None
     if args.prune_keep is not None:
         prune = checked(run_process(segdb_cmd(url, "prune", SEGMENTATION, "--keep", str(args.prune_keep)), env, cwd),

@@ -80,6 +80,13 @@ def postgres_conninfo(url: str) -> dict:
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
+def postgres_customers(db, rows: int) -> None:
+    """``customers`` (customer_id, spend, visits) of ``rows`` rows on a PostgreSQL segdb.connect:
+    spend 0-99 and visits 0-9, spread by multiplicative hashes of the id, the same on every run."""
+    db.sql("CREATE TABLE customers AS SELECT i AS customer_id, ((i * 7919) %% 100)::float8 AS spend, "
+           "((i * 104729) %% 10)::float8 AS visits FROM generate_series(1, %s) AS t(i)", [rows])
+
+
 def with_postgres_database(url: str, database: str) -> str:
     from sqlalchemy.engine import make_url
     return make_url(url).set(database=database).render_as_string(hide_password=False)

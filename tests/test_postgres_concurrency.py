@@ -14,6 +14,7 @@ import pytest
 
 import segdb
 from conftest import finish, paused_refresh, start_segdb_process
+from engines import postgres_customers
 
 ROWS = 600
 
@@ -21,8 +22,7 @@ ROWS = 600
 @pytest.fixture
 def live_pg(postgres_url):
     with segdb.connect(postgres_url) as db:
-        db.sql("CREATE TABLE customers AS SELECT i AS customer_id, ((i * 7919) %% 100)::float8 AS spend, "
-               "((i * 104729) %% 10)::float8 AS visits FROM generate_series(1, %s) AS t(i)", [ROWS])
+        postgres_customers(db, ROWS)
         db.create("live", source="customers", key="customer_id", features=["spend", "visits"], k=3)
         db.refresh("live")
         # new customers: the next run's segments differ, so its ids and transitions matter

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 import segdb
-from engines import postgres_conninfo
+from engines import postgres_conninfo, postgres_customers
 from segdb.store import run_partitions
 
 ROWS = 500
@@ -29,8 +29,7 @@ def relkind(db, table="live_labels") -> str:
 @pytest.fixture
 def live(postgres_url):
     with segdb.connect(postgres_url) as db:
-        db.sql("CREATE TABLE customers AS SELECT i AS customer_id, ((i * 7919) %% 100)::float8 AS spend, "
-               "((i * 104729) %% 10)::float8 AS visits FROM generate_series(1, %s) AS t(i)", [ROWS])
+        postgres_customers(db, ROWS)
         db.create("live", source="customers", key="customer_id", features=["spend", "visits"], k=3)
     return postgres_url
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 import segdb
+from engines import postgres_customers
 
 ROWS = 800
 
@@ -27,8 +28,7 @@ def stored(db, run: int) -> tuple[dict, set]:
 
 def test_transitions_equal_the_pairs_counted_from_the_labels(postgres_url):
     with segdb.connect(postgres_url) as db:
-        db.sql("CREATE TABLE customers AS SELECT i AS customer_id, ((i * 7919) %% 100)::float8 AS spend, "
-               "((i * 104729) %% 10)::float8 AS visits FROM generate_series(1, %s) AS t(i)", [ROWS])
+        postgres_customers(db, ROWS)
         db.create("live", source="customers", key="customer_id", features=["spend", "visits"], k=3)
         first = db.refresh("live").run_id
         pairs, previous = stored(db, first)

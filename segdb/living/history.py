@@ -156,7 +156,10 @@ def _orphan_run_ids(con: Engine, d) -> list[int]:
 def _delete_runs(con: Engine, table: str, run_ids: list[int], *, count: bool = False) -> int | None:
     """Delete the rows of ``run_ids`` from ``segdb.<table>``; with ``count``, returns how many there
     were. On Spark a table partitioned by run_id drops the runs' partitions (a catalog operation:
-    no copy, no rename); a kill leaves some partitions, which the next prune drops."""
+    no copy, no rename); a kill leaves some partitions, which the next prune drops. On PostgreSQL a
+    labels table with one partition per run drops the runs' tables (segdb.store.run_partitions)."""
+    if run_partitions.partitioned(con, table):
+        return run_partitions.drop(con, table, run_ids, count=count)
     if dialect_of(con) == "spark" and con.partitioned_by_run("segdb", table):
         rows = None
         if count:
@@ -203,10 +206,7 @@ def prune(con: Engine, name: str, keep: int) -> PruneResult:
                     _delete_runs(con, table, orphans)
             # the labels last: an orphan run (no run row) is found by its labels, so a prune killed
             # before this still leaves the next one what it needs to finish the job on Spark
-            if run_partitions.partitioned(con, d.name + "_labels"):  # PostgreSQL: a DROP per run
-                deleted = run_partitions.drop(con, d.name + "_labels", gone, count=True)
-            else:
-                deleted = _delete_runs(con, d.name + "_labels", gone, count=True)
+            deleted = _delete_runs(con, d.name + "_labels", gone, count=True)
         if doomed and dialect_of(con) == "duckdb":  # PostgreSQL's CHECKPOINT is for superusers; Spark has none
             con.execute("CHECKPOINT")  # lets DuckDB reuse the freed blocks
     return PruneResult(name, tuple(kept), tuple(doomed), int(deleted))

@@ -210,7 +210,7 @@ def cached_scoring(con: Engine, labelled: str):
 
 def labels_writer(d: Definition, relation: str, st, fit: FitResult, plan: fitplan.FitPlan,
                   scored: str | None = None):
-    """``writer(con, run_id, partitioned=False) -> (sizes, sse)`` writing every row's label in SQL.
+    """``writer(con, run_id, partitioned) -> (sizes, sse)`` writing every row's label in SQL.
 
     ``fitted`` marks the rows of the fit sample (same hash rule as segdb.refresh.sampling).
     ``scored``: a relation holding :func:`labelled_values`'s rows (:func:`cached_scoring`), read
@@ -232,7 +232,7 @@ def labels_writer(d: Definition, relation: str, st, fit: FitResult, plan: fitpla
         return (f"SELECT ? AS run_id, segdb_key, segment_id, distance, {fitted} AS fitted, {PLACES}\n"
                 f"FROM {source} AS segdb_labelled"), params
 
-    def write(con, run_id, partitioned: bool = False):
+    def write(con, run_id, partitioned: bool):
         select, params = rows(dialect_of(con))
         if partitioned:
             table = run_partitions.fill(con, d.name + "_labels", run_id, select, [run_id, *params])

@@ -155,7 +155,7 @@ def write_run(con: Engine, d: Definition, *, run_row: RunRow, stats, keys: pa.Ar
     Whatever the writers write (profiles, transitions, ...) appears atomically with the run, or
     not at all. The ``quality`` is written after them: a
     :class:`QualityJob` still running had the rest of the write-back to finish; its seconds are
-    stored as the "quality" stage's. ``labels_writer(con, run_id[, partitioned]) -> (sizes, sse)``, when given,
+    stored as the "quality" stage's. ``labels_writer(con, run_id, partitioned) -> (sizes, sse)``, when given,
     writes the labels instead of ``keys`` and ``fit.labels`` (a bounded fit labels every row in
     SQL); the run's inertia becomes sum(sse). ``places`` (segdb.cluster.places): the runner-up
     columns of ``fit.labels``' rows (None: left NULL, as with one segment). ``report("write",
@@ -183,7 +183,7 @@ def write_run(con: Engine, d: Definition, *, run_row: RunRow, stats, keys: pa.Ar
         partitioned = run_partitions.partitioned(con, d.name + "_labels")
         report("write", "write_labels")
         if labels_writer is not None:
-            sizes, sse = labels_writer(con, run_id, partitioned) if partitioned else labels_writer(con, run_id)
+            sizes, sse = labels_writer(con, run_id, partitioned)
             segments, centroids = segment_rows(d, stats, fit, sizes=sizes, sse=sse)
             inertia = float(np.sum(sse))
         elif dialect_of(con) == "postgresql":
