@@ -162,3 +162,26 @@ def test_a_bounded_fit_fills_its_partition_by_create_table_as_with_the_same_labe
         assert 0 < sum(mine.column("fitted").to_pylist()) < ROWS  # a sample was fitted, every row labelled
         assert db.sql("SELECT sum(size) AS n FROM segdb.segments WHERE run_id = %s", [run]).to_pylist() \
             == [{"n": ROWS}]
+
+
+@pytest.mark.parametrize("max_fit_rows", [None, 200], ids=["copied-in", "create-table-as"])
+def test_a_snapshot_taken_before_a_refresh_does_not_see_its_run_after_the_commit(live, max_fit_rows):
+    """A REPEATABLE READ reader whose snapshot predates a refresh sees the same labels after the
+    refresh commits: the partition appears in the catalog at once, but its rows carry the
+    refresh's transaction id. (``COPY ... FREEZE`` would write them visible to every snapshot: the
+    reader would see the new run's labels without its run row.)"""
+    with segdb.connect(live) as db:
+        if max_fit_rows:
+            db.create("live", source="customers", key="customer_id", features=["spend", "visits"], k=3,
+                      max_fit_rows=max_fit_rows, replace=True)
+        first = db.refresh("live").run_id
+        with psycopg.connect(**postgres_conninfo(live)) as reader:
+            reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            seen = "SELECT run_id, count(*) FROM segdb.live_labels GROUP BY run_id ORDER BY run_id"
+            assert reader.execute(seen).fetchall() == [(first, ROWS)]
+            second = db.refresh("live").run_id
+            assert partitions(db) == [f"labels_run_{first}", f"labels_run_{second}"]
+            assert reader.execute(seen).fetchall() == [(first, ROWS)]
+            assert reader.execute("SELECT count(*) FROM segdb.runs WHERE run_id = %s", [second]).fetchone() == (0,)
+            reader.rollback()
+            assert reader.execute(seen).fetchall() == [(first, ROWS), (second, ROWS)]
