@@ -190,6 +190,32 @@ def test_rule_segment_agrees_with_the_trees_predict_on_every_row(engine_url, mon
     assert back == predicted  # run 1's rules again (on run 1's rows: its bounds are exact on them)
 
 
+@pytest.mark.parametrize("engine", ["duckdb", "postgresql"])
+def test_a_bounded_fits_rules_are_exact_on_the_rows_it_did_not_fit(engine, request, tmp_path, monkeypatch):
+    """A bounded refresh fits the tree on its fit sample (here 150 of 300 rows); the thresholds are
+    read over every row used, so the rules agree with the tree's predict on rows the fit never saw."""
+    url = str(tmp_path / "bounded.duckdb") if engine == "duckdb" else request.getfixturevalue("postgres_url")
+    table = mixed_table(seed=12)
+    load_table(url, "survey", table)
+    trees = []
+    fit_tree = rules_mod.fit_tree
+
+    def keep(*args, **kwargs):  # the refresh's own tree, to ask its predict
+        trees.append(fit_tree(*args, **kwargs))
+        return trees[-1]
+    monkeypatch.setattr(rules_mod, "fit_tree", keep)
+    with segdb.connect(url) as db:
+        db.create("mx", source="survey", key="id", features=MIXED_FEATURES, k=3, nulls="mean", max_fit_rows=150)
+        run = db.refresh("mx")
+        fit_rows = db.sql("SELECT max(fit_rows) AS n FROM segdb.runs").to_pylist()  # the one run
+        columns = ", ".join(_q(url, c) for c in ("q1", "q2", "region", "spend"))
+        by_rule = db.sql(f"SELECT mx_rule_segment({columns}) AS r FROM survey ORDER BY id").to_pydict()["r"]
+    assert run.rows_used == 300 and fit_rows[0]["n"] < 300
+    (tree,) = trees
+    assert tree.get_n_leaves() > 2
+    assert by_rule == tree.predict(oracle_matrix(table)[0]).tolist()
+
+
 # -- the CLI, the option, rollback and prune ---------------------------------------------------------
 
 def test_segdb_rules_prints_the_rules_and_the_case(tmp_path):
