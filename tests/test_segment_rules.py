@@ -132,20 +132,26 @@ def _q(engine_url: str, name: str) -> str:
     return f"`{name}`" if engine_of(engine_url) == "spark" else f'"{name}"'
 
 
-def test_rule_segment_agrees_with_the_trees_predict_on_every_row(engine_url, monkeypatch):
-    table = mixed_table()
-    load_table(engine_url, "survey", table)
+@pytest.fixture
+def refresh_trees(monkeypatch) -> list:
+    """The trees the refreshes in a test fit, in order: to ask their own predict."""
     trees = []
     fit_tree = rules_mod.fit_tree
 
-    def keep(*args, **kwargs):  # the refresh's own tree, to ask its predict
+    def keep(*args, **kwargs):
         trees.append(fit_tree(*args, **kwargs))
         return trees[-1]
     monkeypatch.setattr(rules_mod, "fit_tree", keep)
+    return trees
+
+
+def test_rule_segment_agrees_with_the_trees_predict_on_every_row(engine_url, refresh_trees):
+    table = mixed_table()
+    load_table(engine_url, "survey", table)
     with segdb.connect(engine_url) as db:
         db.create("mx", source="survey", key="id", features=MIXED_FEATURES, k=3, nulls="mean")
         db.refresh("mx")
-        (tree,) = trees
+        (tree,) = refresh_trees
         rr = db.rules("mx")
         columns = ", ".join(_q(engine_url, c) for c in ("q1", "q2", "region", "spend"))
         hits = ", ".join(f"coalesce({r['condition_sql']}, FALSE) AS r{i}" for i, r in enumerate(rr.rules))
@@ -185,25 +191,18 @@ def test_rule_segment_agrees_with_the_trees_predict_on_every_row(engine_url, mon
         db.rollback("mx")
         back = db.sql(f"SELECT mx_rule_segment({columns}) AS r FROM survey WHERE id <= 300 "
                       "ORDER BY id").to_pydict()["r"]
-    first, second = trees
+    first, second = refresh_trees
     assert now == second.predict(oracle_matrix(grown)[0]).tolist()
     assert back == predicted  # run 1's rules again (on run 1's rows: its bounds are exact on them)
 
 
 @pytest.mark.parametrize("engine", ["duckdb", "postgresql"])
-def test_a_bounded_fits_rules_are_exact_on_the_rows_it_did_not_fit(engine, request, tmp_path, monkeypatch):
+def test_a_bounded_fits_rules_are_exact_on_the_rows_it_did_not_fit(engine, request, tmp_path, refresh_trees):
     """A bounded refresh fits the tree on its fit sample (here 150 of 300 rows); the thresholds are
     read over every row used, so the rules agree with the tree's predict on rows the fit never saw."""
     url = str(tmp_path / "bounded.duckdb") if engine == "duckdb" else request.getfixturevalue("postgres_url")
     table = mixed_table(seed=12)
     load_table(url, "survey", table)
-    trees = []
-    fit_tree = rules_mod.fit_tree
-
-    def keep(*args, **kwargs):  # the refresh's own tree, to ask its predict
-        trees.append(fit_tree(*args, **kwargs))
-        return trees[-1]
-    monkeypatch.setattr(rules_mod, "fit_tree", keep)
     with segdb.connect(url) as db:
         db.create("mx", source="survey", key="id", features=MIXED_FEATURES, k=3, nulls="mean", max_fit_rows=150)
         run = db.refresh("mx")
@@ -211,7 +210,7 @@ def test_a_bounded_fits_rules_are_exact_on_the_rows_it_did_not_fit(engine, reque
         columns = ", ".join(_q(url, c) for c in ("q1", "q2", "region", "spend"))
         by_rule = db.sql(f"SELECT mx_rule_segment({columns}) AS r FROM survey ORDER BY id").to_pydict()["r"]
     assert run.rows_used == 300 and fit_rows[0]["n"] < 300
-    (tree,) = trees
+    (tree,) = refresh_trees
     assert tree.get_n_leaves() > 2
     assert by_rule == tree.predict(oracle_matrix(table)[0]).tolist()
 
